@@ -1,0 +1,252 @@
+"""The ``roster`` command: serve, migrate, tenants, connections, tokens and the system log.
+
+Every command takes ``--json`` and then prints exactly one JSON document (errors too, as
+``{"error": ...}``); exit status is 0 on success, 1 on a refused request, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from roster.directory import audit, tenancy
+from roster.errors import RosterError
+from roster.settings import Settings
+from roster.storage.engine import make_engine
+from roster.storage.tenancy import ConnectionRow
+
+app = typer.Typer(help="Roster: SCIM 2.0 provisioning server and employee directory.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+tenant_app = typer.Typer(help="Tenants (customer organisations).", no_args_is_help=True)
+connection_app = typer.Typer(help="SCIM connections of a tenant.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens of SCIM connections.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(connection_app, name="connection")
+app.add_typer(token_app, name="token")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@contextmanager
+def _transaction() -> Iterator[Connection]:
+    engine: Engine = make_engine(_settings().resolved_database_url())
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _fail(message: str, as_json: bool, code: int = 1) -> None:
+    if as_json:
+        typer.echo(json.dumps({"error": message}))
+    else:
+        typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _run(as_json: bool, fn: Callable[[Connection], T]) -> T:
+    try:
+        with _transaction() as conn:
+            return fn(conn)
+    except RosterError as err:
+        _fail(err.detail, as_json)
+    except (OperationalError, ProgrammingError) as err:
+        if "no such table" in str(err) or "does not exist" in str(err):
+            _fail("the database has no Roster tables yet: run `roster migrate` first", as_json)
+        raise
+    raise AssertionError("unreachable")
+
+
+def _print(as_json: bool, data: Any, human: str) -> None:
+    typer.echo(json.dumps(data, default=str, indent=2) if as_json else human)
+
+
+def _connection_json(row: ConnectionRow, token: str | None = None) -> dict[str, Any]:
+    out = {
+        "id": row.id,
+        "tenant": row.tenant_name,
+        "name": row.name,
+        "idp": row.idp,
+        "status": row.status,
+        "base_url": _settings().base_url(row.tenant_slug, row.id),
+        "token_created_at": row.token_created_at.isoformat() + "Z",
+        "created_at": row.created_at.isoformat() + "Z",
+    }
+    if token is not None:
+        out["token"] = token
+    return out
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes (all stateless).")] = 1,
+) -> None:
+    """Serve the SCIM API."""
+    import uvicorn
+
+    uvicorn.run("roster.http.app:create_app", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", access_log=False)
+
+
+@app.command()
+def migrate(as_json: JsonFlag = False) -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from roster.storage.migrate import upgrade
+
+    url = _settings().resolved_database_url()
+    upgrade(url)
+    shown = url.split("@")[-1]
+    _print(as_json, {"migrated": True, "database": shown}, f"database migrated: {shown}")
+
+
+@app.command()
+def demo(as_json: JsonFlag = False) -> None:
+    """Ensure a demo tenant with one SCIM connection exists; print its base URL and token.
+
+    Tokens are stored only as hashes, so when the demo already exists a fresh token is
+    issued (the previous one stops working).
+    """
+
+    def run(conn: Connection) -> dict[str, Any]:
+        existing = [t for t in tenancy.list_tenants(conn) if t.name == "demo"]
+        if not existing:
+            tenancy.create_tenant(conn, "demo")
+        conns = tenancy.list_connections(conn, "demo")
+        issued = (tenancy.regenerate_token(conn, conns[0].id) if conns
+                  else tenancy.create_connection(conn, "demo", "generic", "demo"))
+        return _connection_json(issued.connection, issued.token)
+
+    data = _run(as_json, run)
+    _print(as_json, data, f"Demo SCIM connection\n  base URL: {data['base_url']}\n"
+                          f"  token:    {data['token']}\n(the token is shown once; "
+                          f"`roster token regenerate {data['id']}` issues a new one)")
+
+
+@tenant_app.command("create")
+def tenant_create(name: str, as_json: JsonFlag = False) -> None:
+    """Create a tenant."""
+    row = _run(as_json, lambda c: tenancy.create_tenant(c, name))
+    _print(as_json, {"id": row.id, "name": row.name, "slug": row.slug},
+           f"tenant {row.name!r} created (slug {row.slug})")
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: JsonFlag = False) -> None:
+    """List tenants."""
+    rows = _run(as_json, tenancy.list_tenants)
+    data = [{"id": r.id, "name": r.name, "slug": r.slug, "created_at": r.created_at.isoformat() + "Z"}
+            for r in rows]
+    human = "\n".join(f"{r.name}\t{r.slug}" for r in rows) or "no tenants yet"
+    _print(as_json, data, human)
+
+
+@connection_app.command("create")
+def connection_create(
+    tenant: Annotated[str, typer.Option(help="Tenant name.")],
+    idp: Annotated[str, typer.Option(help="okta, entra, onelogin, jumpcloud or generic.")],
+    name: Annotated[str | None, typer.Option(help="Connection name (default: the IdP kind).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a SCIM connection; prints its base URL and token (shown once)."""
+    issued = _run(as_json, lambda c: tenancy.create_connection(c, tenant, idp, name))
+    data = _connection_json(issued.connection, issued.token)
+    _print(as_json, data, f"connection {data['name']!r} created ({data['id']})\n"
+                          f"  base URL: {data['base_url']}\n  token:    {data['token']}\n"
+                          "Copy the token now: it is stored only as a hash and cannot be shown again.")
+
+
+@connection_app.command("list")
+def connection_list(
+    tenant: Annotated[str, typer.Option(help="Tenant name.")], as_json: JsonFlag = False
+) -> None:
+    """List a tenant's SCIM connections."""
+    rows = _run(as_json, lambda c: tenancy.list_connections(c, tenant))
+    data = [_connection_json(r) for r in rows]
+    human = "\n".join(f"{d['id']}  {d['name']:<20} {d['idp']:<9} {d['status']:<8} {d['base_url']}"
+                      for d in data) or f"tenant {tenant!r} has no connections"
+    _print(as_json, data, human)
+
+
+@connection_app.command("show")
+def connection_show(connection_id: str, as_json: JsonFlag = False) -> None:
+    """Show one connection."""
+    row = _run(as_json, lambda c: tenancy.get_connection(c, connection_id))
+    data = _connection_json(row)
+    _print(as_json, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+def _set_status(connection_id: str, status: str, as_json: bool) -> None:
+    row = _run(as_json, lambda c: tenancy.set_status(c, connection_id, status))
+    _print(as_json, _connection_json(row), f"connection {row.name!r} is now {row.status}")
+
+
+@connection_app.command("activate")
+def connection_activate(connection_id: str, as_json: JsonFlag = False) -> None:
+    """Accept SCIM requests on this connection again."""
+    _set_status(connection_id, "active", as_json)
+
+
+@connection_app.command("deactivate")
+def connection_deactivate(connection_id: str, as_json: JsonFlag = False) -> None:
+    """Refuse SCIM requests on this connection (401) without deleting anything."""
+    _set_status(connection_id, "inactive", as_json)
+
+
+@token_app.command("regenerate")
+def token_regenerate(connection_id: str, as_json: JsonFlag = False) -> None:
+    """Issue a new token; the old one stops working at once."""
+    issued = _run(as_json, lambda c: tenancy.regenerate_token(c, connection_id))
+    data = _connection_json(issued.connection, issued.token)
+    _print(as_json, data, f"new token for {data['name']!r} (the old one is revoked):\n"
+                          f"  base URL: {data['base_url']}\n  token:    {data['token']}")
+
+
+@app.command("log")
+def show_log(
+    tenant: Annotated[str, typer.Option(help="Tenant name.")],
+    outcome: Annotated[str | None, typer.Option(help="ok or error.")] = None,
+    resource_type: Annotated[str | None, typer.Option("--resource-type", help="User or Group.")] = None,
+    resource_id: Annotated[str | None, typer.Option("--resource-id", help="A resource id.")] = None,
+    limit: Annotated[int, typer.Option(help="How many entries (newest first).")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the newest system-log entries of a tenant."""
+    if outcome not in (None, "ok", "error"):
+        _fail("--outcome must be ok or error", as_json, 2)
+
+    def run(conn: Connection) -> list[audit.LogEntry]:
+        t = tenancy.get_tenant(conn, tenant)
+        return audit.recent(conn, t.id, limit=limit, outcome=outcome,
+                            resource_type=resource_type, resource_id=resource_id)
+
+    rows = _run(as_json, run)
+    data = [{k: (v.isoformat() + "Z" if k == "at" else v) for k, v in r.__dict__.items()} for r in rows]
+    lines = []
+    for r in rows:
+        what = f"{r.resource_type or ''} {r.resource_id or ''}".strip()
+        why = f" {r.scim_type or ''} {r.detail or ''}".rstrip()
+        lines.append(f"{r.at.isoformat(timespec='seconds')}Z {r.status} {r.method:<6} {r.path} "
+                     f"{what}{why} ({r.duration_ms:.1f} ms)")
+    _print(as_json, data, "\n".join(lines) or "no log entries")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,72 @@
+"""The system log: one entry per SCIM request or admin action (who, what, outcome, why)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+
+from roster.storage import log as store
+from roster.storage.log import LogEntry
+
+__all__ = ["LogEntry", "Outcome", "now", "recent", "record"]
+
+
+def now() -> datetime:
+    """Naive UTC: the form every timestamp column stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    resource_type: str | None = None
+    resource_id: str | None = None
+    scim_type: str | None = None
+    detail: str | None = None
+
+
+def record(
+    conn: Connection,
+    *,
+    tenant_id: str,
+    connection_id: str | None,
+    actor: str,
+    method: str,
+    path: str,
+    outcome: Outcome,
+    request_id: str,
+    duration_ms: float,
+) -> None:
+    store.insert_entry(
+        conn,
+        LogEntry(
+            tenant_id=tenant_id,
+            connection_id=connection_id,
+            at=now(),
+            actor=actor,
+            method=method,
+            path=path,
+            resource_type=outcome.resource_type,
+            resource_id=outcome.resource_id,
+            status=outcome.status,
+            scim_type=outcome.scim_type,
+            detail=outcome.detail,
+            request_id=request_id,
+            duration_ms=round(duration_ms, 3),
+        ),
+    )
+
+
+def recent(
+    conn: Connection,
+    tenant_id: str,
+    *,
+    limit: int = 50,
+    outcome: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+) -> list[LogEntry]:
+    return store.entries(conn, tenant_id, limit=limit, outcome=outcome,
+                         resource_type=resource_type, resource_id=resource_id)

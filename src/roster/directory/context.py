@@ -1,0 +1,20 @@
+"""Who is asking: the authenticated connection a SCIM request runs under."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roster.scim.schema import ResourceType
+from roster.storage.filtering import Scope
+
+
+@dataclass(frozen=True)
+class ConnectionContext:
+    tenant_id: str
+    tenant_slug: str
+    connection_id: str
+    idp: str
+    base_url: str
+
+    def scope(self, rt: ResourceType) -> Scope:
+        return Scope(self.tenant_id, self.connection_id, rt)

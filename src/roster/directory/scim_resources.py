@@ -1,0 +1,281 @@
+"""SCIM resource actions: create, read, search, replace, patch and delete Users and Groups.
+
+Each runs inside the caller's transaction; the HTTP layer writes the system-log entry in
+the same transaction and commits, or rolls everything back and logs the rejection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from roster.directory.audit import now
+from roster.directory.context import ConnectionContext
+from roster.errors import InvalidValue, NotFound, NotModified, PreconditionFailed, UniquenessConflict
+from roster.scim import document
+from roster.scim.filter import element_matches
+from roster.scim.patch import MemberChange, apply_patch, member_ids_in, parse_operations
+from roster.scim.schema import ResourceType
+from roster.scim.search import SearchQuery
+from roster.storage import resources as store
+from roster.storage.filtering import Scope, compile_filter, sort_key
+from roster.storage.resources import MemberRef, StoredResource
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Result:
+    """A resource as rendered (before attribute projection) and its stored row."""
+
+    stored: StoredResource
+    body: Doc
+
+    @property
+    def etag(self) -> str:
+        return etag(self.stored.version)
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def _iso(value: Any) -> str:
+    return f"{value.isoformat(timespec='milliseconds')}Z"
+
+
+def location(ctx: ConnectionContext, rt: ResourceType, resource_id: str) -> str:
+    return f"{ctx.base_url}/{rt.endpoint}/{resource_id}"
+
+
+def _member_json(ctx: ConnectionContext, ref: MemberRef, kind: str | None = None) -> Doc:
+    endpoint = "Users" if ref.resource_type == "User" else "Groups"
+    out: Doc = {"value": ref.id, "$ref": f"{ctx.base_url}/{endpoint}/{ref.id}"}
+    if kind is not None and ref.display:
+        out["display"] = ref.display  # User.groups has display; Group.members does not
+    out["type"] = kind or ref.resource_type
+    return out
+
+
+def render(
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    stored: StoredResource,
+    related: list[MemberRef] | None,
+) -> Doc:
+    """The full resource: members (Group) or groups (User) when ``related`` was loaded."""
+    body: Doc = {"schemas": document.schemas_of(rt, stored.doc), "id": stored.id}
+    # Core attributes first, then each extension: the order people expect to read.
+    body.update((k, v) for k, v in stored.doc.items() if not k.lower().startswith("urn:"))
+    body.update((k, v) for k, v in stored.doc.items() if k.lower().startswith("urn:"))
+    if related is not None:
+        if rt.name == "Group":
+            body["members"] = [_member_json(ctx, m) for m in related]
+        else:
+            body["groups"] = [_member_json(ctx, g, "direct") for g in related]
+    body["meta"] = {
+        "resourceType": rt.name,
+        "created": _iso(stored.created_at),
+        "lastModified": _iso(stored.updated_at),
+        "location": location(ctx, rt, stored.id),
+        "version": etag(stored.version),
+    }
+    return body
+
+
+def _related_name(rt: ResourceType) -> str:
+    return "members" if rt.name == "Group" else "groups"
+
+
+def _load_related(
+    conn: Connection, scope: Scope, rt: ResourceType, pks: list[int]
+) -> dict[int, list[MemberRef]]:
+    if rt.name == "Group":
+        return store.members_of(conn, scope, pks)
+    return store.groups_of(conn, scope, pks)
+
+
+def _get(conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str) -> StoredResource:
+    stored = store.get(conn, ctx.scope(rt), resource_id)
+    if stored is None:
+        raise NotFound(f"{rt.name} {resource_id} not found")
+    return stored
+
+
+def _matches_etag(header: str, version: int) -> bool:
+    tags = [t.strip() for t in header.split(",")]
+    current = etag(version)
+    # Weak comparison (RFC 7232 §2.3.2): W/"3" and "3" name the same version.
+    return "*" in tags or any(t.removeprefix("W/") == current.removeprefix("W/") for t in tags)
+
+
+def check_if_match(stored: StoredResource, if_match: str | None) -> None:
+    if if_match is not None and not _matches_etag(if_match, stored.version):
+        raise PreconditionFailed(
+            f"If-Match {if_match} does not match the current version {etag(stored.version)}")
+
+
+def read(
+    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str,
+    attributes: list[str], excluded: list[str], if_none_match: str | None = None,
+) -> Result:
+    stored = _get(conn, ctx, rt, resource_id)
+    if if_none_match is not None and _matches_etag(if_none_match, stored.version):
+        raise NotModified("not modified")
+    related = None
+    if document.wants(rt, _related_name(rt), attributes, excluded):
+        related = _load_related(conn, ctx.scope(rt), rt, [stored.pk])[stored.pk]
+    return Result(stored, render(ctx, rt, stored, related))
+
+
+def search(
+    conn: Connection, ctx: ConnectionContext, rt: ResourceType, query: SearchQuery
+) -> tuple[int, list[Result]]:
+    scope = ctx.scope(rt)
+    where = compile_filter(scope, query.filter) if query.filter is not None else None
+    order: list[Any] = []
+    if query.sort_by is not None:
+        key = sort_key(scope, query.sort_by)
+        # RFC 7644 §3.4.2.3: resources without the attribute come last, either way.
+        order.append((key.desc() if query.descending else key.asc()).nulls_last())
+    total, rows = store.search(conn, scope, where, order, query.start_index - 1, query.count)
+    related: dict[int, list[MemberRef]] | None = None
+    if rows and document.wants(rt, _related_name(rt), query.attributes, query.excluded):
+        related = _load_related(conn, scope, rt, [r.pk for r in rows])
+    return total, [
+        Result(r, render(ctx, rt, r, related[r.pk] if related is not None else None)) for r in rows
+    ]
+
+
+def _prepare(rt: ResourceType, body: Any) -> tuple[Doc, list[Any] | None]:
+    doc = document.normalise(rt, body)
+    # Passwords are accepted (Okta sends one) but never stored (RFC 7643 §4.1.1: writeOnly).
+    doc.pop("password", None)
+    members = doc.pop("members", None) if rt.name == "Group" else None
+    return doc, members
+
+
+def _check_unique(conn: Connection, scope: Scope, rt: ResourceType, doc: Doc, except_pk: int | None) -> None:
+    key = store.identity_columns(rt, doc)["unique_key"]
+    if store.unique_key_taken(conn, scope, key, except_pk):
+        name = "userName" if rt.name == "User" else "displayName"
+        raise UniquenessConflict(
+            f"{name} {doc[name]!r} is already used by another {rt.name} of this connection")
+
+
+def _resolve_members(conn: Connection, scope: Scope, ids: list[str], *, strict: bool) -> list[int]:
+    found = store.find_members(conn, scope, ids)
+    missing = [i for i in ids if i not in found]
+    if missing and strict:
+        raise InvalidValue(
+            f"members not found in this connection: {', '.join(missing[:10])}"
+            + (" …" if len(missing) > 10 else ""))
+    return [found[i].pk for i in ids if i in found]
+
+
+def _member_ids(values: list[Any]) -> list[str]:
+    ids = []
+    for i, item in enumerate(values):
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            raise InvalidValue(f"members[{i}] must be an object with a string value (a member id)")
+        ids.append(item["value"])
+    return ids
+
+
+def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any) -> Result:
+    scope = ctx.scope(rt)
+    doc, members = _prepare(rt, body)
+    _check_unique(conn, scope, rt, doc, None)
+    try:
+        stored = store.insert_resource(conn, scope, doc, now())
+    except IntegrityError as exc:  # a concurrent create won the race for the unique key
+        raise UniquenessConflict(f"a {rt.name} with this name already exists in this connection") from exc
+    related: list[MemberRef] | None = [] if rt.name == "Group" else []
+    if members:
+        pks = _resolve_members(conn, scope, _member_ids(members), strict=True)
+        store.add_members(conn, scope, stored.pk, pks)
+        related = store.members_of(conn, scope, [stored.pk])[stored.pk]
+    return Result(stored, render(ctx, rt, stored, related))
+
+
+def replace(
+    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str, body: Any,
+    if_match: str | None,
+) -> Result:
+    scope = ctx.scope(rt)
+    current = _get(conn, ctx, rt, resource_id)
+    check_if_match(current, if_match)
+    doc, members = _prepare(rt, body)
+    _check_unique(conn, scope, rt, doc, current.pk)
+    stored = store.update_resource(conn, scope, current, doc, now())
+    related = None
+    if rt.name == "Group":
+        # PUT replaces the whole resource (RFC 7644 §3.5.1), members included.
+        store.remove_all_members(conn, scope, stored.pk)
+        if members:
+            store.add_members(conn, scope, stored.pk,
+                              _resolve_members(conn, scope, _member_ids(members), strict=True))
+        related = store.members_of(conn, scope, [stored.pk])[stored.pk]
+    else:
+        related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
+    return Result(stored, render(ctx, rt, stored, related))
+
+
+def _apply_member_change(conn: Connection, scope: Scope, group_pk: int, change: MemberChange) -> None:
+    match change.kind:
+        case "add":
+            store.add_members(conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=True))
+        case "replace":
+            store.remove_all_members(conn, scope, group_pk)
+            store.add_members(conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=True))
+        case "remove":
+            store.remove_members(conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=False))
+        case "remove_all":
+            store.remove_all_members(conn, scope, group_pk)
+        case "remove_where":
+            assert change.where is not None
+            ids = member_ids_in(change.where)
+            if ids is not None:
+                # members[value eq "…"]: delete by id, never by loading the whole group.
+                pks = _resolve_members(conn, scope, ids, strict=False)
+            else:
+                members = store.members_of(conn, scope, [group_pk])[group_pk]
+                pks = [m.pk for m in members if element_matches(
+                    change.where, {"value": m.id, "display": m.display, "type": m.resource_type})]
+            store.remove_members(conn, scope, group_pk, pks)
+
+
+def patch(
+    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str, body: Any,
+    if_match: str | None, attributes: list[str], excluded: list[str],
+) -> Result:
+    scope = ctx.scope(rt)
+    operations = parse_operations(body)
+    current = _get(conn, ctx, rt, resource_id)
+    check_if_match(current, if_match)
+    result = apply_patch(rt, current.doc, operations)
+    result.doc.pop("password", None)  # password sync (Okta): accepted, never stored
+    doc_changed = result.doc != current.doc
+    stored = current
+    if doc_changed or result.members:
+        if doc_changed:
+            _check_unique(conn, scope, rt, result.doc, current.pk)
+        for change in result.members:
+            _apply_member_change(conn, scope, current.pk, change)
+        stored = store.update_resource(conn, scope, current, result.doc, now(), doc_changed=doc_changed)
+    related = None
+    if document.wants(rt, _related_name(rt), attributes, excluded):
+        related = _load_related(conn, scope, rt, [stored.pk])[stored.pk]
+    return Result(stored, render(ctx, rt, stored, related))
+
+
+def delete(
+    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str, if_match: str | None
+) -> StoredResource:
+    current = _get(conn, ctx, rt, resource_id)
+    check_if_match(current, if_match)
+    store.delete_resource(conn, ctx.scope(rt), current)
+    return current

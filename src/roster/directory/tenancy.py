@@ -1,0 +1,155 @@
+"""Tenants, SCIM connections and their bearer tokens.
+
+Tokens carry 256 random bits, are shown once, and only their SHA-256 hash is stored; a
+presented token is hashed and compared in constant time (hmac.compare_digest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from roster.directory.audit import Outcome, now, record
+from roster.directory.context import ConnectionContext
+from roster.errors import InvalidValue, NotFound, Unauthorized, UniquenessConflict
+from roster.storage import tenancy as store
+from roster.storage.tenancy import ConnectionRow, TenantRow
+
+IDP_KINDS = ("okta", "entra", "onelogin", "jumpcloud", "generic")
+TOKEN_PREFIX = "roster_"
+
+
+class AuthenticationFailed(Unauthorized):
+    """401 that still knows which tenant's log it belongs in (when the URL named one)."""
+
+    def __init__(self, detail: str, connection: ConnectionRow | None = None) -> None:
+        super().__init__(detail)
+        self.connection = connection
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    connection: ConnectionRow
+    token: str  # shown once, never stored
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 random bits
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:48] or "tenant"
+
+
+def create_tenant(conn: Connection, name: str) -> TenantRow:
+    name = name.strip()
+    if not name:
+        raise InvalidValue("a tenant needs a name")
+    if store.tenant_by_name(conn, name) is not None:
+        raise UniquenessConflict(f"a tenant called {name!r} already exists")
+    slug, n = _slug(name), 1
+    while store.slug_taken(conn, slug):
+        n += 1
+        slug = f"{_slug(name)}-{n}"
+    row = TenantRow(str(uuid.uuid4()), name, slug, now())
+    store.insert_tenant(conn, row)
+    return row
+
+
+def get_tenant(conn: Connection, name: str) -> TenantRow:
+    row = store.tenant_by_name(conn, name)
+    if row is None:
+        raise NotFound(f"no tenant called {name!r} (see `roster tenant list`)")
+    return row
+
+
+def list_tenants(conn: Connection) -> list[TenantRow]:
+    return store.all_tenants(conn)
+
+
+def _admin_log(conn: Connection, row: ConnectionRow | TenantRow, action: str, detail: str) -> None:
+    tenant_id = row.tenant_id if isinstance(row, ConnectionRow) else row.id
+    connection_id = row.id if isinstance(row, ConnectionRow) else None
+    record(conn, tenant_id=tenant_id, connection_id=connection_id, actor="admin", method="ADMIN",
+           path=action, outcome=Outcome(200, "Connection", connection_id, None, detail),
+           request_id=str(uuid.uuid4()), duration_ms=0.0)
+
+
+def create_connection(conn: Connection, tenant_name: str, idp: str, name: str | None) -> IssuedToken:
+    tenant = get_tenant(conn, tenant_name)
+    idp = idp.lower()
+    if idp not in IDP_KINDS:
+        raise InvalidValue(f"unknown IdP kind {idp!r}; choose one of {', '.join(IDP_KINDS)}")
+    name = (name or idp).strip()
+    if store.connection_name_taken(conn, tenant.id, name):
+        raise UniquenessConflict(f"tenant {tenant.name!r} already has a connection called {name!r}")
+    token = new_token()
+    at = now()
+    connection_id = str(uuid.uuid4())
+    store.insert_connection(conn, {
+        "id": connection_id, "tenant_id": tenant.id, "name": name, "idp": idp,
+        "status": "active", "token_hash": hash_token(token), "token_created_at": at,
+        "created_at": at,
+    })
+    row = get_connection(conn, connection_id)
+    _admin_log(conn, row, "connection.create", f"connection {name!r} ({idp}) created")
+    return IssuedToken(row, token)
+
+
+def get_connection(conn: Connection, connection_id: str) -> ConnectionRow:
+    row = store.connection_by_id(conn, connection_id)
+    if row is None:
+        raise NotFound(f"no connection with id {connection_id!r}")
+    return row
+
+
+def list_connections(conn: Connection, tenant_name: str) -> list[ConnectionRow]:
+    return store.connections_of(conn, get_tenant(conn, tenant_name).id)
+
+
+def set_status(conn: Connection, connection_id: str, status: str) -> ConnectionRow:
+    row = get_connection(conn, connection_id)
+    store.update_connection(conn, row.tenant_id, row.id, status=status)
+    _admin_log(conn, row, f"connection.{'activate' if status == 'active' else 'deactivate'}",
+               f"connection {row.name!r} is now {status}")
+    return get_connection(conn, connection_id)
+
+
+def regenerate_token(conn: Connection, connection_id: str) -> IssuedToken:
+    """A new token; the old hash is overwritten, so the old token stops working at once."""
+    row = get_connection(conn, connection_id)
+    token = new_token()
+    store.update_connection(conn, row.tenant_id, row.id, token_hash=hash_token(token),
+                            token_created_at=now())
+    _admin_log(conn, row, "token.regenerate", f"token of connection {row.name!r} regenerated")
+    return IssuedToken(get_connection(conn, connection_id), token)
+
+
+def authenticate(
+    conn: Connection, tenant_slug: str, connection_id: str, authorization: str | None, base_url: str
+) -> ConnectionContext:
+    """Check ``Authorization: Bearer <token>`` against the connection the URL names."""
+    row = store.connection_for_url(conn, tenant_slug, connection_id)
+    scheme, _, presented = (authorization or "").partition(" ")
+    if row is None:
+        # Same answer as a wrong token: the URL alone reveals nothing.
+        raise AuthenticationFailed("invalid bearer token for this base URL")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise AuthenticationFailed("send the connection's token as Authorization: Bearer <token>", row)
+    if not hmac.compare_digest(hash_token(presented.strip()), row.token_hash):
+        raise AuthenticationFailed("invalid bearer token for this base URL", row)
+    if row.status != "active":
+        raise AuthenticationFailed(
+            f"the SCIM connection {row.name!r} is inactive; an admin must activate it", row)
+    return ConnectionContext(row.tenant_id, row.tenant_slug, row.id, row.idp, base_url)

@@ -1,0 +1,234 @@
+"""The ASGI application: SCIM routes under each connection's base URL.
+
+Thin: authenticate, parse, call the action, render; and one system-log entry per request,
+written in the request's own transaction (or, for a rejection, after the rollback).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from roster.directory import audit
+from roster.directory.audit import Outcome
+from roster.directory.context import ConnectionContext
+from roster.directory.tenancy import AuthenticationFailed, authenticate
+from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, PayloadTooLarge, RosterError
+from roster.http.bulk import run_bulk
+from roster.http.dispatch import Operation, Reply, check_method, execute, route_kind
+from roster.http.responses import error_body, error_response, scim_json
+from roster.settings import Settings
+from roster.storage.engine import make_engine
+
+log = logging.getLogger("roster.http")
+
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+_JSON_TYPES = ("application/scim+json", "application/json")
+
+
+class UnsupportedMediaType(RosterError):
+    status = 415
+
+
+@dataclass(frozen=True)
+class Incoming:
+    tenant: str
+    connection: str
+    method: str
+    path: str
+    segments: list[str]
+    query: dict[str, Any]
+    headers: dict[str, str]
+    raw: bytes
+    request_id: str
+    started: float
+    declared_length: int = 0  # Content-Length, when too large to read at all
+
+
+class ScimService:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+
+    # -- one request -----------------------------------------------------------------
+
+    def handle(self, req: Incoming) -> Response:
+        ctx: ConnectionContext | None = None
+        tenant_id: str | None = None
+        try:
+            base_url = self.settings.base_url(req.tenant, req.connection)
+            with self.engine.begin() as conn:
+                ctx = authenticate(conn, req.tenant, req.connection,
+                                   req.headers.get("authorization"), base_url)
+                tenant_id = ctx.tenant_id
+                kind, _ = route_kind(req.segments)
+                check_method(kind, req.method)
+                body = self._decode(req)
+                if kind == "bulk":
+                    reply = None
+                else:
+                    reply = execute(conn, ctx, self._op(req, body), self.settings)
+                    self._record(conn, ctx.tenant_id, ctx.connection_id, req, reply.outcome)
+            if reply is None:
+                reply = self._bulk(ctx, req, body)
+            return self._render(reply)
+        except AuthenticationFailed as err:
+            if err.connection is not None:
+                self._record_failure(err.connection.tenant_id, err.connection.id, req, err)
+            else:
+                log.info("unauthenticated request %s %s: %s", req.method, req.path, err.detail)
+            return error_response(err)
+        except RosterError as err:
+            if tenant_id is not None and ctx is not None:
+                self._record_failure(tenant_id, ctx.connection_id, req, err)
+            else:
+                log.info("rejected %s %s: %s", req.method, req.path, err.detail)
+            headers = {"Allow": ", ".join(_allowed(req.segments))} if isinstance(err, MethodNotAllowed) else None
+            return error_response(err, headers)
+        except Exception:
+            log.exception("internal error in %s %s (request id %s)", req.method, req.path, req.request_id)
+            if ctx is not None:
+                internal = RosterError(f"internal error (request id {req.request_id})")
+                internal.status = 500
+                self._record_failure(ctx.tenant_id, ctx.connection_id, req, internal)
+            return scim_json(error_body(500, f"internal error; quote request id {req.request_id}"), 500)
+
+    def _op(self, req: Incoming, body: Any) -> Operation:
+        return Operation(req.method, req.segments, req.query, req.headers, body)
+
+    def _decode(self, req: Incoming) -> Any:
+        if req.method not in _BODY_METHODS:
+            return None
+        ctype = req.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype and ctype not in _JSON_TYPES:
+            raise UnsupportedMediaType(f"send the body as application/scim+json, not {ctype}")
+        is_bulk = [s.lower() for s in req.segments] == ["bulk"]
+        limit = self.settings.bulk_max_payload_bytes if is_bulk else self.settings.max_body_bytes
+        size = max(len(req.raw), req.declared_length)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is {size} bytes; the limit is {limit}")
+        try:
+            return orjson.loads(req.raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
+
+    def _bulk(self, ctx: ConnectionContext, req: Incoming, body: Any) -> Reply:
+        def run(op: Operation) -> Reply | RosterError:
+            started = time.perf_counter()
+            path = "/" + "/".join(op.segments)
+            sub = Incoming(req.tenant, req.connection, op.method, path, op.segments, {}, {},
+                           b"", req.request_id, started)
+            try:
+                with self.engine.begin() as conn:
+                    reply = execute(conn, ctx, op, self.settings)
+                    self._record(conn, ctx.tenant_id, ctx.connection_id, sub, reply.outcome, "bulk")
+                return reply
+            except RosterError as err:
+                self._record_failure(ctx.tenant_id, ctx.connection_id, sub, err, "bulk")
+                return err
+
+        result = run_bulk(body, max_operations=self.settings.bulk_max_operations, run=run)
+        failed = sum(1 for o in result["Operations"] if int(o["status"]) >= 400)
+        outcome = Outcome(200, None, None, None,
+                          f"{len(result['Operations'])} operations, {failed} failed" if failed else None)
+        with self.engine.begin() as conn:
+            self._record(conn, ctx.tenant_id, ctx.connection_id, req, outcome)
+        return Reply(200, result, {}, outcome)
+
+    def _render(self, reply: Reply) -> Response:
+        if reply.status == 204:
+            return Response(status_code=204, headers=reply.headers)
+        return scim_json(reply.body, reply.status, reply.headers)
+
+    def _record(self, conn: Any, tenant_id: str, connection_id: str, req: Incoming,
+                outcome: Outcome, actor: str = "scim") -> None:
+        audit.record(conn, tenant_id=tenant_id, connection_id=connection_id, actor=actor,
+                     method=req.method, path=req.path, outcome=outcome, request_id=req.request_id,
+                     duration_ms=(time.perf_counter() - req.started) * 1000)
+
+    def _record_failure(self, tenant_id: str, connection_id: str, req: Incoming, err: RosterError,
+                        actor: str = "scim") -> None:
+        rt_name, resource_id = _resource_of(req.segments)
+        outcome = Outcome(err.status, rt_name, resource_id, err.scim_type, err.detail)
+        try:
+            with self.engine.begin() as conn:
+                self._record(conn, tenant_id, connection_id, req, outcome, actor)
+        except Exception:
+            log.exception("could not write the system log for request %s", req.request_id)
+
+
+def _resource_of(segments: list[str]) -> tuple[str | None, str | None]:
+    if not segments:
+        return None, None
+    head = segments[0].lower()
+    rt_name = {"users": "User", "groups": "Group"}.get(head)
+    resource_id = segments[1] if rt_name and len(segments) == 2 and segments[1] != ".search" else None
+    return rt_name, resource_id
+
+
+def _allowed(segments: list[str]) -> tuple[str, ...]:
+    from roster.http.dispatch import _ALLOWED
+
+    try:
+        return _ALLOWED[route_kind(segments)[0]]
+    except RosterError:
+        return ()
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
+    settings = settings or Settings()
+    engine = engine or make_engine(settings.resolved_database_url())
+    service = ScimService(settings, engine)
+
+    async def scim_endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        params = request.path_params
+        rest = str(params.get("rest", ""))
+        length = request.headers.get("content-length", "")
+        declared = int(length) if length.isdigit() else 0
+        limit = max(settings.max_body_bytes, settings.bulk_max_payload_bytes)
+        # Never buffer a body we will refuse; the 413 is still authenticated and logged.
+        raw = b"" if declared > limit else await request.body()
+        incoming = Incoming(
+            tenant=params["tenant"], connection=params["connection"], method=request.method,
+            path="/" + rest, segments=[s for s in rest.split("/") if s],
+            query=dict(request.query_params), headers=dict(request.headers), raw=raw,
+            request_id=request_id, started=started, declared_length=declared,
+        )
+        response = await run_in_threadpool(service.handle, incoming)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def not_found(_: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if status == 405:
+            return error_response(MethodNotAllowed("method not allowed"))
+        return error_response(NotFound("no such endpoint; SCIM base URLs look like "
+                                       "/scim/v2/<tenant>/<connection-id>"))
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    routes = [
+        Route("/healthz", health),
+        Route("/scim/v2/{tenant}/{connection}/{rest:path}", scim_endpoint, methods=methods),
+        Route("/scim/v2/{tenant}/{connection}", scim_endpoint, methods=methods),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app.state.engine = engine
+    app.state.settings = settings
+    return app

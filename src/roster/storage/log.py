@@ -1,0 +1,65 @@
+"""Store functions for the system log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select
+
+from roster.storage.tables import log_entries
+
+L = log_entries.c
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    tenant_id: str
+    connection_id: str | None
+    at: datetime
+    actor: str
+    method: str
+    path: str
+    resource_type: str | None
+    resource_id: str | None
+    status: int
+    scim_type: str | None
+    detail: str | None
+    request_id: str
+    duration_ms: float
+    id: int | None = None
+
+
+def insert_entry(conn: Connection, entry: LogEntry) -> None:
+    values = {k: v for k, v in entry.__dict__.items() if k != "id"}
+    conn.execute(insert(log_entries).values(**values))
+
+
+def entries(
+    conn: Connection,
+    tenant_id: str,
+    *,
+    limit: int,
+    outcome: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    connection_id: str | None = None,
+) -> list[LogEntry]:
+    """Newest first. ``outcome``: "ok" (status < 400) or "error"."""
+    query = select(log_entries).where(L.tenant_id == tenant_id)
+    if outcome == "ok":
+        query = query.where(L.status < 400)
+    elif outcome == "error":
+        query = query.where(L.status >= 400)
+    if resource_type:
+        query = query.where(L.resource_type == resource_type)
+    if resource_id:
+        query = query.where(L.resource_id == resource_id)
+    if connection_id:
+        query = query.where(L.connection_id == connection_id)
+    rows = conn.execute(query.order_by(L.id.desc()).limit(limit))
+    return [
+        LogEntry(r.tenant_id, r.connection_id, r.at, r.actor, r.method, r.path, r.resource_type,
+                 r.resource_id, r.status, r.scim_type, r.detail, r.request_id, r.duration_ms, r.id)
+        for r in rows
+    ]

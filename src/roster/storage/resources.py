@@ -1,0 +1,221 @@
+"""Store functions for SCIM resources and group memberships.
+
+Every function takes the tenant and connection scope explicitly; every statement filters
+on both. Member changes touch only the rows they name (never the whole member list).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, ColumnElement, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from roster.scim.schema import ResourceType
+from roster.storage.filtering import Scope
+from roster.storage.tables import memberships, resource_values, resources
+from roster.storage.values import flatten
+
+R = resources.c
+M = memberships.c
+
+_ROW_COLUMNS = (R.pk, R.id, R.resource_type, R.doc, R.version, R.created_at, R.updated_at,
+                R.external_id, R.display)
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    pk: int
+    id: str
+    resource_type: str
+    doc: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    external_id: str | None
+    display: str | None
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    pk: int
+    id: str
+    resource_type: str
+    display: str | None
+
+
+def _row(r: Any) -> StoredResource:
+    return StoredResource(r.pk, r.id, r.resource_type, r.doc, r.version, r.created_at,
+                          r.updated_at, r.external_id, r.display)
+
+
+def _scoped(scope: Scope) -> tuple[ColumnElement[bool], ...]:
+    return (R.tenant_id == scope.tenant_id, R.connection_id == scope.connection_id,
+            R.resource_type == scope.rt.name)
+
+
+def identity_columns(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
+    """The columns derived from a document: unique key, externalId, display name."""
+    if rt.name == "User":
+        key = str(doc["userName"])
+        display = doc.get("displayName") or key
+    else:
+        key = str(doc["displayName"])
+        display = key
+    return {"unique_key": key.lower(), "external_id": doc.get("externalId"), "display": display}
+
+
+def get(conn: Connection, scope: Scope, resource_id: str) -> StoredResource | None:
+    row = conn.execute(select(*_ROW_COLUMNS).where(*_scoped(scope), R.id == resource_id)).first()
+    return _row(row) if row else None
+
+
+def unique_key_taken(conn: Connection, scope: Scope, key: str, except_pk: int | None) -> bool:
+    query = select(R.pk).where(*_scoped(scope), R.unique_key == key)
+    if except_pk is not None:
+        query = query.where(R.pk != except_pk)
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def _write_values(conn: Connection, scope: Scope, pk: int, doc: dict[str, Any], *, fresh: bool) -> None:
+    if not fresh:
+        conn.execute(delete(resource_values).where(resource_values.c.resource_pk == pk))
+    rows = flatten(scope.rt, doc)
+    if rows:
+        common = {"resource_pk": pk, "tenant_id": scope.tenant_id, "connection_id": scope.connection_id}
+        conn.execute(insert(resource_values), [{**common, **r} for r in rows])
+
+
+def insert_resource(conn: Connection, scope: Scope, doc: dict[str, Any], now: datetime) -> StoredResource:
+    values = {
+        "id": str(uuid.uuid4()),
+        "tenant_id": scope.tenant_id,
+        "connection_id": scope.connection_id,
+        "resource_type": scope.rt.name,
+        "doc": doc,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        **identity_columns(scope.rt, doc),
+    }
+    pk = conn.execute(insert(resources).values(**values).returning(R.pk)).scalar_one()
+    _write_values(conn, scope, pk, doc, fresh=True)
+    return StoredResource(pk, values["id"], scope.rt.name, doc, 1, now, now,
+                          values["external_id"], values["display"])
+
+
+def update_resource(
+    conn: Connection, scope: Scope, current: StoredResource, doc: dict[str, Any], now: datetime,
+    *, doc_changed: bool = True,
+) -> StoredResource:
+    """Write a new document (or only bump the version, for member-only changes)."""
+    changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
+    if doc_changed:
+        changes.update(doc=doc, **identity_columns(scope.rt, doc))
+    conn.execute(update(resources).where(*_scoped(scope), R.pk == current.pk).values(**changes))
+    if doc_changed:
+        _write_values(conn, scope, current.pk, doc, fresh=False)
+    return StoredResource(current.pk, current.id, current.resource_type,
+                          doc if doc_changed else current.doc, current.version + 1,
+                          current.created_at, now,
+                          changes.get("external_id", current.external_id),
+                          changes.get("display", current.display))
+
+
+def delete_resource(conn: Connection, scope: Scope, current: StoredResource) -> None:
+    # Values and memberships go by ON DELETE CASCADE.
+    conn.execute(delete(resources).where(*_scoped(scope), R.pk == current.pk))
+
+
+def search(
+    conn: Connection,
+    scope: Scope,
+    where: ColumnElement[bool] | None,
+    order_by: Sequence[Any],
+    offset: int,
+    limit: int,
+) -> tuple[int, list[StoredResource]]:
+    """(totalResults, page): the total from a count query, never by loading rows."""
+    conds = [*_scoped(scope)] + ([where] if where is not None else [])
+    total = conn.execute(select(func.count()).select_from(resources).where(*conds)).scalar_one()
+    if limit <= 0 or offset >= total:
+        return total, []
+    # Page the narrow key first, then fetch those rows: deep offsets walk only the index.
+    keys = select(R.pk).where(*conds).order_by(*order_by, R.pk).offset(offset).limit(limit)
+    page_pks = [r[0] for r in conn.execute(keys)]
+    if not page_pks:
+        return total, []
+    rows = {r.pk: _row(r) for r in conn.execute(select(*_ROW_COLUMNS).where(R.pk.in_(page_pks)))}
+    return total, [rows[pk] for pk in page_pks if pk in rows]
+
+
+# ---- memberships -------------------------------------------------------------------
+
+
+def find_members(conn: Connection, scope: Scope, ids: Iterable[str]) -> dict[str, MemberRef]:
+    """Users and groups of this connection with the given ids."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(R.pk, R.id, R.resource_type, R.display).where(
+            R.tenant_id == scope.tenant_id, R.connection_id == scope.connection_id, R.id.in_(wanted)
+        )
+    )
+    return {r.id: MemberRef(r.pk, r.id, r.resource_type, r.display) for r in rows}
+
+
+def add_members(conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int]) -> None:
+    rows = [{"group_pk": group_pk, "member_pk": pk, "tenant_id": scope.tenant_id}
+            for pk in dict.fromkeys(member_pks)]
+    if not rows:
+        return
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    conn.execute(dialect.insert(memberships).on_conflict_do_nothing(), rows)
+
+
+def remove_members(conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int]) -> None:
+    pks = list(member_pks)
+    if pks:
+        conn.execute(delete(memberships).where(
+            M.tenant_id == scope.tenant_id, M.group_pk == group_pk, M.member_pk.in_(pks)))
+
+
+def remove_all_members(conn: Connection, scope: Scope, group_pk: int) -> None:
+    conn.execute(delete(memberships).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk))
+
+
+def members_of(conn: Connection, scope: Scope, group_pks: Sequence[int]) -> dict[int, list[MemberRef]]:
+    """The members of each group in ``group_pks``, in one query."""
+    out: dict[int, list[MemberRef]] = {pk: [] for pk in group_pks}
+    if not group_pks:
+        return out
+    rows = conn.execute(
+        select(M.group_pk, R.pk, R.id, R.resource_type, R.display)
+        .join(memberships, M.member_pk == R.pk)
+        .where(M.tenant_id == scope.tenant_id, M.group_pk.in_(list(group_pks)))
+        .order_by(M.group_pk, M.member_pk)
+    )
+    for r in rows:
+        out[r.group_pk].append(MemberRef(r.pk, r.id, r.resource_type, r.display))
+    return out
+
+
+def groups_of(conn: Connection, scope: Scope, member_pks: Sequence[int]) -> dict[int, list[MemberRef]]:
+    """The groups each of ``member_pks`` belongs to (users' readOnly ``groups``)."""
+    out: dict[int, list[MemberRef]] = {pk: [] for pk in member_pks}
+    if not member_pks:
+        return out
+    rows = conn.execute(
+        select(M.member_pk, R.pk, R.id, R.resource_type, R.display)
+        .join(resources, M.group_pk == R.pk)
+        .where(M.tenant_id == scope.tenant_id, M.member_pk.in_(list(member_pks)))
+        .order_by(M.member_pk, R.pk)
+    )
+    for r in rows:
+        out[r.member_pk].append(MemberRef(r.pk, r.id, r.resource_type, r.display))
+    return out

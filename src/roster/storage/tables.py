@@ -1,0 +1,133 @@
+"""SQLAlchemy 2 tables. Every tenant-owned table carries ``tenant_id``, and it leads every
+unique index, so no query can reach another tenant's rows by forgetting a scope."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
+BigPK = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(), nullable=False),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("idp", String(20), nullable=False),
+    Column("status", String(10), nullable=False),
+    # SHA-256 hex of the bearer token; the token itself is never stored.
+    Column("token_hash", String(64), nullable=False),
+    Column("token_created_at", DateTime(), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "name", name="uq_connections_tenant_name"),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("pk", BigPK, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "connection_id",
+        String(36),
+        ForeignKey("connections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("resource_type", String(16), nullable=False),
+    # Lower-cased userName (User) or displayName (Group): unique per connection.
+    Column("unique_key", String(512), nullable=False),
+    Column("external_id", String(512)),
+    Column("display", String(512)),
+    Column("doc", JSON(), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+    UniqueConstraint(
+        "tenant_id", "connection_id", "resource_type", "unique_key", name="uq_resources_unique_key"
+    ),
+    Index("ix_resources_external_id", "tenant_id", "connection_id", "resource_type", "external_id"),
+    Index("ix_resources_order", "tenant_id", "connection_id", "resource_type", "pk"),
+    Index("ix_resources_created", "tenant_id", "connection_id", "resource_type", "created_at"),
+    Index("ix_resources_updated", "tenant_id", "connection_id", "resource_type", "updated_at"),
+)
+
+# One row per scalar in a resource document: path "emails.value", element index, value.
+# Filters on any attribute compile to EXISTS over this table, answered by its index.
+resource_values = Table(
+    "resource_values",
+    metadata,
+    Column("resource_pk", BigPK, ForeignKey("resources.pk", ondelete="CASCADE"), nullable=False),
+    Column("tenant_id", String(36), nullable=False),
+    Column("connection_id", String(36), nullable=False),
+    Column("path", String(300), nullable=False),
+    Column("idx", Integer(), nullable=False),
+    Column("v", String(512)),
+    Column("vl", String(512)),
+    Column("vn", Float()),
+    Index("ix_resource_values_lookup", "tenant_id", "connection_id", "path", "vl"),
+    Index("ix_resource_values_resource", "resource_pk", "path"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("group_pk", BigPK, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=True),
+    Column("member_pk", BigPK, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Index("ix_memberships_member", "member_pk", "group_pk"),
+)
+
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("id", BigPK, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(36), nullable=False),
+    # No foreign key: the history of a connection outlives the connection.
+    Column("connection_id", String(36)),
+    Column("at", DateTime(), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("path", Text(), nullable=False),
+    Column("resource_type", String(16)),
+    Column("resource_id", String(36)),
+    Column("status", Integer(), nullable=False),
+    Column("scim_type", String(32)),
+    Column("detail", Text()),
+    Column("request_id", String(36), nullable=False),
+    Column("duration_ms", Float(), nullable=False),
+    Index("ix_log_entries_tenant", "tenant_id", "id"),
+)

@@ -1,0 +1,158 @@
+"""Shared fixtures: a migrated real database (SQLite by default, PostgreSQL when
+ROSTER_TEST_DATABASE_URL points at one), the app in-process, and per-test tenants.
+
+Tests isolate by tenant: every test makes its own tenant and connection, and every query
+Roster makes is scoped by them — which is itself what the isolation tests prove.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, text
+from starlette.testclient import TestClient
+
+from roster.directory import tenancy
+from roster.http.app import create_app
+from roster.settings import Settings
+from roster.storage.engine import make_engine, normalise_url
+from roster.storage.migrate import upgrade
+from roster.storage.tables import metadata
+
+SCIM = "application/scim+json"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("ROSTER_TEST_DATABASE_URL")
+    if url:
+        url = normalise_url(url)
+        _reset_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'roster.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, public_url="http://testserver")
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine)) as c:
+        yield c
+
+
+@dataclass
+class Scim:
+    """A SCIM client bound to one connection's base URL and token."""
+
+    http: TestClient
+    base: str  # path part of the base URL
+    token: str
+    tenant: str
+    connection_id: str
+    tenant_id: str
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": SCIM, **(extra or {})}
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.http.get(self.base + path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def post(self, path: str, body: Any, **kw: Any) -> Any:
+        return self.http.post(self.base + path, json=body, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def put(self, path: str, body: Any, **kw: Any) -> Any:
+        return self.http.put(self.base + path, json=body, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def patch(self, path: str, operations: list[dict[str, Any]], **kw: Any) -> Any:
+        body = {"schemas": [PATCH_OP], "Operations": operations}
+        return self.http.patch(self.base + path, json=body, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.http.delete(self.base + path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def create_user(self, user_name: str, **attrs: Any) -> dict[str, Any]:
+        body = {"schemas": [USER_SCHEMA], "userName": user_name, **attrs}
+        response = self.post("/Users", body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def create_group(self, name: str, members: list[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": name}
+        if members is not None:
+            body["members"] = [{"value": m} for m in members]
+        response = self.post("/Groups", body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+
+def new_connection(engine: Engine, http: TestClient, idp: str = "generic", tenant: str | None = None) -> Scim:
+    name = tenant or f"t-{uuid.uuid4().hex[:10]}"
+    with engine.begin() as conn:
+        if tenant is None:
+            tenancy.create_tenant(conn, name)
+        issued = tenancy.create_connection(conn, name, idp, f"{idp}-{uuid.uuid4().hex[:6]}")
+    row = issued.connection
+    return Scim(http, f"/scim/v2/{row.tenant_slug}/{row.id}", issued.token, name, row.id, row.tenant_id)
+
+
+@pytest.fixture
+def scim(engine: Engine, client: TestClient) -> Scim:
+    return new_connection(engine, client)
+
+
+class StatementCounter:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _on(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine, "before_cursor_execute", self._on)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._on)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_statements(engine: Engine) -> Any:
+    return lambda: StatementCounter(engine)
+
+
+REPO = Path(__file__).resolve().parents[1]
