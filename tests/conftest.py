@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,17 +88,25 @@ class Scim:
         return self.http.get(self.base + path, headers=self.headers(kw.pop("headers", None)), **kw)
 
     def post(self, path: str, body: Any, **kw: Any) -> Any:
-        return self.http.post(self.base + path, json=body, headers=self.headers(kw.pop("headers", None)), **kw)
+        return self.http.post(
+            self.base + path, json=body, headers=self.headers(kw.pop("headers", None)), **kw
+        )
 
     def put(self, path: str, body: Any, **kw: Any) -> Any:
-        return self.http.put(self.base + path, json=body, headers=self.headers(kw.pop("headers", None)), **kw)
+        return self.http.put(
+            self.base + path, json=body, headers=self.headers(kw.pop("headers", None)), **kw
+        )
 
     def patch(self, path: str, operations: list[dict[str, Any]], **kw: Any) -> Any:
         body = {"schemas": [PATCH_OP], "Operations": operations}
-        return self.http.patch(self.base + path, json=body, headers=self.headers(kw.pop("headers", None)), **kw)
+        return self.http.patch(
+            self.base + path, json=body, headers=self.headers(kw.pop("headers", None)), **kw
+        )
 
     def delete(self, path: str, **kw: Any) -> Any:
-        return self.http.delete(self.base + path, headers=self.headers(kw.pop("headers", None)), **kw)
+        return self.http.delete(
+            self.base + path, headers=self.headers(kw.pop("headers", None)), **kw
+        )
 
     def create_user(self, user_name: str, **attrs: Any) -> dict[str, Any]:
         body = {"schemas": [USER_SCHEMA], "userName": user_name, **attrs}
@@ -115,14 +123,18 @@ class Scim:
         return dict(response.json())
 
 
-def new_connection(engine: Engine, http: TestClient, idp: str = "generic", tenant: str | None = None) -> Scim:
+def new_connection(
+    engine: Engine, http: TestClient, idp: str = "generic", tenant: str | None = None
+) -> Scim:
     name = tenant or f"t-{uuid.uuid4().hex[:10]}"
     with engine.begin() as conn:
         if tenant is None:
             tenancy.create_tenant(conn, name)
         issued = tenancy.create_connection(conn, name, idp, f"{idp}-{uuid.uuid4().hex[:6]}")
     row = issued.connection
-    return Scim(http, f"/scim/v2/{row.tenant_slug}/{row.id}", issued.token, name, row.id, row.tenant_id)
+    return Scim(
+        http, f"/scim/v2/{row.tenant_slug}/{row.id}", issued.token, name, row.id, row.tenant_id
+    )
 
 
 @pytest.fixture
@@ -151,7 +163,7 @@ class StatementCounter:
 
 
 @pytest.fixture
-def count_statements(engine: Engine) -> Any:
+def count_statements(engine: Engine) -> Callable[[], StatementCounter]:
     return lambda: StatementCounter(engine)
 
 

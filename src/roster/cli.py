@@ -22,8 +22,11 @@ from roster.settings import Settings
 from roster.storage.engine import make_engine
 from roster.storage.tenancy import ConnectionRow
 
-app = typer.Typer(help="Roster: SCIM 2.0 provisioning server and employee directory.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Roster: SCIM 2.0 provisioning server and employee directory.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 tenant_app = typer.Typer(help="Tenants (customer organisations).", no_args_is_help=True)
 connection_app = typer.Typer(help="SCIM connections of a tenant.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens of SCIM connections.", no_args_is_help=True)
@@ -97,16 +100,23 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes (all stateless).")] = 1,
 ) -> None:
     """Serve the SCIM API."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415  (only `serve` pays for importing the server)
 
-    uvicorn.run("roster.http.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", access_log=False)
+    uvicorn.run(
+        "roster.http.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @app.command()
 def migrate(as_json: JsonFlag = False) -> None:
     """Create or upgrade the database schema (Alembic)."""
-    from roster.storage.migrate import upgrade
+    from roster.storage.migrate import upgrade  # noqa: PLC0415  (Alembic only when migrating)
 
     url = _settings().resolved_database_url()
     upgrade(url)
@@ -127,30 +137,42 @@ def demo(as_json: JsonFlag = False) -> None:
         if not existing:
             tenancy.create_tenant(conn, "demo")
         conns = tenancy.list_connections(conn, "demo")
-        issued = (tenancy.regenerate_token(conn, conns[0].id) if conns
-                  else tenancy.create_connection(conn, "demo", "generic", "demo"))
+        issued = (
+            tenancy.regenerate_token(conn, conns[0].id)
+            if conns
+            else tenancy.create_connection(conn, "demo", "generic", "demo")
+        )
         return _connection_json(issued.connection, issued.token)
 
     data = _run(as_json, run)
-    _print(as_json, data, f"Demo SCIM connection\n  base URL: {data['base_url']}\n"
-                          f"  token:    {data['token']}\n(the token is shown once; "
-                          f"`roster token regenerate {data['id']}` issues a new one)")
+    _print(
+        as_json,
+        data,
+        f"Demo SCIM connection\n  base URL: {data['base_url']}\n"
+        f"  token:    {data['token']}\n(the token is shown once; "
+        f"`roster token regenerate {data['id']}` issues a new one)",
+    )
 
 
 @tenant_app.command("create")
 def tenant_create(name: str, as_json: JsonFlag = False) -> None:
     """Create a tenant."""
     row = _run(as_json, lambda c: tenancy.create_tenant(c, name))
-    _print(as_json, {"id": row.id, "name": row.name, "slug": row.slug},
-           f"tenant {row.name!r} created (slug {row.slug})")
+    _print(
+        as_json,
+        {"id": row.id, "name": row.name, "slug": row.slug},
+        f"tenant {row.name!r} created (slug {row.slug})",
+    )
 
 
 @tenant_app.command("list")
 def tenant_list(as_json: JsonFlag = False) -> None:
     """List tenants."""
     rows = _run(as_json, tenancy.list_tenants)
-    data = [{"id": r.id, "name": r.name, "slug": r.slug, "created_at": r.created_at.isoformat() + "Z"}
-            for r in rows]
+    data = [
+        {"id": r.id, "name": r.name, "slug": r.slug, "created_at": r.created_at.isoformat() + "Z"}
+        for r in rows
+    ]
     human = "\n".join(f"{r.name}\t{r.slug}" for r in rows) or "no tenants yet"
     _print(as_json, data, human)
 
@@ -159,15 +181,21 @@ def tenant_list(as_json: JsonFlag = False) -> None:
 def connection_create(
     tenant: Annotated[str, typer.Option(help="Tenant name.")],
     idp: Annotated[str, typer.Option(help="okta, entra, onelogin, jumpcloud or generic.")],
-    name: Annotated[str | None, typer.Option(help="Connection name (default: the IdP kind).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Connection name (default: the IdP kind).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a SCIM connection; prints its base URL and token (shown once)."""
     issued = _run(as_json, lambda c: tenancy.create_connection(c, tenant, idp, name))
     data = _connection_json(issued.connection, issued.token)
-    _print(as_json, data, f"connection {data['name']!r} created ({data['id']})\n"
-                          f"  base URL: {data['base_url']}\n  token:    {data['token']}\n"
-                          "Copy the token now: it is stored only as a hash and cannot be shown again.")
+    _print(
+        as_json,
+        data,
+        f"connection {data['name']!r} created ({data['id']})\n"
+        f"  base URL: {data['base_url']}\n  token:    {data['token']}\n"
+        "Copy the token now: it is stored only as a hash and cannot be shown again.",
+    )
 
 
 @connection_app.command("list")
@@ -177,8 +205,13 @@ def connection_list(
     """List a tenant's SCIM connections."""
     rows = _run(as_json, lambda c: tenancy.list_connections(c, tenant))
     data = [_connection_json(r) for r in rows]
-    human = "\n".join(f"{d['id']}  {d['name']:<20} {d['idp']:<9} {d['status']:<8} {d['base_url']}"
-                      for d in data) or f"tenant {tenant!r} has no connections"
+    human = (
+        "\n".join(
+            f"{d['id']}  {d['name']:<20} {d['idp']:<9} {d['status']:<8} {d['base_url']}"
+            for d in data
+        )
+        or f"tenant {tenant!r} has no connections"
+    )
     _print(as_json, data, human)
 
 
@@ -212,15 +245,21 @@ def token_regenerate(connection_id: str, as_json: JsonFlag = False) -> None:
     """Issue a new token; the old one stops working at once."""
     issued = _run(as_json, lambda c: tenancy.regenerate_token(c, connection_id))
     data = _connection_json(issued.connection, issued.token)
-    _print(as_json, data, f"new token for {data['name']!r} (the old one is revoked):\n"
-                          f"  base URL: {data['base_url']}\n  token:    {data['token']}")
+    _print(
+        as_json,
+        data,
+        f"new token for {data['name']!r} (the old one is revoked):\n"
+        f"  base URL: {data['base_url']}\n  token:    {data['token']}",
+    )
 
 
 @app.command("log")
 def show_log(
     tenant: Annotated[str, typer.Option(help="Tenant name.")],
     outcome: Annotated[str | None, typer.Option(help="ok or error.")] = None,
-    resource_type: Annotated[str | None, typer.Option("--resource-type", help="User or Group.")] = None,
+    resource_type: Annotated[
+        str | None, typer.Option("--resource-type", help="User or Group.")
+    ] = None,
     resource_id: Annotated[str | None, typer.Option("--resource-id", help="A resource id.")] = None,
     limit: Annotated[int, typer.Option(help="How many entries (newest first).")] = 50,
     as_json: JsonFlag = False,
@@ -231,17 +270,27 @@ def show_log(
 
     def run(conn: Connection) -> list[audit.LogEntry]:
         t = tenancy.get_tenant(conn, tenant)
-        return audit.recent(conn, t.id, limit=limit, outcome=outcome,
-                            resource_type=resource_type, resource_id=resource_id)
+        return audit.recent(
+            conn,
+            t.id,
+            limit=limit,
+            outcome=outcome,
+            resource_type=resource_type,
+            resource_id=resource_id,
+        )
 
     rows = _run(as_json, run)
-    data = [{k: (v.isoformat() + "Z" if k == "at" else v) for k, v in r.__dict__.items()} for r in rows]
+    data = [
+        {k: (v.isoformat() + "Z" if k == "at" else v) for k, v in r.__dict__.items()} for r in rows
+    ]
     lines = []
     for r in rows:
         what = f"{r.resource_type or ''} {r.resource_id or ''}".strip()
         why = f" {r.scim_type or ''} {r.detail or ''}".rstrip()
-        lines.append(f"{r.at.isoformat(timespec='seconds')}Z {r.status} {r.method:<6} {r.path} "
-                     f"{what}{why} ({r.duration_ms:.1f} ms)")
+        lines.append(
+            f"{r.at.isoformat(timespec='seconds')}Z {r.status} {r.method:<6} {r.path} "
+            f"{what}{why} ({r.duration_ms:.1f} ms)"
+        )
     _print(as_json, data, "\n".join(lines) or "no log entries")
 
 

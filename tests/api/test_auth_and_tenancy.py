@@ -13,8 +13,9 @@ from tests.conftest import USER_SCHEMA, Scim, new_connection
 def test_token_is_random_and_only_its_hash_is_stored(engine: Engine, scim: Scim) -> None:
     assert scim.token.startswith("roster_") and len(scim.token) >= 7 + 43  # 32 bytes, base64url
     with engine.connect() as conn:
-        stored = conn.execute(select(connections.c.token_hash).where(
-            connections.c.id == scim.connection_id)).scalar_one()
+        stored = conn.execute(
+            select(connections.c.token_hash).where(connections.c.id == scim.connection_id)
+        ).scalar_one()
     assert stored == tenancy.hash_token(scim.token)
     assert scim.token not in stored
 
@@ -47,12 +48,16 @@ def test_inactive_connection_is_refused_with_reason(engine: Engine, scim: Scim) 
     assert scim.get("/Users").status_code == 200
 
 
-def test_token_only_works_on_its_own_base_url(engine: Engine, client: TestClient, scim: Scim) -> None:
+def test_token_only_works_on_its_own_base_url(
+    engine: Engine, client: TestClient, scim: Scim
+) -> None:
     other = new_connection(engine, client)
     response = client.get(other.base + "/Users", headers={"Authorization": f"Bearer {scim.token}"})
     assert response.status_code == 401
     sibling = new_connection(engine, client, tenant=scim.tenant)  # same tenant, other connection
-    response = client.get(sibling.base + "/Users", headers={"Authorization": f"Bearer {scim.token}"})
+    response = client.get(
+        sibling.base + "/Users", headers={"Authorization": f"Bearer {scim.token}"}
+    )
     assert response.status_code == 401
 
 
@@ -64,18 +69,47 @@ def test_one_tenant_cannot_read_list_change_or_delete_anothers_resources(
     attacker = new_connection(engine, client)
     for rt, rid in (("Users", victim_user["id"]), ("Groups", victim_group["id"])):
         assert attacker.get(f"/{rt}/{rid}").status_code == 404
-        assert attacker.put(f"/{rt}/{rid}", {"schemas": [USER_SCHEMA], "userName": "x", "displayName": "x"}).status_code == 404
-        assert attacker.patch(f"/{rt}/{rid}", [{"op": "replace", "path": "displayName", "value": "x"}]).status_code == 404
+        assert (
+            attacker.put(
+                f"/{rt}/{rid}", {"schemas": [USER_SCHEMA], "userName": "x", "displayName": "x"}
+            ).status_code
+            == 404
+        )
+        assert (
+            attacker.patch(
+                f"/{rt}/{rid}", [{"op": "replace", "path": "displayName", "value": "x"}]
+            ).status_code
+            == 404
+        )
         assert attacker.delete(f"/{rt}/{rid}").status_code == 404
     assert attacker.get("/Users").json()["totalResults"] == 0
-    assert attacker.get("/Users", params={"filter": 'userName eq "victim@example.com"'}).json()["totalResults"] == 0
-    assert attacker.get("/Groups", params={"filter": f'members[value eq "{victim_user["id"]}"]'}).json()["totalResults"] == 0
+    assert (
+        attacker.get("/Users", params={"filter": 'userName eq "victim@example.com"'}).json()[
+            "totalResults"
+        ]
+        == 0
+    )
+    assert (
+        attacker.get(
+            "/Groups", params={"filter": f'members[value eq "{victim_user["id"]}"]'}
+        ).json()["totalResults"]
+        == 0
+    )
     # An attacker group cannot take the victim as a member either.
-    response = attacker.post("/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                         "displayName": "Grab", "members": [{"value": victim_user["id"]}]})
+    response = attacker.post(
+        "/Groups",
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Grab",
+            "members": [{"value": victim_user["id"]}],
+        },
+    )
     assert response.status_code == 400
     # Nothing changed for the victim.
-    assert scim.get(f"/Users/{victim_user['id']}").json() == scim.get(f"/Users/{victim_user['id']}").json()
+    assert (
+        scim.get(f"/Users/{victim_user['id']}").json()
+        == scim.get(f"/Users/{victim_user['id']}").json()
+    )
     after = scim.get(f"/Users/{victim_user['id']}").json()
     assert after["title"] == "Original"
     assert after["meta"]["version"] == victim_user["meta"]["version"]
@@ -83,7 +117,9 @@ def test_one_tenant_cannot_read_list_change_or_delete_anothers_resources(
     assert [m["value"] for m in group_after["members"]] == [victim_user["id"]]
 
 
-def test_same_username_may_exist_in_two_connections(engine: Engine, client: TestClient, scim: Scim) -> None:
+def test_same_username_may_exist_in_two_connections(
+    engine: Engine, client: TestClient, scim: Scim
+) -> None:
     sibling = new_connection(engine, client, tenant=scim.tenant)
     scim.create_user("shared@example.com")
     sibling.create_user("shared@example.com")

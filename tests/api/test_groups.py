@@ -18,8 +18,14 @@ def test_create_with_members_and_read_back(scim: Scim) -> None:
     assert member["type"] == "User"
     assert member["$ref"].endswith(f"/Users/{member['value']}")
     user = scim.get(f"/Users/{a['id']}").json()
-    assert user["groups"] == [{"value": group["id"], "$ref": group["meta"]["location"],
-                               "display": "Eng", "type": "direct"}]
+    assert user["groups"] == [
+        {
+            "value": group["id"],
+            "$ref": group["meta"]["location"],
+            "display": "Eng",
+            "type": "direct",
+        }
+    ]
 
 
 def test_display_name_unique_per_connection(scim: Scim) -> None:
@@ -30,8 +36,10 @@ def test_display_name_unique_per_connection(scim: Scim) -> None:
 
 
 def test_unknown_member_is_rejected_and_nothing_is_written(scim: Scim) -> None:
-    response = scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "G",
-                                     "members": [{"value": "no-such-user"}]})
+    response = scim.post(
+        "/Groups",
+        {"schemas": [GROUP_SCHEMA], "displayName": "G", "members": [{"value": "no-such-user"}]},
+    )
     assert response.status_code == 400
     assert response.json()["scimType"] == "invalidValue"
     assert "no-such-user" in response.json()["detail"]
@@ -42,8 +50,10 @@ def test_patch_add_remove_replace_members(scim: Scim) -> None:
     users = [scim.create_user(f"u{i}")["id"] for i in range(5)]
     group = scim.create_group("G", [])
     gid = group["id"]
-    r = scim.patch(f"/Groups/{gid}", [{"op": "add", "path": "members",
-                                        "value": [{"value": u} for u in users[:3]]}])
+    r = scim.patch(
+        f"/Groups/{gid}",
+        [{"op": "add", "path": "members", "value": [{"value": u} for u in users[:3]]}],
+    )
     assert r.status_code == 200
     assert _member_ids(scim, gid) == sorted(users[:3])
     # remove by value filter: only that member
@@ -51,16 +61,23 @@ def test_patch_add_remove_replace_members(scim: Scim) -> None:
     assert r.status_code == 200
     assert _member_ids(scim, gid) == sorted(users[1:3])
     # remove with path "members" plus a value list: only those members
-    r = scim.patch(f"/Groups/{gid}", [{"op": "remove", "path": "members", "value": [{"value": users[1]}]}])
+    r = scim.patch(
+        f"/Groups/{gid}", [{"op": "remove", "path": "members", "value": [{"value": users[1]}]}]
+    )
     assert _member_ids(scim, gid) == [users[2]]
     # add + remove in one request, applied in order
-    r = scim.patch(f"/Groups/{gid}", [
-        {"op": "remove", "path": f'members[value eq "{users[2]}"]'},
-        {"op": "add", "path": "members", "value": [{"value": users[3]}, {"value": users[4]}]},
-    ])
+    r = scim.patch(
+        f"/Groups/{gid}",
+        [
+            {"op": "remove", "path": f'members[value eq "{users[2]}"]'},
+            {"op": "add", "path": "members", "value": [{"value": users[3]}, {"value": users[4]}]},
+        ],
+    )
     assert _member_ids(scim, gid) == sorted(users[3:5])
     # replace all
-    r = scim.patch(f"/Groups/{gid}", [{"op": "replace", "path": "members", "value": [{"value": users[0]}]}])
+    r = scim.patch(
+        f"/Groups/{gid}", [{"op": "replace", "path": "members", "value": [{"value": users[0]}]}]
+    )
     assert _member_ids(scim, gid) == [users[0]]
     # remove all
     r = scim.patch(f"/Groups/{gid}", [{"op": "remove", "path": "members"}])
@@ -70,7 +87,9 @@ def test_patch_add_remove_replace_members(scim: Scim) -> None:
 def test_adding_existing_member_is_harmless(scim: Scim) -> None:
     u = scim.create_user("dup")["id"]
     group = scim.create_group("D", [u])
-    r = scim.patch(f"/Groups/{group['id']}", [{"op": "add", "path": "members", "value": [{"value": u}]}])
+    r = scim.patch(
+        f"/Groups/{group['id']}", [{"op": "add", "path": "members", "value": [{"value": u}]}]
+    )
     assert r.status_code == 200
     assert _member_ids(scim, group["id"]) == [u]
 
@@ -78,11 +97,14 @@ def test_adding_existing_member_is_harmless(scim: Scim) -> None:
 def test_member_patch_with_rename_is_atomic(scim: Scim) -> None:
     u = scim.create_user("x")["id"]
     group = scim.create_group("Before", [u])
-    r = scim.patch(f"/Groups/{group['id']}", [
-        {"op": "replace", "value": {"id": group["id"], "displayName": "After"}},
-        {"op": "remove", "path": "members", "value": [{"value": u}]},
-        {"op": "add", "path": "members", "value": [{"value": "missing"}]},
-    ])
+    r = scim.patch(
+        f"/Groups/{group['id']}",
+        [
+            {"op": "replace", "value": {"id": group["id"], "displayName": "After"}},
+            {"op": "remove", "path": "members", "value": [{"value": u}]},
+            {"op": "add", "path": "members", "value": [{"value": "missing"}]},
+        ],
+    )
     assert r.status_code == 400
     after = scim.get(f"/Groups/{group['id']}").json()
     assert after["displayName"] == "Before"
@@ -92,8 +114,10 @@ def test_member_patch_with_rename_is_atomic(scim: Scim) -> None:
 def test_excluded_members_and_etag_changes_on_membership(scim: Scim) -> None:
     u = scim.create_user("m")["id"]
     group = scim.create_group("E", [])
-    r = scim.patch(f"/Groups/{group['id']}?excludedAttributes=members",
-                   [{"op": "add", "path": "members", "value": [{"value": u}]}])
+    r = scim.patch(
+        f"/Groups/{group['id']}?excludedAttributes=members",
+        [{"op": "add", "path": "members", "value": [{"value": u}]}],
+    )
     assert r.status_code == 200
     assert "members" not in r.json()
     assert r.json()["meta"]["version"] != group["meta"]["version"]
@@ -104,8 +128,10 @@ def test_excluded_members_and_etag_changes_on_membership(scim: Scim) -> None:
 def test_put_replaces_members(scim: Scim) -> None:
     a, b = scim.create_user("pa")["id"], scim.create_user("pb")["id"]
     group = scim.create_group("P", [a])
-    r = scim.put(f"/Groups/{group['id']}", {"schemas": [GROUP_SCHEMA], "displayName": "P2",
-                                             "members": [{"value": b}]})
+    r = scim.put(
+        f"/Groups/{group['id']}",
+        {"schemas": [GROUP_SCHEMA], "displayName": "P2", "members": [{"value": b}]},
+    )
     assert r.status_code == 200
     assert [m["value"] for m in r.json()["members"]] == [b]
 
@@ -123,7 +149,9 @@ def test_filter_groups_by_member_and_display_name(scim: Scim) -> None:
     scim.create_group("Beta", [])
     found = scim.get("/Groups", params={"filter": f'members[value eq "{u}"]'}).json()
     assert [g["id"] for g in found["Resources"]] == [g1["id"]]
-    found = scim.get("/Groups", params={"filter": 'displayName eq "alpha"', "excludedAttributes": "members"}).json()
+    found = scim.get(
+        "/Groups", params={"filter": 'displayName eq "alpha"', "excludedAttributes": "members"}
+    ).json()
     assert [g["id"] for g in found["Resources"]] == [g1["id"]]
     found = scim.get("/Users", params={"filter": f'groups.value eq "{g1["id"]}"'}).json()
     assert [x["id"] for x in found["Resources"]] == [u]

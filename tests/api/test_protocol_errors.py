@@ -8,14 +8,20 @@ ENVOY = "urn:scim:schemas:extension:envoy:core:1.0:User"
 
 
 def test_malformed_json_is_invalid_syntax(scim: Scim) -> None:
-    response = scim.http.post(scim.base + "/Users", content=b'{"userName": ', headers=scim.headers())
+    response = scim.http.post(
+        scim.base + "/Users", content=b'{"userName": ', headers=scim.headers()
+    )
     assert response.status_code == 400
     assert response.json()["scimType"] == "invalidSyntax"
     assert response.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
 
 
 def test_body_over_limit_is_413_and_writes_nothing(scim: Scim) -> None:
-    big = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "big", "title": "x" * 1_100_000}
+    big = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "big",
+        "title": "x" * 1_100_000,
+    }
     response = scim.post("/Users", big)
     assert response.status_code == 413
     assert response.json()["status"] == "413"
@@ -23,7 +29,13 @@ def test_body_over_limit_is_413_and_writes_nothing(scim: Scim) -> None:
 
 
 def test_unknown_routes_and_ids_are_404_with_scim_body(scim: Scim) -> None:
-    for path in ("/Nope", "/Users/missing", "/Groups/missing", "/Schemas/urn:nope", "/ResourceTypes/Nope"):
+    for path in (
+        "/Nope",
+        "/Users/missing",
+        "/Groups/missing",
+        "/Schemas/urn:nope",
+        "/ResourceTypes/Nope",
+    ):
         response = scim.get(path)
         assert response.status_code == 404, path
         assert response.json()["status"] == "404"
@@ -37,7 +49,12 @@ def test_wrong_method_is_405(scim: Scim) -> None:
     assert response.status_code == 405
     assert response.json()["status"] == "405"
     assert "GET" in response.headers["Allow"]
-    assert scim.http.put(scim.base + "/ServiceProviderConfig", headers=scim.headers(), json={}).status_code == 405
+    assert (
+        scim.http.put(
+            scim.base + "/ServiceProviderConfig", headers=scim.headers(), json={}
+        ).status_code
+        == 405
+    )
 
 
 def test_both_json_media_types_accepted_and_scim_json_returned(scim: Scim) -> None:
@@ -47,7 +64,9 @@ def test_both_json_media_types_accepted_and_scim_json_returned(scim: Scim) -> No
     assert response.status_code == 201
     assert response.headers["content-type"] == "application/scim+json"
     headers["Content-Type"] = "text/plain"
-    response = scim.http.post(scim.base + "/Users", json={**body, "userName": "p2"}, headers=headers)
+    response = scim.http.post(
+        scim.base + "/Users", json={**body, "userName": "p2"}, headers=headers
+    )
     assert response.status_code == 415
 
 
@@ -61,8 +80,12 @@ def test_service_provider_config(scim: Scim) -> None:
 def test_schemas_and_resource_types(scim: Scim) -> None:
     listing = scim.get("/Schemas").json()
     ids = {s["id"] for s in listing["Resources"]}
-    assert {"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:core:2.0:Group",
-            ENTERPRISE, ENVOY} <= ids
+    assert {
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        "urn:ietf:params:scim:schemas:core:2.0:Group",
+        ENTERPRISE,
+        ENVOY,
+    } <= ids
     envoy = scim.get(f"/Schemas/{ENVOY}").json()
     names = {a["name"]: a for a in envoy["attributes"]}
     assert set(names) == {"defaultLocationName", "remoteStatus", "assistants"}
@@ -78,8 +101,16 @@ def test_schemas_and_resource_types(scim: Scim) -> None:
 
 
 def test_envoy_extension_round_trips(scim: Scim) -> None:
-    user = scim.create_user("envoy", **{ENVOY: {"defaultLocationName": "HQ", "remoteStatus": "Remote",
-                                                "assistants": ["a@x.org", "b@x.org"]}})
+    user = scim.create_user(
+        "envoy",
+        **{
+            ENVOY: {
+                "defaultLocationName": "HQ",
+                "remoteStatus": "Remote",
+                "assistants": ["a@x.org", "b@x.org"],
+            }
+        },
+    )
     assert user[ENVOY]["assistants"] == ["a@x.org", "b@x.org"]
     found = scim.get("/Users", params={"filter": f'{ENVOY}:assistants eq "B@x.org"'}).json()
     assert found["totalResults"] == 1

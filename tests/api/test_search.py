@@ -11,18 +11,33 @@ from tests.conftest import ENTERPRISE, USER_SCHEMA, Scim
 
 @pytest.fixture
 def people(scim: Scim) -> dict[str, dict[str, Any]]:
-    rows = {
-        "bjensen": dict(name={"givenName": "Barbara", "familyName": "Jensen"}, title="Tour Guide",
-                        userType="Employee", active=True, externalId="EXT-1",
-                        emails=[{"value": "bjensen@example.com", "type": "work", "primary": True},
-                                {"value": "babs@jensen.org", "type": "home"}],
-                        **{ENTERPRISE: {"department": "Tours", "manager": {"value": "m-1"}}}),
-        "jsmith": dict(name={"givenName": "John", "familyName": "Smith"}, userType="Intern",
-                       active=False, externalId="ext-2",
-                       emails=[{"value": "js@example.org", "type": "work"}]),
-        "mo'malley": dict(name={"givenName": "Mary", "familyName": "O'Malley"}, title="CEO",
-                          userType="Employee", emails=[{"value": "mary@example.com", "type": "home"}],
-                          **{ENTERPRISE: {"department": "Board"}}),
+    rows: dict[str, dict[str, Any]] = {
+        "bjensen": dict(
+            name={"givenName": "Barbara", "familyName": "Jensen"},
+            title="Tour Guide",
+            userType="Employee",
+            active=True,
+            externalId="EXT-1",
+            emails=[
+                {"value": "bjensen@example.com", "type": "work", "primary": True},
+                {"value": "babs@jensen.org", "type": "home"},
+            ],
+            **{ENTERPRISE: {"department": "Tours", "manager": {"value": "m-1"}}},
+        ),
+        "jsmith": dict(
+            name={"givenName": "John", "familyName": "Smith"},
+            userType="Intern",
+            active=False,
+            externalId="ext-2",
+            emails=[{"value": "js@example.org", "type": "work"}],
+        ),
+        "mo'malley": dict(
+            name={"givenName": "Mary", "familyName": "O'Malley"},
+            title="CEO",
+            userType="Employee",
+            emails=[{"value": "mary@example.com", "type": "home"}],
+            **{ENTERPRISE: {"department": "Board"}},
+        ),
     }
     return {name: scim.create_user(name, **attrs) for name, attrs in rows.items()}
 
@@ -45,8 +60,14 @@ CASES = [
     ("title pr", ["bjensen", "mo'malley"]),
     ('title pr and userType eq "Employee"', ["bjensen", "mo'malley"]),
     ('title pr or userType eq "Intern"', ["bjensen", "jsmith", "mo'malley"]),
-    ('userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")', ["bjensen", "mo'malley"]),
-    ('userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")', []),
+    (
+        'userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")',
+        ["bjensen", "mo'malley"],
+    ),
+    (
+        'userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")',
+        [],
+    ),
     ('userType eq "Employee" and (emails.type eq "work")', ["bjensen"]),
     ('userType eq "Employee" and emails[type eq "work" and value co "@example.com"]', ["bjensen"]),
     # type and value on different elements of mary's emails must not combine
@@ -55,12 +76,12 @@ CASES = [
     ('emails[not (type eq "work")]', ["bjensen", "mo'malley"]),
     ('externalId eq "EXT-1"', ["bjensen"]),
     ('externalId eq "ext-1"', []),  # caseExact
-    ('active eq false', ["jsmith"]),
-    ('active eq true', ["bjensen"]),
-    ('not (active eq true)', ["jsmith", "mo'malley"]),
+    ("active eq false", ["jsmith"]),
+    ("active eq true", ["bjensen"]),
+    ("not (active eq true)", ["jsmith", "mo'malley"]),
     (f'{ENTERPRISE}:department eq "tours"', ["bjensen"]),
     (f'{ENTERPRISE}:manager.value eq "m-1"', ["bjensen"]),
-    ('title eq null', ["jsmith"]),
+    ("title eq null", ["jsmith"]),
     ('NAME.GIVENNAME EQ "john"', ["jsmith"]),
     ('name.givenName gt "John"', ["mo'malley"]),
     ('name.givenName le "John"', ["bjensen", "jsmith"]),
@@ -79,11 +100,21 @@ def test_filter_by_id(scim: Scim, people: dict[str, Any]) -> None:
     assert _names(scim, f'id eq "{uid}"') == ["jsmith"]
 
 
-@pytest.mark.parametrize("flt", [
-    'nosuch eq "x"', 'name.nosuch eq "x"', 'userName zz "x"', 'userName eq', '(userName eq "x"',
-    'userName eq "x" garbage', 'active co "t"', 'emails[type eq "work"', 'meta.created gt "yesterday"',
-    'urn:unknown:schema:attr eq "x"',
-])
+@pytest.mark.parametrize(
+    "flt",
+    [
+        'nosuch eq "x"',
+        'name.nosuch eq "x"',
+        'userName zz "x"',
+        "userName eq",
+        '(userName eq "x"',
+        'userName eq "x" garbage',
+        'active co "t"',
+        'emails[type eq "work"',
+        'meta.created gt "yesterday"',
+        'urn:unknown:schema:attr eq "x"',
+    ],
+)
 def test_invalid_filters(scim: Scim, flt: str) -> None:
     response = scim.get("/Users", params={"filter": flt})
     assert response.status_code == 400, flt
@@ -92,11 +123,18 @@ def test_invalid_filters(scim: Scim, flt: str) -> None:
 
 
 def test_dot_search_post(scim: Scim, people: dict[str, Any]) -> None:
-    response = scim.post("/Users/.search", {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-        "filter": 'userType eq "Employee"', "attributes": ["userName"], "sortBy": "userName",
-        "sortOrder": "descending", "startIndex": 1, "count": 10,
-    })
+    response = scim.post(
+        "/Users/.search",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userType eq "Employee"',
+            "attributes": ["userName"],
+            "sortBy": "userName",
+            "sortOrder": "descending",
+            "startIndex": 1,
+            "count": 10,
+        },
+    )
     assert response.status_code == 200
     assert [r["userName"] for r in response.json()["Resources"]] == ["mo'malley", "bjensen"]
     assert set(response.json()["Resources"][0]) == {"schemas", "id", "userName"}
@@ -104,11 +142,18 @@ def test_dot_search_post(scim: Scim, people: dict[str, Any]) -> None:
 
 def test_root_search_spans_types(scim: Scim, people: dict[str, Any]) -> None:
     scim.create_group("Tours")
-    response = scim.post("/.search", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-                                      "count": 10})
+    response = scim.post(
+        "/.search",
+        {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 10},
+    )
     body = response.json()
     assert body["totalResults"] == 4
-    assert sorted(r["meta"]["resourceType"] for r in body["Resources"]) == ["Group", "User", "User", "User"]
+    assert sorted(r["meta"]["resourceType"] for r in body["Resources"]) == [
+        "Group",
+        "User",
+        "User",
+        "User",
+    ]
 
 
 def test_sorting(scim: Scim, people: dict[str, Any]) -> None:
@@ -116,7 +161,11 @@ def test_sorting(scim: Scim, people: dict[str, Any]) -> None:
         return [r["userName"] for r in scim.get("/Users", params=params).json()["Resources"]]
 
     assert order(sortBy="name.givenName") == ["bjensen", "jsmith", "mo'malley"]
-    assert order(sortBy="name.givenName", sortOrder="descending") == ["mo'malley", "jsmith", "bjensen"]
+    assert order(sortBy="name.givenName", sortOrder="descending") == [
+        "mo'malley",
+        "jsmith",
+        "bjensen",
+    ]
     assert order(sortBy="title")[:2] == ["mo'malley", "bjensen"]  # CEO < Tour Guide, absent last
     assert order(sortBy="emails") == ["bjensen", "jsmith", "mo'malley"]
     assert order(sortBy="userName", sortOrder="descending") == ["mo'malley", "jsmith", "bjensen"]

@@ -6,14 +6,17 @@ from tests.conftest import ENTERPRISE, USER_SCHEMA, Scim
 
 
 def test_create_returns_201_with_location_etag_and_no_password(scim: Scim) -> None:
-    response = scim.post("/Users", {
-        "schemas": [USER_SCHEMA, ENTERPRISE],
-        "userName": "bjensen@example.com",
-        "name": {"givenName": "Barbara", "familyName": "Jensen"},
-        "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True}],
-        "password": "t1meMa$heen",
-        ENTERPRISE: {"employeeNumber": "701984", "department": "Tour Operations"},
-    })
+    response = scim.post(
+        "/Users",
+        {
+            "schemas": [USER_SCHEMA, ENTERPRISE],
+            "userName": "bjensen@example.com",
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True}],
+            "password": "t1meMa$heen",
+            ENTERPRISE: {"employeeNumber": "701984", "department": "Tour Operations"},
+        },
+    )
     assert response.status_code == 201
     assert response.headers["content-type"].startswith("application/scim+json")
     body = response.json()
@@ -35,7 +38,9 @@ def test_read_only_attributes_in_body_are_ignored(scim: Scim) -> None:
 
 
 def test_attribute_names_are_case_insensitive_and_stored_canonically(scim: Scim) -> None:
-    body = scim.create_user("ci", NAME={"GivenName": "Ann"}, Emails=[{"Value": "a@x.org", "TYPE": "work"}])
+    body = scim.create_user(
+        "ci", NAME={"GivenName": "Ann"}, Emails=[{"Value": "a@x.org", "TYPE": "work"}]
+    )
     assert body["name"] == {"givenName": "Ann"}
     assert body["emails"] == [{"value": "a@x.org", "type": "work"}]
 
@@ -95,11 +100,14 @@ def test_put_to_taken_username_conflicts(scim: Scim) -> None:
 
 def test_patch_answers_200_with_resource(scim: Scim) -> None:
     user = scim.create_user("patchme", emails=[{"value": "w@x.org", "type": "work"}])
-    response = scim.patch(f"/Users/{user['id']}", [
-        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@x.org"},
-        {"op": "add", "path": "name.givenName", "value": "Pat"},
-        {"op": "add", "value": {"title": "Boss", f"{ENTERPRISE}:department": "Ops"}},
-    ])
+    response = scim.patch(
+        f"/Users/{user['id']}",
+        [
+            {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "new@x.org"},
+            {"op": "add", "path": "name.givenName", "value": "Pat"},
+            {"op": "add", "value": {"title": "Boss", f"{ENTERPRISE}:department": "Ops"}},
+        ],
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["emails"] == [{"value": "new@x.org", "type": "work"}]
@@ -111,10 +119,13 @@ def test_patch_answers_200_with_resource(scim: Scim) -> None:
 
 def test_patch_is_atomic(scim: Scim) -> None:
     user = scim.create_user("atomic", title="Before")
-    response = scim.patch(f"/Users/{user['id']}", [
-        {"op": "replace", "path": "title", "value": "After"},
-        {"op": "replace", "path": "emails[type eq \"home\"].value", "value": "x@y.z"},
-    ])
+    response = scim.patch(
+        f"/Users/{user['id']}",
+        [
+            {"op": "replace", "path": "title", "value": "After"},
+            {"op": "replace", "path": 'emails[type eq "home"].value', "value": "x@y.z"},
+        ],
+    )
     assert response.status_code == 400
     assert response.json()["scimType"] == "noTarget"
     after = scim.get(f"/Users/{user['id']}").json()
@@ -125,7 +136,9 @@ def test_patch_is_atomic(scim: Scim) -> None:
 def test_patch_mutability(scim: Scim) -> None:
     user = scim.create_user("mut")
     for path in ("id", "meta.created", "groups"):
-        response = scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": path, "value": "x"}])
+        response = scim.patch(
+            f"/Users/{user['id']}", [{"op": "replace", "path": path, "value": "x"}]
+        )
         assert response.status_code == 400, path
         assert response.json()["scimType"] == "mutability", path
 
@@ -142,7 +155,12 @@ def test_patch_invalid_path_and_syntax(scim: Scim) -> None:
 
 def test_deactivated_user_stays_readable_and_findable(scim: Scim) -> None:
     user = scim.create_user("sleepy", active=True)
-    assert scim.patch(f"/Users/{user['id']}", [{"op": "replace", "value": {"active": False}}]).status_code == 200
+    assert (
+        scim.patch(
+            f"/Users/{user['id']}", [{"op": "replace", "value": {"active": False}}]
+        ).status_code
+        == 200
+    )
     assert scim.get(f"/Users/{user['id']}").json()["active"] is False
     found = scim.get("/Users", params={"filter": "active eq false"}).json()
     assert [r["id"] for r in found["Resources"]] == [user["id"]]
@@ -162,24 +180,41 @@ def test_etags(scim: Scim) -> None:
     version = user["meta"]["version"]
     assert scim.get(f"/Users/{user['id']}", headers={"If-None-Match": version}).status_code == 304
     assert scim.get(f"/Users/{user['id']}", headers={"If-None-Match": 'W/"999"'}).status_code == 200
-    stale = scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "x"}],
-                       headers={"If-Match": 'W/"999"'})
+    stale = scim.patch(
+        f"/Users/{user['id']}",
+        [{"op": "replace", "path": "title", "value": "x"}],
+        headers={"If-Match": 'W/"999"'},
+    )
     assert stale.status_code == 412
-    fresh = scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "x"}],
-                       headers={"If-Match": version})
+    fresh = scim.patch(
+        f"/Users/{user['id']}",
+        [{"op": "replace", "path": "title", "value": "x"}],
+        headers={"If-Match": version},
+    )
     assert fresh.status_code == 200
     assert scim.delete(f"/Users/{user['id']}", headers={"If-Match": version}).status_code == 412
     assert scim.get(f"/Users/{user['id']}").json()["title"] == "x"
 
 
 def test_attributes_and_excluded_attributes_on_reads(scim: Scim) -> None:
-    user = scim.create_user("proj", name={"givenName": "A", "familyName": "B"}, title="T",
-                            **{ENTERPRISE: {"department": "D", "costCenter": "C"}})
-    only = scim.get(f"/Users/{user['id']}", params={"attributes": "name.givenName,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}).json()
+    user = scim.create_user(
+        "proj",
+        name={"givenName": "A", "familyName": "B"},
+        title="T",
+        **{ENTERPRISE: {"department": "D", "costCenter": "C"}},
+    )
+    only = scim.get(
+        f"/Users/{user['id']}",
+        params={
+            "attributes": f"name.givenName,{ENTERPRISE}:department",
+        },
+    ).json()
     assert set(only) == {"schemas", "id", "name", ENTERPRISE}
     assert only["name"] == {"givenName": "A"}
     assert only[ENTERPRISE] == {"department": "D"}
-    without = scim.get(f"/Users/{user['id']}", params={"excludedAttributes": "title,meta,id"}).json()
+    without = scim.get(
+        f"/Users/{user['id']}", params={"excludedAttributes": "title,meta,id"}
+    ).json()
     assert "title" not in without and "meta" not in without
     assert without["id"] == user["id"]  # returned "always"
     listed = scim.get("/Users", params={"attributes": "userName"}).json()["Resources"][0]

@@ -68,5 +68,11 @@ def recent(
     resource_type: str | None = None,
     resource_id: str | None = None,
 ) -> list[LogEntry]:
-    return store.entries(conn, tenant_id, limit=limit, outcome=outcome,
-                         resource_type=resource_type, resource_id=resource_id)
+    return store.entries(
+        conn,
+        tenant_id,
+        limit=limit,
+        outcome=outcome,
+        resource_type=resource_type,
+        resource_id=resource_id,
+    )

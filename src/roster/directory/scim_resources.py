@@ -14,7 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from roster.directory.audit import now
 from roster.directory.context import ConnectionContext
-from roster.errors import InvalidValue, NotFound, NotModified, PreconditionFailed, UniquenessConflict
+from roster.errors import (
+    InvalidValue,
+    NotFound,
+    NotModified,
+    PreconditionFailed,
+    UniquenessConflict,
+)
 from roster.scim import document
 from roster.scim.filter import element_matches
 from roster.scim.patch import MemberChange, apply_patch, member_ids_in, parse_operations
@@ -98,7 +104,9 @@ def _load_related(
     return store.groups_of(conn, scope, pks)
 
 
-def _get(conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str) -> StoredResource:
+def _get(
+    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str
+) -> StoredResource:
     stored = store.get(conn, ctx.scope(rt), resource_id)
     if stored is None:
         raise NotFound(f"{rt.name} {resource_id} not found")
@@ -115,12 +123,18 @@ def _matches_etag(header: str, version: int) -> bool:
 def check_if_match(stored: StoredResource, if_match: str | None) -> None:
     if if_match is not None and not _matches_etag(if_match, stored.version):
         raise PreconditionFailed(
-            f"If-Match {if_match} does not match the current version {etag(stored.version)}")
+            f"If-Match {if_match} does not match the current version {etag(stored.version)}"
+        )
 
 
 def read(
-    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str,
-    attributes: list[str], excluded: list[str], if_none_match: str | None = None,
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    resource_id: str,
+    attributes: list[str],
+    excluded: list[str],
+    if_none_match: str | None = None,
 ) -> Result:
     stored = _get(conn, ctx, rt, resource_id)
     if if_none_match is not None and _matches_etag(if_none_match, stored.version):
@@ -158,12 +172,15 @@ def _prepare(rt: ResourceType, body: Any) -> tuple[Doc, list[Any] | None]:
     return doc, members
 
 
-def _check_unique(conn: Connection, scope: Scope, rt: ResourceType, doc: Doc, except_pk: int | None) -> None:
+def _check_unique(
+    conn: Connection, scope: Scope, rt: ResourceType, doc: Doc, except_pk: int | None
+) -> None:
     key = store.identity_columns(rt, doc)["unique_key"]
     if store.unique_key_taken(conn, scope, key, except_pk):
         name = "userName" if rt.name == "User" else "displayName"
         raise UniquenessConflict(
-            f"{name} {doc[name]!r} is already used by another {rt.name} of this connection")
+            f"{name} {doc[name]!r} is already used by another {rt.name} of this connection"
+        )
 
 
 def _resolve_members(conn: Connection, scope: Scope, ids: list[str], *, strict: bool) -> list[int]:
@@ -172,7 +189,8 @@ def _resolve_members(conn: Connection, scope: Scope, ids: list[str], *, strict: 
     if missing and strict:
         raise InvalidValue(
             f"members not found in this connection: {', '.join(missing[:10])}"
-            + (" …" if len(missing) > 10 else ""))
+            + (" …" if len(missing) > 10 else "")
+        )
     return [found[i].pk for i in ids if i in found]
 
 
@@ -192,8 +210,10 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     try:
         stored = store.insert_resource(conn, scope, doc, now())
     except IntegrityError as exc:  # a concurrent create won the race for the unique key
-        raise UniquenessConflict(f"a {rt.name} with this name already exists in this connection") from exc
-    related: list[MemberRef] | None = [] if rt.name == "Group" else []
+        raise UniquenessConflict(
+            f"a {rt.name} with this name already exists in this connection"
+        ) from exc
+    related: list[MemberRef] = []
     if members:
         pks = _resolve_members(conn, scope, _member_ids(members), strict=True)
         store.add_members(conn, scope, stored.pk, pks)
@@ -202,7 +222,11 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
 
 
 def replace(
-    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str, body: Any,
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    resource_id: str,
+    body: Any,
     if_match: str | None,
 ) -> Result:
     scope = ctx.scope(rt)
@@ -216,23 +240,35 @@ def replace(
         # PUT replaces the whole resource (RFC 7644 §3.5.1), members included.
         store.remove_all_members(conn, scope, stored.pk)
         if members:
-            store.add_members(conn, scope, stored.pk,
-                              _resolve_members(conn, scope, _member_ids(members), strict=True))
+            store.add_members(
+                conn,
+                scope,
+                stored.pk,
+                _resolve_members(conn, scope, _member_ids(members), strict=True),
+            )
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     else:
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
     return Result(stored, render(ctx, rt, stored, related))
 
 
-def _apply_member_change(conn: Connection, scope: Scope, group_pk: int, change: MemberChange) -> None:
+def _apply_member_change(
+    conn: Connection, scope: Scope, group_pk: int, change: MemberChange
+) -> None:
     match change.kind:
         case "add":
-            store.add_members(conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=True))
+            store.add_members(
+                conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=True)
+            )
         case "replace":
             store.remove_all_members(conn, scope, group_pk)
-            store.add_members(conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=True))
+            store.add_members(
+                conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=True)
+            )
         case "remove":
-            store.remove_members(conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=False))
+            store.remove_members(
+                conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=False)
+            )
         case "remove_all":
             store.remove_all_members(conn, scope, group_pk)
         case "remove_where":
@@ -243,14 +279,25 @@ def _apply_member_change(conn: Connection, scope: Scope, group_pk: int, change: 
                 pks = _resolve_members(conn, scope, ids, strict=False)
             else:
                 members = store.members_of(conn, scope, [group_pk])[group_pk]
-                pks = [m.pk for m in members if element_matches(
-                    change.where, {"value": m.id, "display": m.display, "type": m.resource_type})]
+                pks = [
+                    m.pk
+                    for m in members
+                    if element_matches(
+                        change.where, {"value": m.id, "display": m.display, "type": m.resource_type}
+                    )
+                ]
             store.remove_members(conn, scope, group_pk, pks)
 
 
 def patch(
-    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str, body: Any,
-    if_match: str | None, attributes: list[str], excluded: list[str],
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    resource_id: str,
+    body: Any,
+    if_match: str | None,
+    attributes: list[str],
+    excluded: list[str],
 ) -> Result:
     scope = ctx.scope(rt)
     operations = parse_operations(body)
@@ -265,7 +312,9 @@ def patch(
             _check_unique(conn, scope, rt, result.doc, current.pk)
         for change in result.members:
             _apply_member_change(conn, scope, current.pk, change)
-        stored = store.update_resource(conn, scope, current, result.doc, now(), doc_changed=doc_changed)
+        stored = store.update_resource(
+            conn, scope, current, result.doc, now(), doc_changed=doc_changed
+        )
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, scope, rt, [stored.pk])[stored.pk]
@@ -273,7 +322,11 @@ def patch(
 
 
 def delete(
-    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str, if_match: str | None
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    resource_id: str,
+    if_match: str | None,
 ) -> StoredResource:
     current = _get(conn, ctx, rt, resource_id)
     check_if_match(current, if_match)

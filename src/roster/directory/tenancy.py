@@ -22,7 +22,7 @@ from roster.storage import tenancy as store
 from roster.storage.tenancy import ConnectionRow, TenantRow
 
 IDP_KINDS = ("okta", "entra", "onelogin", "jumpcloud", "generic")
-TOKEN_PREFIX = "roster_"
+TOKEN_PREFIX = "roster_"  # noqa: S105  (a public prefix that lets secret scanners spot tokens)
 
 
 class AuthenticationFailed(Unauthorized):
@@ -81,12 +81,22 @@ def list_tenants(conn: Connection) -> list[TenantRow]:
 def _admin_log(conn: Connection, row: ConnectionRow | TenantRow, action: str, detail: str) -> None:
     tenant_id = row.tenant_id if isinstance(row, ConnectionRow) else row.id
     connection_id = row.id if isinstance(row, ConnectionRow) else None
-    record(conn, tenant_id=tenant_id, connection_id=connection_id, actor="admin", method="ADMIN",
-           path=action, outcome=Outcome(200, "Connection", connection_id, None, detail),
-           request_id=str(uuid.uuid4()), duration_ms=0.0)
+    record(
+        conn,
+        tenant_id=tenant_id,
+        connection_id=connection_id,
+        actor="admin",
+        method="ADMIN",
+        path=action,
+        outcome=Outcome(200, "Connection", connection_id, None, detail),
+        request_id=str(uuid.uuid4()),
+        duration_ms=0.0,
+    )
 
 
-def create_connection(conn: Connection, tenant_name: str, idp: str, name: str | None) -> IssuedToken:
+def create_connection(
+    conn: Connection, tenant_name: str, idp: str, name: str | None
+) -> IssuedToken:
     tenant = get_tenant(conn, tenant_name)
     idp = idp.lower()
     if idp not in IDP_KINDS:
@@ -97,11 +107,19 @@ def create_connection(conn: Connection, tenant_name: str, idp: str, name: str | 
     token = new_token()
     at = now()
     connection_id = str(uuid.uuid4())
-    store.insert_connection(conn, {
-        "id": connection_id, "tenant_id": tenant.id, "name": name, "idp": idp,
-        "status": "active", "token_hash": hash_token(token), "token_created_at": at,
-        "created_at": at,
-    })
+    store.insert_connection(
+        conn,
+        {
+            "id": connection_id,
+            "tenant_id": tenant.id,
+            "name": name,
+            "idp": idp,
+            "status": "active",
+            "token_hash": hash_token(token),
+            "token_created_at": at,
+            "created_at": at,
+        },
+    )
     row = get_connection(conn, connection_id)
     _admin_log(conn, row, "connection.create", f"connection {name!r} ({idp}) created")
     return IssuedToken(row, token)
@@ -121,8 +139,12 @@ def list_connections(conn: Connection, tenant_name: str) -> list[ConnectionRow]:
 def set_status(conn: Connection, connection_id: str, status: str) -> ConnectionRow:
     row = get_connection(conn, connection_id)
     store.update_connection(conn, row.tenant_id, row.id, status=status)
-    _admin_log(conn, row, f"connection.{'activate' if status == 'active' else 'deactivate'}",
-               f"connection {row.name!r} is now {status}")
+    _admin_log(
+        conn,
+        row,
+        f"connection.{'activate' if status == 'active' else 'deactivate'}",
+        f"connection {row.name!r} is now {status}",
+    )
     return get_connection(conn, connection_id)
 
 
@@ -130,8 +152,9 @@ def regenerate_token(conn: Connection, connection_id: str) -> IssuedToken:
     """A new token; the old hash is overwritten, so the old token stops working at once."""
     row = get_connection(conn, connection_id)
     token = new_token()
-    store.update_connection(conn, row.tenant_id, row.id, token_hash=hash_token(token),
-                            token_created_at=now())
+    store.update_connection(
+        conn, row.tenant_id, row.id, token_hash=hash_token(token), token_created_at=now()
+    )
     _admin_log(conn, row, "token.regenerate", f"token of connection {row.name!r} regenerated")
     return IssuedToken(get_connection(conn, connection_id), token)
 
@@ -146,10 +169,13 @@ def authenticate(
         # Same answer as a wrong token: the URL alone reveals nothing.
         raise AuthenticationFailed("invalid bearer token for this base URL")
     if scheme.lower() != "bearer" or not presented.strip():
-        raise AuthenticationFailed("send the connection's token as Authorization: Bearer <token>", row)
+        raise AuthenticationFailed(
+            "send the connection's token as Authorization: Bearer <token>", row
+        )
     if not hmac.compare_digest(hash_token(presented.strip()), row.token_hash):
         raise AuthenticationFailed("invalid bearer token for this base URL", row)
     if row.status != "active":
         raise AuthenticationFailed(
-            f"the SCIM connection {row.name!r} is inactive; an admin must activate it", row)
+            f"the SCIM connection {row.name!r} is inactive; an admin must activate it", row
+        )
     return ConnectionContext(row.tenant_id, row.tenant_slug, row.id, row.idp, base_url)

@@ -27,7 +27,7 @@ from roster.directory.context import ConnectionContext
 from roster.directory.tenancy import AuthenticationFailed, authenticate
 from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, PayloadTooLarge, RosterError
 from roster.http.bulk import run_bulk
-from roster.http.dispatch import Operation, Reply, check_method, execute, route_kind
+from roster.http.dispatch import ALLOWED, Operation, Reply, check_method, execute, route_kind
 from roster.http.responses import error_body, error_response, scim_json
 from roster.settings import Settings
 from roster.storage.engine import make_engine
@@ -70,8 +70,9 @@ class ScimService:
         try:
             base_url = self.settings.base_url(req.tenant, req.connection)
             with self.engine.begin() as conn:
-                ctx = authenticate(conn, req.tenant, req.connection,
-                                   req.headers.get("authorization"), base_url)
+                ctx = authenticate(
+                    conn, req.tenant, req.connection, req.headers.get("authorization"), base_url
+                )
                 tenant_id = ctx.tenant_id
                 kind, _ = route_kind(req.segments)
                 check_method(kind, req.method)
@@ -95,15 +96,23 @@ class ScimService:
                 self._record_failure(tenant_id, ctx.connection_id, req, err)
             else:
                 log.info("rejected %s %s: %s", req.method, req.path, err.detail)
-            headers = {"Allow": ", ".join(_allowed(req.segments))} if isinstance(err, MethodNotAllowed) else None
+            headers = (
+                {"Allow": ", ".join(_allowed(req.segments))}
+                if isinstance(err, MethodNotAllowed)
+                else None
+            )
             return error_response(err, headers)
         except Exception:
-            log.exception("internal error in %s %s (request id %s)", req.method, req.path, req.request_id)
+            log.exception(
+                "internal error in %s %s (request id %s)", req.method, req.path, req.request_id
+            )
             if ctx is not None:
                 internal = RosterError(f"internal error (request id {req.request_id})")
                 internal.status = 500
                 self._record_failure(ctx.tenant_id, ctx.connection_id, req, internal)
-            return scim_json(error_body(500, f"internal error; quote request id {req.request_id}"), 500)
+            return scim_json(
+                error_body(500, f"internal error; quote request id {req.request_id}"), 500
+            )
 
     def _op(self, req: Incoming, body: Any) -> Operation:
         return Operation(req.method, req.segments, req.query, req.headers, body)
@@ -128,8 +137,18 @@ class ScimService:
         def run(op: Operation) -> Reply | RosterError:
             started = time.perf_counter()
             path = "/" + "/".join(op.segments)
-            sub = Incoming(req.tenant, req.connection, op.method, path, op.segments, {}, {},
-                           b"", req.request_id, started)
+            sub = Incoming(
+                req.tenant,
+                req.connection,
+                op.method,
+                path,
+                op.segments,
+                {},
+                {},
+                b"",
+                req.request_id,
+                started,
+            )
             try:
                 with self.engine.begin() as conn:
                     reply = execute(conn, ctx, op, self.settings)
@@ -141,8 +160,13 @@ class ScimService:
 
         result = run_bulk(body, max_operations=self.settings.bulk_max_operations, run=run)
         failed = sum(1 for o in result["Operations"] if int(o["status"]) >= 400)
-        outcome = Outcome(200, None, None, None,
-                          f"{len(result['Operations'])} operations, {failed} failed" if failed else None)
+        outcome = Outcome(
+            200,
+            None,
+            None,
+            None,
+            f"{len(result['Operations'])} operations, {failed} failed" if failed else None,
+        )
         with self.engine.begin() as conn:
             self._record(conn, ctx.tenant_id, ctx.connection_id, req, outcome)
         return Reply(200, result, {}, outcome)
@@ -152,14 +176,35 @@ class ScimService:
             return Response(status_code=204, headers=reply.headers)
         return scim_json(reply.body, reply.status, reply.headers)
 
-    def _record(self, conn: Any, tenant_id: str, connection_id: str, req: Incoming,
-                outcome: Outcome, actor: str = "scim") -> None:
-        audit.record(conn, tenant_id=tenant_id, connection_id=connection_id, actor=actor,
-                     method=req.method, path=req.path, outcome=outcome, request_id=req.request_id,
-                     duration_ms=(time.perf_counter() - req.started) * 1000)
+    def _record(
+        self,
+        conn: Any,
+        tenant_id: str,
+        connection_id: str,
+        req: Incoming,
+        outcome: Outcome,
+        actor: str = "scim",
+    ) -> None:
+        audit.record(
+            conn,
+            tenant_id=tenant_id,
+            connection_id=connection_id,
+            actor=actor,
+            method=req.method,
+            path=req.path,
+            outcome=outcome,
+            request_id=req.request_id,
+            duration_ms=(time.perf_counter() - req.started) * 1000,
+        )
 
-    def _record_failure(self, tenant_id: str, connection_id: str, req: Incoming, err: RosterError,
-                        actor: str = "scim") -> None:
+    def _record_failure(
+        self,
+        tenant_id: str,
+        connection_id: str,
+        req: Incoming,
+        err: RosterError,
+        actor: str = "scim",
+    ) -> None:
         rt_name, resource_id = _resource_of(req.segments)
         outcome = Outcome(err.status, rt_name, resource_id, err.scim_type, err.detail)
         try:
@@ -174,15 +219,15 @@ def _resource_of(segments: list[str]) -> tuple[str | None, str | None]:
         return None, None
     head = segments[0].lower()
     rt_name = {"users": "User", "groups": "Group"}.get(head)
-    resource_id = segments[1] if rt_name and len(segments) == 2 and segments[1] != ".search" else None
+    resource_id = (
+        segments[1] if rt_name and len(segments) == 2 and segments[1] != ".search" else None
+    )
     return rt_name, resource_id
 
 
 def _allowed(segments: list[str]) -> tuple[str, ...]:
-    from roster.http.dispatch import _ALLOWED
-
     try:
-        return _ALLOWED[route_kind(segments)[0]]
+        return ALLOWED[route_kind(segments)[0]]
     except RosterError:
         return ()
 
@@ -203,10 +248,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # Never buffer a body we will refuse; the 413 is still authenticated and logged.
         raw = b"" if declared > limit else await request.body()
         incoming = Incoming(
-            tenant=params["tenant"], connection=params["connection"], method=request.method,
-            path="/" + rest, segments=[s for s in rest.split("/") if s],
-            query=dict(request.query_params), headers=dict(request.headers), raw=raw,
-            request_id=request_id, started=started, declared_length=declared,
+            tenant=params["tenant"],
+            connection=params["connection"],
+            method=request.method,
+            path="/" + rest,
+            segments=[s for s in rest.split("/") if s],
+            query=dict(request.query_params),
+            headers=dict(request.headers),
+            raw=raw,
+            request_id=request_id,
+            started=started,
+            declared_length=declared,
         )
         response = await run_in_threadpool(service.handle, incoming)
         response.headers["X-Request-Id"] = request_id
@@ -219,8 +271,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         status = exc.status_code if isinstance(exc, HTTPException) else 404
         if status == 405:
             return error_response(MethodNotAllowed("method not allowed"))
-        return error_response(NotFound("no such endpoint; SCIM base URLs look like "
-                                       "/scim/v2/<tenant>/<connection-id>"))
+        return error_response(
+            NotFound("no such endpoint; SCIM base URLs look like /scim/v2/<tenant>/<connection-id>")
+        )
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [

@@ -58,7 +58,9 @@ def run_bulk(body: Any, *, max_operations: int, run: Runner) -> dict[str, Any]:
     if len(ops) > max_operations:
         raise PayloadTooLarge(f"{len(ops)} operations exceed maxOperations ({max_operations})")
     fail_on = body.get("failOnErrors")
-    if fail_on is not None and (not isinstance(fail_on, int) or isinstance(fail_on, bool) or fail_on < 1):
+    if fail_on is not None and (
+        not isinstance(fail_on, int) or isinstance(fail_on, bool) or fail_on < 1
+    ):
         raise InvalidSyntax("failOnErrors must be a positive integer")
     declared = {o.get("bulkId") for o in ops if isinstance(o, dict) and o.get("bulkId")}
     ids: dict[str, str] = {}
@@ -86,8 +88,10 @@ def run_bulk(body: Any, *, max_operations: int, run: Runner) -> dict[str, Any]:
         if not progressed:
             for index in waiting:
                 errors += 1
-                results[index] = _failure(ops[index], InvalidValue(
-                    "bulkId references that never resolve (circular or failed)"))
+                results[index] = _failure(
+                    ops[index],
+                    InvalidValue("bulkId references that never resolve (circular or failed)"),
+                )
             break
         pending = waiting
     ordered = [results[i] for i in sorted(results)]
@@ -95,14 +99,19 @@ def run_bulk(body: Any, *, max_operations: int, run: Runner) -> dict[str, Any]:
 
 
 def _failed_ids(results: dict[int, dict[str, Any]], ops: list[Any]) -> set[str]:
-    return {ops[i].get("bulkId") for i, r in results.items()
-            if int(r["status"]) >= 400 and isinstance(ops[i], dict) and ops[i].get("bulkId")}
+    return {
+        ops[i].get("bulkId")
+        for i, r in results.items()
+        if int(r["status"]) >= 400 and isinstance(ops[i], dict) and ops[i].get("bulkId")
+    }
 
 
 def _failure(raw: Any, err: RosterError) -> dict[str, Any]:
-    out: dict[str, Any] = {"method": raw.get("method") if isinstance(raw, dict) else None,
-                           "status": str(err.status),
-                           "response": error_body(err.status, err.detail, err.scim_type)}
+    out: dict[str, Any] = {
+        "method": raw.get("method") if isinstance(raw, dict) else None,
+        "status": str(err.status),
+        "response": error_body(err.status, err.detail, err.scim_type),
+    }
     if isinstance(raw, dict) and raw.get("bulkId"):
         out["bulkId"] = raw["bulkId"]
     return out
@@ -122,7 +131,9 @@ def _run_one(raw: Any, ids: dict[str, str], run: Runner) -> dict[str, Any]:
         return _failure(raw, InvalidSyntax("a bulk POST needs a bulkId (RFC 7644 §3.7)"))
     unresolved = (_refs(raw.get("data")) | _path_refs(path)) - ids.keys()
     if unresolved:
-        return _failure(raw, InvalidValue(f"unknown bulkId reference(s): {', '.join(sorted(unresolved))}"))
+        return _failure(
+            raw, InvalidValue(f"unknown bulkId reference(s): {', '.join(sorted(unresolved))}")
+        )
     headers = {"if-match": raw["version"]} if isinstance(raw.get("version"), str) else {}
     segments = [s for s in _sub_path(path, ids).split("/") if s]
     op = Operation(method, segments, {}, headers, _substitute(raw.get("data"), ids))

@@ -39,7 +39,7 @@ class Reply:
 
 
 _ENDPOINTS = {rt.endpoint.lower(): rt for rt in RESOURCE_TYPES.values()}
-_ALLOWED = {
+ALLOWED = {
     "collection": ("GET", "POST"),
     "search": ("POST",),
     "item": ("GET", "PUT", "PATCH", "DELETE"),
@@ -56,9 +56,11 @@ def route_kind(segments: list[str]) -> tuple[str, ResourceType | None]:
         if len(lowered) == 1:
             return "collection", rt
         return ("search", rt) if lowered[1] == ".search" else ("item", rt)
-    if lowered and lowered[0] in ("serviceproviderconfig", "resourcetypes", "schemas"):
-        if len(lowered) == 1 or (len(lowered) == 2 and lowered[0] != "serviceproviderconfig"):
-            return "discovery", None
+    discovery_path = lowered[:1] in (["serviceproviderconfig"], ["resourcetypes"], ["schemas"])
+    if discovery_path and (
+        len(lowered) == 1 or (len(lowered) == 2 and lowered[0] != "serviceproviderconfig")
+    ):
+        return "discovery", None
     if lowered == ["bulk"]:
         return "bulk", None
     if lowered == [".search"]:
@@ -67,8 +69,8 @@ def route_kind(segments: list[str]) -> tuple[str, ResourceType | None]:
 
 
 def check_method(kind: str, method: str) -> None:
-    if method not in _ALLOWED[kind]:
-        raise MethodNotAllowed(f"{method} is not allowed here; use {', '.join(_ALLOWED[kind])}")
+    if method not in ALLOWED[kind]:
+        raise MethodNotAllowed(f"{method} is not allowed here; use {', '.join(ALLOWED[kind])}")
 
 
 def _params(op: Operation) -> tuple[list[str], list[str]]:
@@ -83,23 +85,32 @@ def _one(result: actions.Result, rt: ResourceType, op: Operation, status: int) -
     return Reply(status, body, headers, Outcome(status, rt.name, result.stored.id))
 
 
-def _list(conn: Connection, ctx: ConnectionContext, rt: ResourceType, params: Mapping[str, Any],
-          settings: Settings) -> Reply:
-    query = parse_search(rt, params, default_count=settings.default_page_size,
-                         max_count=settings.max_page_size)
+def _list(
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    params: Mapping[str, Any],
+    settings: Settings,
+) -> Reply:
+    query = parse_search(
+        rt, params, default_count=settings.default_page_size, max_count=settings.max_page_size
+    )
     total, results = actions.search(conn, ctx, rt, query)
     body = {
         "schemas": [LIST_RESPONSE],
         "totalResults": total,
         "startIndex": query.start_index,
         "itemsPerPage": len(results),
-        "Resources": [document.project(rt, r.body, query.attributes, query.excluded) for r in results],
+        "Resources": [
+            document.project(rt, r.body, query.attributes, query.excluded) for r in results
+        ],
     }
     return Reply(200, body, {}, Outcome(200, rt.name))
 
 
-def _root_search(conn: Connection, ctx: ConnectionContext, params: Mapping[str, Any],
-                 settings: Settings) -> Reply:
+def _root_search(
+    conn: Connection, ctx: ConnectionContext, params: Mapping[str, Any], settings: Settings
+) -> Reply:
     """POST /.search (RFC 7644 §3.4.3): Users, then Groups, paged as one list.
 
     A filter naming an attribute one type lacks simply matches none of that type; it is
@@ -109,8 +120,17 @@ def _root_search(conn: Connection, ctx: ConnectionContext, params: Mapping[str, 
     first_error: RosterError | None = None
     for rt in RESOURCE_TYPES.values():
         try:
-            queries.append((rt, parse_search(rt, params, default_count=settings.default_page_size,
-                                             max_count=settings.max_page_size)))
+            queries.append(
+                (
+                    rt,
+                    parse_search(
+                        rt,
+                        params,
+                        default_count=settings.default_page_size,
+                        max_count=settings.max_page_size,
+                    ),
+                )
+            )
         except RosterError as err:
             first_error = first_error or err
     if not queries:
@@ -132,8 +152,13 @@ def _root_search(conn: Connection, ctx: ConnectionContext, params: Mapping[str, 
         page.extend(document.project(rt, r.body, query.attributes, query.excluded) for r in results)
         remaining -= len(results)
         offset = 0
-    body = {"schemas": [LIST_RESPONSE], "totalResults": total,
-            "startIndex": queries[0][1].start_index, "itemsPerPage": len(page), "Resources": page}
+    body = {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": queries[0][1].start_index,
+        "itemsPerPage": len(page),
+        "Resources": page,
+    }
     return Reply(200, body, {}, Outcome(200))
 
 
@@ -141,15 +166,25 @@ def _discovery(ctx: ConnectionContext, segments: list[str], settings: Settings) 
     what = segments[0].lower()
     base = ctx.base_url
     if what == "serviceproviderconfig":
-        return Reply(200, discovery.service_provider_config(
-            base, max_results=settings.max_page_size,
-            bulk_max_operations=settings.bulk_max_operations,
-            bulk_max_payload=settings.bulk_max_payload_bytes))
+        return Reply(
+            200,
+            discovery.service_provider_config(
+                base,
+                max_results=settings.max_page_size,
+                bulk_max_operations=settings.bulk_max_operations,
+                bulk_max_payload=settings.bulk_max_payload_bytes,
+            ),
+        )
     if len(segments) == 2:
-        found = (discovery.resource_type(base, segments[1]) if what == "resourcetypes"
-                 else discovery.schema(base, segments[1]))
+        found = (
+            discovery.resource_type(base, segments[1])
+            if what == "resourcetypes"
+            else discovery.schema(base, segments[1])
+        )
         if found is None:
-            raise NotFound(f"no such {'resource type' if what == 'resourcetypes' else 'schema'}: {segments[1]}")
+            raise NotFound(
+                f"no such {'resource type' if what == 'resourcetypes' else 'schema'}: {segments[1]}"
+            )
         return Reply(200, found)
     items = discovery.resource_types(base) if what == "resourcetypes" else discovery.schemas(base)
     return Reply(200, discovery.list_response(items))
@@ -170,23 +205,29 @@ def execute(conn: Connection, ctx: ConnectionContext, op: Operation, settings: S
         if rt is None:
             return _root_search(conn, ctx, params, settings)
         return _list(conn, ctx, rt, params, settings)
+    assert rt is not None
     if kind == "collection":
         if op.method == "GET":
             return _list(conn, ctx, rt, op.query, settings)
         return _one(actions.create(conn, ctx, rt, op.body), rt, op, 201)
-    assert rt is not None
     resource_id = op.segments[1]
     match op.method:
         case "GET":
-            result = actions.read(conn, ctx, rt, resource_id, attributes, excluded,
-                                  headers.get("if-none-match"))
+            result = actions.read(
+                conn, ctx, rt, resource_id, attributes, excluded, headers.get("if-none-match")
+            )
             return _one(result, rt, op, 200)
         case "PUT":
-            return _one(actions.replace(conn, ctx, rt, resource_id, op.body, headers.get("if-match")),
-                        rt, op, 200)
+            return _one(
+                actions.replace(conn, ctx, rt, resource_id, op.body, headers.get("if-match")),
+                rt,
+                op,
+                200,
+            )
         case "PATCH":
-            result = actions.patch(conn, ctx, rt, resource_id, op.body, headers.get("if-match"),
-                                   attributes, excluded)
+            result = actions.patch(
+                conn, ctx, rt, resource_id, op.body, headers.get("if-match"), attributes, excluded
+            )
             return _one(result, rt, op, 200)
     stored = actions.delete(conn, ctx, rt, resource_id, headers.get("if-match"))
     return Reply(204, None, {}, Outcome(204, rt.name, stored.id))

@@ -14,8 +14,9 @@ SCIM_MEDIA_TYPE = "application/scim+json"
 
 
 def scim_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, headers=headers,
-                    media_type=SCIM_MEDIA_TYPE)
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers, media_type=SCIM_MEDIA_TYPE
+    )
 
 
 def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:

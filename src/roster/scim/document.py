@@ -61,7 +61,9 @@ def check_attribute(attr: Attribute, value: Any, where: str) -> Any:
     if attr.multi_valued:
         if not isinstance(value, list):
             raise InvalidValue(f"{where} is multi-valued: send a JSON array")
-        items = [_check_value(attr, v, f"{where}[{i}]") for i, v in enumerate(value) if v is not None]
+        items = [
+            _check_value(attr, v, f"{where}[{i}]") for i, v in enumerate(value) if v is not None
+        ]
         items = [i for i in items if i not in ({}, "")]
         if attr.type == "complex" and sum(1 for i in items if i.get("primary") is True) > 1:
             # RFC 7643 §2.4: the primary value "true" MUST appear no more than once.
@@ -182,9 +184,7 @@ def wants(rt: ResourceType, attribute: str, attributes: list[str], excluded: lis
 def project(rt: ResourceType, full: Doc, attributes: list[str], excluded: list[str]) -> Doc:
     """Apply ``attributes``/``excludedAttributes`` and ``returned`` to a rendered resource."""
     always = {"id", "schemas"}
-    never_or_request = {
-        a.name for a in rt.schema.attributes if a.returned in ("never", "request")
-    }
+    never_or_request = {a.name for a in rt.schema.attributes if a.returned in ("never", "request")}
     if attributes:
         req = _requested(rt, attributes)
         out: Doc = {}
@@ -239,7 +239,9 @@ def _pick(value: Any, subs: set[str] | None) -> Any:
 
 def _drop(value: Any, subs: set[str]) -> Any:
     if isinstance(value, list):
-        return [{k: v for k, v in el.items() if k not in subs} for el in value if isinstance(el, dict)]
+        return [
+            {k: v for k, v in el.items() if k not in subs} for el in value if isinstance(el, dict)
+        ]
     if isinstance(value, dict):
         return {k: v for k, v in value.items() if k not in subs}
     return value

@@ -274,9 +274,7 @@ def _checked(ref: AttrRef, op: str, value: Scalar, error: type[RosterError]) -> 
     return Compare(ref, op, value)
 
 
-def parse_filter(
-    rt: ResourceType, text: str, error: type[RosterError] = InvalidFilter
-) -> Filter:
+def parse_filter(rt: ResourceType, text: str, error: type[RosterError] = InvalidFilter) -> Filter:
     """Parse ``text`` for resource type ``rt``; failures raise ``error`` (400 invalidFilter)."""
     return _Parser(rt, text, error).parse()
 

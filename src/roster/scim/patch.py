@@ -10,14 +10,14 @@ ten as in a group of 100,000.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from roster.errors import InvalidPath, InvalidSyntax, InvalidValue, MutabilityViolation, NoTarget
 from roster.scim.document import Doc, check_attribute
 from roster.scim.filter import Compare, Filter, Or, element_matches, parse_value_filter
 from roster.scim.paths import AttrRef, resolve
-from roster.scim.schema import PATCH_OP, ResourceType
+from roster.scim.schema import PATCH_OP, Attribute, ResourceType
 
 
 @dataclass(frozen=True)
@@ -175,16 +175,19 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
             for el in items:
                 if isinstance(el, dict):
                     el.pop(ref.sub.name, None)
-            _store(container, attr.name, [e for e in items if e] if attr.multi_valued else (items[0] or None))
+            _store(
+                container,
+                attr.name,
+                [e for e in items if e] if attr.multi_valued else (items[0] or None),
+            )
+        elif ref.sub is None:
+            kept = [el for el in current if not element_matches(target.where, el)]
+            _store(container, attr.name, kept or None)
         else:
-            if ref.sub is None:
-                kept = [el for el in current if not element_matches(target.where, el)]
-                _store(container, attr.name, kept or None)
-            else:
-                for el in current:
-                    if element_matches(target.where, el):
-                        el.pop(ref.sub.name, None)
-                _store(container, attr.name, [e for e in current if e] or None)
+            for el in current:
+                if element_matches(target.where, el):
+                    el.pop(ref.sub.name, None)
+            _store(container, attr.name, [e for e in current if e] or None)
         return
 
     assert container is not None
@@ -204,7 +207,7 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
                 if op == "replace" and isinstance(patch, dict):
                     el.clear()
                 el.update(patch)
-        _set_primary_unique(current)
+        _set_primary_unique(current or [])
         return
 
     if ref.sub is not None:
@@ -240,9 +243,8 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
     _store(container, attr.name, checked)
 
 
-def _single(attr: Any) -> Any:
-    from dataclasses import replace  # local: only PATCH value filters need it
-
+def _single(attr: Attribute) -> Attribute:
+    """One element of a multi-valued attribute, for validating a value-filter replace."""
     return replace(attr, multi_valued=False, _index={})
 
 
@@ -263,7 +265,11 @@ def _member_values(value: Any) -> tuple[dict[str, Any], ...]:
     items = value if isinstance(value, list) else [value]
     out = []
     for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("value"), str) or not item["value"]:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("value"), str)
+            or not item["value"]
+        ):
             raise InvalidValue(f"members[{i}] must be an object with a string value (a member id)")
         out.append({"value": item["value"], **({"type": item["type"]} if "type" in item else {})})
     return tuple(out)

@@ -121,7 +121,10 @@ class ResourceType:
             "description": self.description,
             "schema": self.schema.id,
             "schemaExtensions": [{"schema": s.id, "required": r} for s, r in self.extensions],
-            "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/{self.name}"},
+            "meta": {
+                "resourceType": "ResourceType",
+                "location": f"{base_url}/ResourceTypes/{self.name}",
+            },
         }
 
 
@@ -129,7 +132,9 @@ def _s(name: str, **kw: Any) -> Attribute:
     return Attribute(name, **kw)
 
 
-def _multi(name: str, value_type: str = "string", types: tuple[str, ...] = (), **kw: Any) -> Attribute:
+def _multi(
+    name: str, value_type: str = "string", types: tuple[str, ...] = (), **kw: Any
+) -> Attribute:
     """A multi-valued complex attribute of the RFC 7643 §2.4 shape (value/display/type/primary)."""
     subs: list[Attribute] = [
         _s("value", type=value_type, **kw),
@@ -150,7 +155,13 @@ META = Attribute(
         _s("resourceType", case_exact=True, mutability="readOnly"),
         _s("created", type="dateTime", mutability="readOnly"),
         _s("lastModified", type="dateTime", mutability="readOnly"),
-        _s("location", type="reference", case_exact=True, mutability="readOnly", reference_types=("uri",)),
+        _s(
+            "location",
+            type="reference",
+            case_exact=True,
+            mutability="readOnly",
+            reference_types=("uri",),
+        ),
         _s("version", case_exact=True, mutability="readOnly"),
     ),
 )
@@ -168,8 +179,12 @@ USER_SCHEMA = Schema(
             sub_attributes=tuple(
                 _s(n)
                 for n in (
-                    "formatted", "familyName", "givenName", "middleName",
-                    "honorificPrefix", "honorificSuffix",
+                    "formatted",
+                    "familyName",
+                    "givenName",
+                    "middleName",
+                    "honorificPrefix",
+                    "honorificSuffix",
                 )
             ),
         ),
@@ -192,8 +207,12 @@ USER_SCHEMA = Schema(
             type="complex",
             multi_valued=True,
             sub_attributes=(
-                _s("formatted"), _s("streetAddress"), _s("locality"), _s("region"),
-                _s("postalCode"), _s("country"),
+                _s("formatted"),
+                _s("streetAddress"),
+                _s("locality"),
+                _s("region"),
+                _s("postalCode"),
+                _s("country"),
                 _s("type", canonical_values=("work", "home", "other")),
                 _s("primary", type="boolean"),
             ),
@@ -205,7 +224,12 @@ USER_SCHEMA = Schema(
             mutability="readOnly",
             sub_attributes=(
                 _s("value", mutability="readOnly"),
-                _s("$ref", type="reference", mutability="readOnly", reference_types=("User", "Group")),
+                _s(
+                    "$ref",
+                    type="reference",
+                    mutability="readOnly",
+                    reference_types=("User", "Group"),
+                ),
                 _s("display", mutability="readOnly"),
                 _s("type", mutability="readOnly", canonical_values=("direct", "indirect")),
             ),
@@ -217,7 +241,10 @@ USER_SCHEMA = Schema(
             type="complex",
             multi_valued=True,
             sub_attributes=(
-                _s("value", type="binary"), _s("display"), _s("type"), _s("primary", type="boolean"),
+                _s("value", type="binary"),
+                _s("display"),
+                _s("type"),
+                _s("primary", type="boolean"),
             ),
         ),
     ),
@@ -236,7 +263,12 @@ GROUP_SCHEMA = Schema(
             sub_attributes=(
                 # RFC 7643 §8.7.1 gives members value, $ref and type only (no display).
                 _s("value", mutability="immutable"),
-                _s("$ref", type="reference", mutability="immutable", reference_types=("User", "Group")),
+                _s(
+                    "$ref",
+                    type="reference",
+                    mutability="immutable",
+                    reference_types=("User", "Group"),
+                ),
                 _s("type", mutability="immutable", canonical_values=("User", "Group")),
             ),
         ),
@@ -280,7 +312,11 @@ ENVOY_SCHEMA = Schema(
 )
 
 USER = ResourceType(
-    "User", "Users", "User Account", USER_SCHEMA, ((ENTERPRISE_SCHEMA, False), (ENVOY_SCHEMA, False))
+    "User",
+    "Users",
+    "User Account",
+    USER_SCHEMA,
+    ((ENTERPRISE_SCHEMA, False), (ENVOY_SCHEMA, False)),
 )
 GROUP = ResourceType("Group", "Groups", "Group", GROUP_SCHEMA)
 RESOURCE_TYPES: dict[str, ResourceType] = {"User": USER, "Group": GROUP}

@@ -63,8 +63,15 @@ def parse_search(
     # advertised maximum is cut to it.
     start = max(1, _int("startIndex", p.get("startindex"), 1))
     count = min(max(0, _int("count", p.get("count"), default_count)), max_count)
-    return SearchQuery(node, sort_by, order == "descending", start, count,
-                       split_list(p.get("attributes")), split_list(p.get("excludedattributes")))
+    return SearchQuery(
+        node,
+        sort_by,
+        order == "descending",
+        start,
+        count,
+        split_list(p.get("attributes")),
+        split_list(p.get("excludedattributes")),
+    )
 
 
 def check_search_body(body: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement as Col
 
 from roster.errors import InvalidFilter
@@ -57,10 +57,16 @@ def _string_cond(col: Col[str], op: str, value: str) -> ColumnElement[bool]:
     raise InvalidFilter(f"operator {op} is not supported here")
 
 
-def _value_cond(ref: AttrRef, op: str, value: object, v: Col[str], vl: Col[str], vn: Col[float]) -> ColumnElement[bool]:
+def _value_cond(
+    ref: AttrRef, op: str, value: object, v: Col[str], vl: Col[str], vn: Col[float]
+) -> ColumnElement[bool]:
     """Positive condition on one value row for a Compare (op is never ne here)."""
     attr = ref.leaf
-    if isinstance(value, int | float) and not isinstance(value, bool) and attr.type in ("integer", "decimal"):
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and attr.type in ("integer", "decimal")
+    ):
         return _num_cond(vn, op, float(value))
     exact, lower, _ = scalar_columns(attr, value)
     assert exact is not None and lower is not None
@@ -72,7 +78,13 @@ def _value_cond(ref: AttrRef, op: str, value: object, v: Col[str], vl: Col[str],
 
 
 def _num_cond(col: Col[float], op: str, value: float) -> ColumnElement[bool]:
-    ops = {"eq": col == value, "gt": col > value, "ge": col >= value, "lt": col < value, "le": col <= value}
+    ops = {
+        "eq": col == value,
+        "gt": col > value,
+        "ge": col >= value,
+        "lt": col < value,
+        "le": col <= value,
+    }
     if op not in ops:
         raise InvalidFilter(f"operator {op} does not apply to numbers")
     return ops[op]
@@ -160,7 +172,9 @@ class Compiler:
             if ref.sub is not None and ref.sub.name == "resourceType" and op == "eq":
                 return true() if str(value).lower() == self.scope.rt.name.lower() else false()
             raise InvalidFilter(f"{ref.display()} cannot be filtered on")
-        return R.pk.in_(self._values(V.path == ref.key, _value_cond(ref, op, value, V.v, V.vl, V.vn)))
+        return R.pk.in_(
+            self._values(V.path == ref.key, _value_cond(ref, op, value, V.v, V.vl, V.vn))
+        )
 
     def _membership(self, ref: AttrRef, op: str | None, value: object) -> ColumnElement[bool]:
         """``members.value`` on groups, ``groups.value`` / ``groups.display`` on users."""
@@ -188,13 +202,19 @@ class Compiler:
         driver = resource_values.alias("el")
         conjuncts = _conjuncts(inner)
         lead = next(
-            (c for c in conjuncts if isinstance(c, Compare) and c.op != "ne" and c.value is not None),
+            (
+                c
+                for c in conjuncts
+                if isinstance(c, Compare) and c.op != "ne" and c.value is not None
+            ),
             None,
         )
         if lead is not None:
             assert isinstance(lead, Compare)
-            conds = [driver.c.path == lead.ref.key,
-                     _value_cond(lead.ref, lead.op, lead.value, driver.c.v, driver.c.vl, driver.c.vn)]
+            conds = [
+                driver.c.path == lead.ref.key,
+                _value_cond(lead.ref, lead.op, lead.value, driver.c.v, driver.c.vl, driver.c.vn),
+            ]
             rest = [c for c in conjuncts if c is not lead]
         else:
             conds = [driver.c.path.in_(_sub_keys(ref))]
@@ -227,7 +247,9 @@ class Compiler:
                     return not_(found) if op == "eq" else found
                 positive_op = "eq" if op == "ne" else op
                 found = exists().where(
-                    *same, x.c.path == ref.key, _value_cond(ref, positive_op, value, x.c.v, x.c.vl, x.c.vn)
+                    *same,
+                    x.c.path == ref.key,
+                    _value_cond(ref, positive_op, value, x.c.v, x.c.vl, x.c.vn),
                 )
                 return not_(found) if op == "ne" else found
         raise InvalidFilter("value filters cannot nest")
@@ -266,8 +288,6 @@ def sort_key(scope: Scope, ref: AttrRef) -> Col[object]:
     col = Compiler(scope)._column(ref)
     if col is not None:
         return col[0]
-    from sqlalchemy import func
-
     key = ref.key
     if ref.sub is None and ref.attribute.type == "complex":
         sub = ref.attribute.sub("value")
@@ -277,8 +297,4 @@ def sort_key(scope: Scope, ref: AttrRef) -> Col[object]:
     # Multi-valued: RFC 7644 §3.4.2.3 says sort by the primary value; the smallest one is
     # a stable stand-in that needs no second lookup.
     column = V.vl if not ref.leaf.case_exact else V.v
-    return (
-        select(func.min(column))
-        .where(V.resource_pk == R.pk, V.path == key)
-        .scalar_subquery()
-    )
+    return select(func.min(column)).where(V.resource_pk == R.pk, V.path == key).scalar_subquery()

@@ -59,7 +59,21 @@ def entries(
         query = query.where(L.connection_id == connection_id)
     rows = conn.execute(query.order_by(L.id.desc()).limit(limit))
     return [
-        LogEntry(r.tenant_id, r.connection_id, r.at, r.actor, r.method, r.path, r.resource_type,
-                 r.resource_id, r.status, r.scim_type, r.detail, r.request_id, r.duration_ms, r.id)
+        LogEntry(
+            r.tenant_id,
+            r.connection_id,
+            r.at,
+            r.actor,
+            r.method,
+            r.path,
+            r.resource_type,
+            r.resource_id,
+            r.status,
+            r.scim_type,
+            r.detail,
+            r.request_id,
+            r.duration_ms,
+            r.id,
+        )
         for r in rows
     ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from roster.scim.schema import ResourceType
@@ -23,8 +23,17 @@ from roster.storage.values import flatten
 R = resources.c
 M = memberships.c
 
-_ROW_COLUMNS = (R.pk, R.id, R.resource_type, R.doc, R.version, R.created_at, R.updated_at,
-                R.external_id, R.display)
+_ROW_COLUMNS = (
+    R.pk,
+    R.id,
+    R.resource_type,
+    R.doc,
+    R.version,
+    R.created_at,
+    R.updated_at,
+    R.external_id,
+    R.display,
+)
 
 
 @dataclass(frozen=True)
@@ -49,13 +58,25 @@ class MemberRef:
 
 
 def _row(r: Any) -> StoredResource:
-    return StoredResource(r.pk, r.id, r.resource_type, r.doc, r.version, r.created_at,
-                          r.updated_at, r.external_id, r.display)
+    return StoredResource(
+        r.pk,
+        r.id,
+        r.resource_type,
+        r.doc,
+        r.version,
+        r.created_at,
+        r.updated_at,
+        r.external_id,
+        r.display,
+    )
 
 
 def _scoped(scope: Scope) -> tuple[ColumnElement[bool], ...]:
-    return (R.tenant_id == scope.tenant_id, R.connection_id == scope.connection_id,
-            R.resource_type == scope.rt.name)
+    return (
+        R.tenant_id == scope.tenant_id,
+        R.connection_id == scope.connection_id,
+        R.resource_type == scope.rt.name,
+    )
 
 
 def identity_columns(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
@@ -81,16 +102,24 @@ def unique_key_taken(conn: Connection, scope: Scope, key: str, except_pk: int | 
     return conn.execute(query.limit(1)).first() is not None
 
 
-def _write_values(conn: Connection, scope: Scope, pk: int, doc: dict[str, Any], *, fresh: bool) -> None:
+def _write_values(
+    conn: Connection, scope: Scope, pk: int, doc: dict[str, Any], *, fresh: bool
+) -> None:
     if not fresh:
         conn.execute(delete(resource_values).where(resource_values.c.resource_pk == pk))
     rows = flatten(scope.rt, doc)
     if rows:
-        common = {"resource_pk": pk, "tenant_id": scope.tenant_id, "connection_id": scope.connection_id}
+        common = {
+            "resource_pk": pk,
+            "tenant_id": scope.tenant_id,
+            "connection_id": scope.connection_id,
+        }
         conn.execute(insert(resource_values), [{**common, **r} for r in rows])
 
 
-def insert_resource(conn: Connection, scope: Scope, doc: dict[str, Any], now: datetime) -> StoredResource:
+def insert_resource(
+    conn: Connection, scope: Scope, doc: dict[str, Any], now: datetime
+) -> StoredResource:
     values = {
         "id": str(uuid.uuid4()),
         "tenant_id": scope.tenant_id,
@@ -104,13 +133,19 @@ def insert_resource(conn: Connection, scope: Scope, doc: dict[str, Any], now: da
     }
     pk = conn.execute(insert(resources).values(**values).returning(R.pk)).scalar_one()
     _write_values(conn, scope, pk, doc, fresh=True)
-    return StoredResource(pk, values["id"], scope.rt.name, doc, 1, now, now,
-                          values["external_id"], values["display"])
+    return StoredResource(
+        pk, values["id"], scope.rt.name, doc, 1, now, now, values["external_id"], values["display"]
+    )
 
 
 def update_resource(
-    conn: Connection, scope: Scope, current: StoredResource, doc: dict[str, Any], now: datetime,
-    *, doc_changed: bool = True,
+    conn: Connection,
+    scope: Scope,
+    current: StoredResource,
+    doc: dict[str, Any],
+    now: datetime,
+    *,
+    doc_changed: bool = True,
 ) -> StoredResource:
     """Write a new document (or only bump the version, for member-only changes)."""
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
@@ -119,11 +154,17 @@ def update_resource(
     conn.execute(update(resources).where(*_scoped(scope), R.pk == current.pk).values(**changes))
     if doc_changed:
         _write_values(conn, scope, current.pk, doc, fresh=False)
-    return StoredResource(current.pk, current.id, current.resource_type,
-                          doc if doc_changed else current.doc, current.version + 1,
-                          current.created_at, now,
-                          changes.get("external_id", current.external_id),
-                          changes.get("display", current.display))
+    return StoredResource(
+        current.pk,
+        current.id,
+        current.resource_type,
+        doc if doc_changed else current.doc,
+        current.version + 1,
+        current.created_at,
+        now,
+        changes.get("external_id", current.external_id),
+        changes.get("display", current.display),
+    )
 
 
 def delete_resource(conn: Connection, scope: Scope, current: StoredResource) -> None:
@@ -170,26 +211,35 @@ def find_members(conn: Connection, scope: Scope, ids: Iterable[str]) -> dict[str
 
 
 def add_members(conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int]) -> None:
-    rows = [{"group_pk": group_pk, "member_pk": pk, "tenant_id": scope.tenant_id}
-            for pk in dict.fromkeys(member_pks)]
+    rows = [
+        {"group_pk": group_pk, "member_pk": pk, "tenant_id": scope.tenant_id}
+        for pk in dict.fromkeys(member_pks)
+    ]
     if not rows:
         return
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(dialect.insert(memberships).on_conflict_do_nothing(), rows)
 
 
-def remove_members(conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int]) -> None:
+def remove_members(
+    conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int]
+) -> None:
     pks = list(member_pks)
     if pks:
-        conn.execute(delete(memberships).where(
-            M.tenant_id == scope.tenant_id, M.group_pk == group_pk, M.member_pk.in_(pks)))
+        conn.execute(
+            delete(memberships).where(
+                M.tenant_id == scope.tenant_id, M.group_pk == group_pk, M.member_pk.in_(pks)
+            )
+        )
 
 
 def remove_all_members(conn: Connection, scope: Scope, group_pk: int) -> None:
     conn.execute(delete(memberships).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk))
 
 
-def members_of(conn: Connection, scope: Scope, group_pks: Sequence[int]) -> dict[int, list[MemberRef]]:
+def members_of(
+    conn: Connection, scope: Scope, group_pks: Sequence[int]
+) -> dict[int, list[MemberRef]]:
     """The members of each group in ``group_pks``, in one query."""
     out: dict[int, list[MemberRef]] = {pk: [] for pk in group_pks}
     if not group_pks:
@@ -205,7 +255,9 @@ def members_of(conn: Connection, scope: Scope, group_pks: Sequence[int]) -> dict
     return out
 
 
-def groups_of(conn: Connection, scope: Scope, member_pks: Sequence[int]) -> dict[int, list[MemberRef]]:
+def groups_of(
+    conn: Connection, scope: Scope, member_pks: Sequence[int]
+) -> dict[int, list[MemberRef]]:
     """The groups each of ``member_pks`` belongs to (users' readOnly ``groups``)."""
     out: dict[int, list[MemberRef]] = {pk: [] for pk in member_pks}
     if not member_pks:

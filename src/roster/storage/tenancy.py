@@ -37,12 +37,15 @@ class ConnectionRow:
 
 
 def insert_tenant(conn: Connection, row: TenantRow) -> None:
-    conn.execute(insert(tenants).values(id=row.id, name=row.name, slug=row.slug, created_at=row.created_at))
+    conn.execute(
+        insert(tenants).values(id=row.id, name=row.name, slug=row.slug, created_at=row.created_at)
+    )
 
 
 def tenant_by_name(conn: Connection, name: str) -> TenantRow | None:
-    r = conn.execute(select(T.id, T.name, T.slug, T.created_at).where(
-        (T.name == name) | (T.slug == name))).first()
+    r = conn.execute(
+        select(T.id, T.name, T.slug, T.created_at).where((T.name == name) | (T.slug == name))
+    ).first()
     return TenantRow(r.id, r.name, r.slug, r.created_at) if r else None
 
 
@@ -55,13 +58,33 @@ def slug_taken(conn: Connection, slug: str) -> bool:
     return conn.execute(select(T.id).where(T.slug == slug)).first() is not None
 
 
-_CONN_COLUMNS = (C.id, C.tenant_id, T.slug, T.name.label("tenant_name"), C.name, C.idp, C.status,
-                 C.token_hash, C.token_created_at, C.created_at)
+_CONN_COLUMNS = (
+    C.id,
+    C.tenant_id,
+    T.slug,
+    T.name.label("tenant_name"),
+    C.name,
+    C.idp,
+    C.status,
+    C.token_hash,
+    C.token_created_at,
+    C.created_at,
+)
 
 
 def _conn_row(r: Any) -> ConnectionRow:
-    return ConnectionRow(r.id, r.tenant_id, r.slug, r.tenant_name, r.name, r.idp, r.status,
-                         r.token_hash, r.token_created_at, r.created_at)
+    return ConnectionRow(
+        r.id,
+        r.tenant_id,
+        r.slug,
+        r.tenant_name,
+        r.name,
+        r.idp,
+        r.status,
+        r.token_hash,
+        r.token_created_at,
+        r.created_at,
+    )
 
 
 def insert_connection(conn: Connection, values: dict[str, Any]) -> None:
@@ -69,29 +92,44 @@ def insert_connection(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def connection_by_id(conn: Connection, connection_id: str) -> ConnectionRow | None:
-    r = conn.execute(select(*_CONN_COLUMNS).join(tenants, T.id == C.tenant_id)
-                     .where(C.id == connection_id)).first()
+    r = conn.execute(
+        select(*_CONN_COLUMNS).join(tenants, T.id == C.tenant_id).where(C.id == connection_id)
+    ).first()
     return _conn_row(r) if r else None
 
 
-def connection_for_url(conn: Connection, tenant_slug: str, connection_id: str) -> ConnectionRow | None:
-    r = conn.execute(select(*_CONN_COLUMNS).join(tenants, T.id == C.tenant_id)
-                     .where(T.slug == tenant_slug, C.id == connection_id)).first()
+def connection_for_url(
+    conn: Connection, tenant_slug: str, connection_id: str
+) -> ConnectionRow | None:
+    r = conn.execute(
+        select(*_CONN_COLUMNS)
+        .join(tenants, T.id == C.tenant_id)
+        .where(T.slug == tenant_slug, C.id == connection_id)
+    ).first()
     return _conn_row(r) if r else None
 
 
 def connections_of(conn: Connection, tenant_id: str) -> list[ConnectionRow]:
-    rows = conn.execute(select(*_CONN_COLUMNS).join(tenants, T.id == C.tenant_id)
-                        .where(C.tenant_id == tenant_id).order_by(C.created_at, C.name))
+    rows = conn.execute(
+        select(*_CONN_COLUMNS)
+        .join(tenants, T.id == C.tenant_id)
+        .where(C.tenant_id == tenant_id)
+        .order_by(C.created_at, C.name)
+    )
     return [_conn_row(r) for r in rows]
 
 
 def connection_name_taken(conn: Connection, tenant_id: str, name: str) -> bool:
-    return conn.execute(select(C.id).where(C.tenant_id == tenant_id, C.name == name)).first() is not None
+    return (
+        conn.execute(select(C.id).where(C.tenant_id == tenant_id, C.name == name)).first()
+        is not None
+    )
 
 
 def update_connection(conn: Connection, tenant_id: str, connection_id: str, **values: Any) -> None:
-    conn.execute(update(connections).where(C.tenant_id == tenant_id, C.id == connection_id).values(**values))
+    conn.execute(
+        update(connections).where(C.tenant_id == tenant_id, C.id == connection_id).values(**values)
+    )
 
 
 def delete_connection(conn: Connection, tenant_id: str, connection_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from roster.scim.filter import parse_datetime
@@ -21,14 +22,14 @@ def scalar_columns(attr: Attribute, value: Any) -> tuple[str | None, str | None,
     if not isinstance(value, str):
         return None, None, None
     if attr.type == "dateTime":
-        try:
+        with suppress(ValueError):  # stored as sent if it is no dateTime
             value = parse_datetime(value).isoformat()
-        except ValueError:
-            pass
     return value[:INDEXED_CHARS], value.lower()[:INDEXED_CHARS], None
 
 
-def _attribute_rows(prefix: str, attr: Attribute, value: Any) -> list[tuple[str, int, Any, Attribute]]:
+def _attribute_rows(
+    prefix: str, attr: Attribute, value: Any
+) -> list[tuple[str, int, Any, Attribute]]:
     out: list[tuple[str, int, Any, Attribute]] = []
     items = value if attr.multi_valued and isinstance(value, list) else [value]
     for idx, item in enumerate(items):
@@ -44,7 +45,9 @@ def _attribute_rows(prefix: str, attr: Attribute, value: Any) -> list[tuple[str,
     return out
 
 
-def _schema_rows(schema: Schema, body: dict[str, Any], prefix: str, skip: frozenset[str]) -> list[tuple[str, int, Any, Attribute]]:
+def _schema_rows(
+    schema: Schema, body: dict[str, Any], prefix: str, skip: frozenset[str]
+) -> list[tuple[str, int, Any, Attribute]]:
     rows = []
     for name, value in body.items():
         attr = schema.attribute(name)

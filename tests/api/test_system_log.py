@@ -1,0 +1,76 @@
+"""The system log: one entry per SCIM request, in the same transaction as the change."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, func, select
+
+from roster.directory import audit
+from roster.storage.tables import log_entries, resources
+from tests.conftest import USER_SCHEMA, Scim
+
+
+def _entries(engine: Engine, scim: Scim) -> list[audit.LogEntry]:
+    with engine.connect() as conn:
+        return [e for e in audit.recent(conn, scim.tenant_id, limit=100) if e.actor != "admin"]
+
+
+def test_every_request_writes_one_entry(engine: Engine, scim: Scim) -> None:
+    user = scim.create_user("logged")
+    scim.get(f"/Users/{user['id']}")
+    scim.get("/Users", params={"filter": 'userName eq "logged"'})
+    scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "x"}])
+    scim.delete(f"/Users/{user['id']}")
+    entries = list(reversed(_entries(engine, scim)))
+    assert [(e.method, e.status) for e in entries] == [
+        ("POST", 201),
+        ("GET", 200),
+        ("GET", 200),
+        ("PATCH", 200),
+        ("DELETE", 204),
+    ]
+    assert entries[0].resource_type == "User" and entries[0].resource_id == user["id"]
+    assert all(
+        e.connection_id == scim.connection_id and e.request_id and e.duration_ms >= 0
+        for e in entries
+    )
+    assert entries[2].path == "/Users"
+
+
+def test_rejections_are_logged_with_reason_and_change_nothing(engine: Engine, scim: Scim) -> None:
+    scim.create_user("taken")
+    with engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(resources)).scalar_one()
+    response = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "TAKEN"})
+    assert response.status_code == 409
+    bad = scim.get("/Users", params={"filter": "bogus eq 1"})
+    assert bad.status_code == 400
+    with engine.connect() as conn:
+        after = conn.execute(select(func.count()).select_from(resources)).scalar_one()
+    assert after == before
+    newest = _entries(engine, scim)[:2]
+    assert (newest[1].status, newest[1].scim_type) == (409, "uniqueness")
+    assert "TAKEN" in (newest[1].detail or "")
+    assert (newest[0].status, newest[0].scim_type) == (400, "invalidFilter")
+    assert response.headers["X-Request-Id"] == newest[1].request_id
+
+
+def test_failed_authentication_is_logged_for_the_connection(engine: Engine, scim: Scim) -> None:
+    scim.http.get(scim.base + "/Users", headers={"Authorization": "Bearer wrong"})
+    entry = _entries(engine, scim)[0]
+    assert entry.status == 401 and "invalid bearer token" in (entry.detail or "")
+
+
+def test_log_is_filterable(engine: Engine, scim: Scim) -> None:
+    scim.create_user("f1")
+    scim.get("/Users/nope")
+    with engine.connect() as conn:
+        errors = audit.recent(conn, scim.tenant_id, outcome="error")
+        oks = audit.recent(conn, scim.tenant_id, outcome="ok", resource_type="User")
+        total = conn.execute(
+            select(func.count())
+            .select_from(log_entries)
+            .where(log_entries.c.tenant_id == scim.tenant_id)
+        ).scalar_one()
+    assert [e.status for e in errors] == [404]
+    assert all(e.status < 400 and e.resource_type == "User" for e in oks)
+    assert total >= 3

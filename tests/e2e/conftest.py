@@ -1,0 +1,114 @@
+"""A real ``roster serve`` process (or two) on the suite's database."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROSTER = str(Path(sys.executable).with_name("roster"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def roster_env(db_url: str, public_url: str = "http://127.0.0.1:8000") -> dict[str, str]:
+    return {**os.environ, "ROSTER_DATABASE_URL": db_url, "ROSTER_PUBLIC_URL": public_url}
+
+
+def run_cli(db_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [ROSTER, *args],
+        env=roster_env(db_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr + result.stdout
+    return result
+
+
+def cli_json(db_url: str, *args: str) -> Any:
+    return json.loads(run_cli(db_url, *args, "--json").stdout)
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"roster serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)  # polling for readiness, not racing a result
+    raise RuntimeError("roster serve did not become ready in 30 s")
+
+
+@pytest.fixture(scope="session")
+def start_server(db_url: str) -> Iterator[Callable[[], Server]]:
+    started: list[Server] = []
+
+    def start() -> Server:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(
+            [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=roster_env(db_url, url),
+        )
+        _wait_ready(url, process)
+        server = Server(url, process)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.process.terminate()
+        server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(start_server: Callable[[], Server]) -> Server:
+    return start_server()
+
+
+@dataclass
+class LiveConnection:
+    base_url: str
+    token: str
+    id: str
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"}
+        )
+
+
+@pytest.fixture
+def live_connection(db_url: str, live_server: Server) -> LiveConnection:
+    name = f"live-{os.urandom(4).hex()}"
+    cli_json(db_url, "tenant", "create", name)
+    data = cli_json(db_url, "connection", "create", "--tenant", name, "--idp", "generic")
+    base = data["base_url"].replace("http://127.0.0.1:8000", live_server.url)
+    return LiveConnection(base, data["token"], data["id"])
