@@ -145,10 +145,10 @@ def scim(engine: Engine, client: TestClient) -> Scim:
 class StatementCounter:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.statements: list[str] = []
+        self.statements: list[tuple[str, Any]] = []
 
-    def _on(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.statements.append(statement)
+    def _on(self, conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        self.statements.append((statement, parameters))
 
     def __enter__(self) -> StatementCounter:
         event.listen(self.engine, "before_cursor_execute", self._on)
