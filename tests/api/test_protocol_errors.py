@@ -114,3 +114,9 @@ def test_envoy_extension_round_trips(scim: Scim) -> None:
     assert user[ENVOY]["assistants"] == ["a@x.org", "b@x.org"]
     found = scim.get("/Users", params={"filter": f'{ENVOY}:assistants eq "B@x.org"'}).json()
     assert found["totalResults"] == 1
+
+
+def test_other_protocol_versions_are_invalid_vers(scim: Scim) -> None:
+    response = scim.http.get(scim.base.replace("/v2/", "/v1/") + "/Users", headers=scim.headers())
+    assert response.status_code == 400
+    assert response.json()["scimType"] == "invalidVers"

@@ -44,7 +44,11 @@ def _plans(engine: Engine, statements: list[tuple[str, object]]) -> list[str]:
 
 @pytest.mark.parametrize(("endpoint", "flt"), LOOKUPS)
 def test_lookup_uses_indexes(
-    engine: Engine, scim: Scim, count_statements: Callable[[], StatementCounter], endpoint: str, flt: str
+    engine: Engine,
+    scim: Scim,
+    count_statements: Callable[[], StatementCounter],
+    endpoint: str,
+    flt: str,
 ) -> None:
     scim.create_user(
         "ada@example.com",
@@ -60,7 +64,11 @@ def test_lookup_uses_indexes(
     assert plans
     for plan in plans:
         if engine.dialect.name == "sqlite":
-            scans = [line for line in plan.splitlines() if line.startswith("SCAN") and "CONSTANT" not in line]
+            scans = [
+                line
+                for line in plan.splitlines()
+                if line.startswith("SCAN") and "CONSTANT" not in line
+            ]
         else:
             scans = [line for line in plan.splitlines() if "Seq Scan" in line]
         assert scans == [], plan

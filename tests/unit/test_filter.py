@@ -45,12 +45,25 @@ BJENSEN: dict[str, Any] = {
         {"value": "babs@jensen.org", "type": "home"},
     ],
     "addresses": [
-        {"type": "work", "streetAddress": "100 Universal City Plaza", "locality": "Hollywood",
-         "region": "CA", "postalCode": "91608", "country": "USA",
-         "formatted": "100 Universal City Plaza\nHollywood, CA 91608 USA", "primary": True},
-        {"type": "home", "streetAddress": "456 Hollywood Blvd", "locality": "Hollywood",
-         "region": "CA", "postalCode": "91608", "country": "USA",
-         "formatted": "456 Hollywood Blvd\nHollywood, CA 91608 USA"},
+        {
+            "type": "work",
+            "streetAddress": "100 Universal City Plaza",
+            "locality": "Hollywood",
+            "region": "CA",
+            "postalCode": "91608",
+            "country": "USA",
+            "formatted": "100 Universal City Plaza\nHollywood, CA 91608 USA",
+            "primary": True,
+        },
+        {
+            "type": "home",
+            "streetAddress": "456 Hollywood Blvd",
+            "locality": "Hollywood",
+            "region": "CA",
+            "postalCode": "91608",
+            "country": "USA",
+            "formatted": "456 Hollywood Blvd\nHollywood, CA 91608 USA",
+        },
     ],
     "phoneNumbers": [
         {"value": "555-555-5555", "type": "work"},
@@ -382,7 +395,7 @@ def test_rfc7643_2_3_5_filter_datetime_must_be_xsd_datetime(stamp: str) -> None:
         ),
         ('ims[type eq "xmpp" and value co "@foo.com"]', False),
         (ENTERPRISE_PREFIX + 'manager.value eq "26118915-6090-4610-87e4-49d8ca9f808d"', True),
-        (ENTERPRISE_PREFIX + 'employeeNumber eq 701984', True),
+        (ENTERPRISE_PREFIX + "employeeNumber eq 701984", True),
         ('emails[type eq "work"].value eq "bjensen@example.com"', True),
         ('emails[type eq "home"].value eq "bjensen@example.com"', False),
         ("emails.primary eq true", True),
@@ -455,7 +468,7 @@ def test_rfc7644_3_4_2_2_not() -> None:
     assert check('not (userName eq "someone-else")')
     assert check('not (emails[type eq "home" and value co "example.com"])')
     assert check('emails[not (type eq "work")]')
-    assert not check('not (title pr)')
+    assert not check("not (title pr)")
 
 
 def test_rfc7644_3_4_2_2_null_compares_with_presence() -> None:

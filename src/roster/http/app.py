@@ -25,7 +25,14 @@ from roster.directory import audit
 from roster.directory.audit import Outcome
 from roster.directory.context import ConnectionContext
 from roster.directory.tenancy import AuthenticationFailed, authenticate
-from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, PayloadTooLarge, RosterError
+from roster.errors import (
+    InvalidSyntax,
+    InvalidVersion,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RosterError,
+)
 from roster.http.bulk import run_bulk
 from roster.http.dispatch import ALLOWED, Operation, Reply, check_method, execute, route_kind
 from roster.http.responses import error_body, error_response, scim_json
@@ -264,6 +271,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         response.headers["X-Request-Id"] = request_id
         return response
 
+    async def other_version(request: Request) -> Response:
+        # RFC 7644 §3.12 invalidVers: we speak SCIM 2.0 only (base URLs carry /v2).
+        version = request.path_params["version"]
+        return error_response(
+            InvalidVersion(
+                f"SCIM protocol version {version!r} is not supported; "
+                "use /scim/v2/<tenant>/<connection>"
+            )
+        )
+
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -280,6 +297,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/healthz", health),
         Route("/scim/v2/{tenant}/{connection}/{rest:path}", scim_endpoint, methods=methods),
         Route("/scim/v2/{tenant}/{connection}", scim_endpoint, methods=methods),
+        Route("/scim/{version}/{tenant}/{connection}/{rest:path}", other_version, methods=methods),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.engine = engine
