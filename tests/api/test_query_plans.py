@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -19,7 +20,7 @@ LOOKUPS = [
 ]
 
 
-def _plans(engine: Engine, statements: list[tuple[str, object]]) -> list[str]:
+def _plans(engine: Engine, statements: list[tuple[str, Any]]) -> list[str]:
     plans = []
     raw = engine.raw_connection()
     try:

@@ -23,6 +23,7 @@ from roster.scim.schema import ENTERPRISE_USER, GROUP, USER
 
 ENTERPRISE_PREFIX = ENTERPRISE_USER + ":"
 
+HOLLYWOOD = {"locality": "Hollywood", "region": "CA", "postalCode": "91608", "country": "USA"}
 # RFC 7643 §8.2 (full user) plus the §8.3 enterprise extension, canonical attribute names.
 BJENSEN: dict[str, Any] = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_USER],
@@ -48,20 +49,14 @@ BJENSEN: dict[str, Any] = {
         {
             "type": "work",
             "streetAddress": "100 Universal City Plaza",
-            "locality": "Hollywood",
-            "region": "CA",
-            "postalCode": "91608",
-            "country": "USA",
-            "formatted": "100 Universal City Plaza\nHollywood, CA 91608 USA",
             "primary": True,
+            **HOLLYWOOD,
+            "formatted": "100 Universal City Plaza\nHollywood, CA 91608 USA",
         },
         {
             "type": "home",
             "streetAddress": "456 Hollywood Blvd",
-            "locality": "Hollywood",
-            "region": "CA",
-            "postalCode": "91608",
-            "country": "USA",
+            **HOLLYWOOD,
             "formatted": "456 Hollywood Blvd\nHollywood, CA 91608 USA",
         },
     ],

@@ -11,7 +11,7 @@ from typing import Any
 
 from roster.errors import InvalidSyntax, InvalidValue
 from roster.scim.filter import parse_datetime
-from roster.scim.schema import Attribute, ResourceType, Schema
+from roster.scim.schema import Attribute, ResourceType, Schema, common_attribute
 
 Doc = dict[str, Any]
 
@@ -28,7 +28,8 @@ def _check_value(attr: Attribute, value: Any, where: str) -> Any:
         out: Doc = {}
         for key, sub_value in value.items():
             sub = attr.sub(key)
-            if sub is None or sub_value is None:
+            # RFC 7643 §2.2: readOnly values a client sends are ignored.
+            if sub is None or sub_value is None or sub.mutability == "readOnly":
                 continue
             out[sub.name] = _check_value(sub, sub_value, f"{where}.{sub.name}")
         return out
@@ -138,37 +139,37 @@ def schemas_of(rt: ResourceType, doc: Doc) -> list[str]:
 
 
 def _requested(rt: ResourceType, names: list[str]) -> dict[str, set[str] | None]:
-    """Map top-level keys to the sub-attributes requested (None: the whole attribute)."""
+    """Map top-level keys to the sub-attributes named (None: the whole attribute).
+
+    Keys are canonical: core attribute names, ``URN`` for a whole extension, and
+    ``URN:attr`` for one attribute of an extension.
+    """
     out: dict[str, set[str] | None] = {}
     for raw in names:
         name = raw.strip()
-        if not name:
+        extension = rt.extension(name)
+        if extension is not None:
+            out[extension.id] = None
             continue
-        low = name.lower()
         container = ""
         for schema in rt.schemas():
-            if low == schema.id.lower():
-                out[schema.id] = None
-                container = "done"
-                break
-            if low.startswith(schema.id.lower() + ":"):
-                if schema is not rt.schema:
-                    container = schema.id
+            if name.lower().startswith(schema.id.lower() + ":"):
+                container = "" if schema is rt.schema else schema.id
                 name = name[len(schema.id) + 1 :]
                 break
-        if container == "done":
-            continue
         head, _, sub = name.partition(".")
         owner = rt.extension(container) if container else rt.schema
-        attr = owner.attribute(head) if owner else None
-        canonical = attr.name if attr else head
-        if head.lower() in ("id", "externalid", "meta"):
-            canonical = {"id": "id", "externalid": "externalId", "meta": "meta"}[head.lower()]
-        key = f"{container}:{canonical}" if container else canonical
-        if sub and attr and attr.sub(sub):
-            sub = attr.sub(sub).name  # type: ignore[union-attr]
+        attr = owner.attribute(head) if owner is not None else None
+        if attr is None and not container:
+            attr = common_attribute(head)
+        if not head:
+            continue
+        key = (f"{container}:" if container else "") + (attr.name if attr else head)
+        sub_attr = attr.sub(sub) if attr is not None and sub else None
         if sub and (key not in out or out[key] is not None):
-            out.setdefault(key, set()).add(sub)  # type: ignore[union-attr]
+            subs = out.get(key) or set()
+            subs.add(sub_attr.name if sub_attr else sub)
+            out[key] = subs
         else:
             out[key] = None
     return out
@@ -185,10 +186,13 @@ def project(rt: ResourceType, full: Doc, attributes: list[str], excluded: list[s
     """Apply ``attributes``/``excludedAttributes`` and ``returned`` to a rendered resource."""
     always = {"id", "schemas"}
     never_or_request = {a.name for a in rt.schema.attributes if a.returned in ("never", "request")}
+    never = {a.name for a in rt.schema.attributes if a.returned == "never"}
     if attributes:
         req = _requested(rt, attributes)
         out: Doc = {}
         for key, value in full.items():
+            if key in never:
+                continue  # RFC 7643 §2.2 returned "never": not even when asked for
             if key in always:
                 out[key] = value
                 continue

@@ -8,6 +8,7 @@ that PATCH value filters evaluate in memory; the grammar is small.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,10 @@ from roster.errors import InvalidFilter, RosterError
 from roster.scim.paths import AttrRef, resolve
 from roster.scim.schema import Attribute, ResourceType
 
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_XSD_DATETIME = re.compile(
+    r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[zZ]|[+-][0-9]{2}:[0-9]{2})?"
+)
 OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 ORDERING = frozenset({"gt", "ge", "lt", "le"})
 Scalar = str | int | float | bool | None
@@ -214,14 +219,10 @@ class _Parser:
                 return low == "true"
             if low == "null":
                 return None
-            try:
-                return int(tok.text)
-            except ValueError:
-                pass
-            try:
-                return float(tok.text)
-            except ValueError:
-                pass
+            # RFC 7644 §3.4.2.2: compValue numbers are JSON numbers (RFC 7159 §6).
+            if _JSON_NUMBER.fullmatch(tok.text):
+                is_int = not any(c in tok.text for c in ".eE")
+                return int(tok.text) if is_int else float(tok.text)
         raise self.error(f"bad comparison value {tok.text!r} in filter")
 
 
@@ -236,7 +237,13 @@ def _default_sub(ref: AttrRef, error: type[RosterError]) -> AttrRef:
 
 
 def parse_datetime(text: str) -> datetime:
-    """RFC 7643 §2.3.5 xsd:dateTime, normalised to naive UTC."""
+    """RFC 7643 §2.3.5 xsd:dateTime, normalised to naive UTC.
+
+    Python's fromisoformat also takes bare dates and space separators; xsd:dateTime
+    does not, so the shape is checked first.
+    """
+    if not _XSD_DATETIME.fullmatch(text):
+        raise ValueError(f"not an xsd:dateTime: {text!r}")
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)

@@ -127,14 +127,23 @@ def _check_mutability(op: str, ref: AttrRef, current: Any) -> None:
             raise MutabilityViolation(f"{ref.display()} is immutable once set")
 
 
-def _set_primary_unique(items: list[Any]) -> None:
-    # RFC 7643 §2.4: a newly added primary value demotes the old one.
-    seen = False
-    for item in reversed(items):
-        if isinstance(item, dict) and item.get("primary") is True:
-            if seen:
-                item["primary"] = False
-            seen = True
+def _primaries(items: Any) -> set[int]:
+    return {id(i) for i in items or [] if isinstance(i, dict) and i.get("primary") is True}
+
+
+def _settle_primary(items: list[Any], before: set[int], where: str) -> None:
+    """RFC 7643 §2.4: "primary": true appears at most once; the value just made primary
+    wins over the old one, and making several primary in one operation is an error."""
+    primaries = [i for i in items if isinstance(i, dict) and i.get("primary") is True]
+    if len(primaries) <= 1:
+        return
+    new = [i for i in primaries if id(i) not in before]
+    if len(new) > 1:
+        raise InvalidValue(f"{where}: at most one value may be primary")
+    keep = new[0] if new else primaries[-1]
+    for item in primaries:
+        if item is not keep:
+            item["primary"] = False
 
 
 def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> None:
@@ -194,6 +203,7 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
     if value is None:
         raise InvalidValue(f"{op} on {where} needs a non-null value (use remove to unassign)")
 
+    before = _primaries(current) if attr.multi_valued else set()
     if target.where is not None:
         matched = [el for el in (current or []) if element_matches(target.where, el)]
         if not matched:
@@ -207,7 +217,7 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
                 if op == "replace" and isinstance(patch, dict):
                     el.clear()
                 el.update(patch)
-        _set_primary_unique(current or [])
+        _settle_primary(current or [], before, where)
         return
 
     if ref.sub is not None:
@@ -218,6 +228,7 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
                 raise NoTarget(f"{attr.name} has no values to set {ref.sub.name} on")
             for el in items:
                 el[ref.sub.name] = sub_value
+            _settle_primary(items, before, where)
         else:
             merged = dict(current or {})
             merged[ref.sub.name] = sub_value
@@ -231,7 +242,7 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
             items.extend(v for v in new if not any(_same(v, old) for old in items))
         else:
             items = new
-        _set_primary_unique(items)
+        _settle_primary(items, before, where)
         _store(container, attr.name, items or None)
         return
     checked = check_attribute(attr, value, where)

@@ -291,7 +291,10 @@ ENTERPRISE_SCHEMA = Schema(
             sub_attributes=(
                 _s("value"),
                 _s("$ref", type="reference", reference_types=("User",)),
-                _s("displayName", mutability="readOnly"),
+                # RFC 7643 §4.3 makes this readOnly, but Okta sends the manager's email
+                # here ("managerDisplayName") and Envoy resolves managers by it, so we
+                # accept and keep it.
+                _s("displayName"),
             ),
         ),
     ),
