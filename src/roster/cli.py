@@ -98,9 +98,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes (all stateless).")] = 1,
+    as_json: JsonFlag = False,
 ) -> None:
     """Serve the SCIM API."""
     import uvicorn  # noqa: PLC0415  (only `serve` pays for importing the server)
+
+    url = f"http://{host}:{port}"
+    _print(as_json, {"serving": url, "workers": workers}, f"Roster serving on {url}")
 
     uvicorn.run(
         "roster.http.app:create_app",
