@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from roster.scim.schema import ResourceType
@@ -90,16 +90,40 @@ def identity_columns(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
     return {"unique_key": key.lower(), "external_id": doc.get("externalId"), "display": display}
 
 
+# Hot statements are built once with bind parameters; building costs more than running.
+_SCOPE_PARAMS = (
+    R.tenant_id == bindparam("tenant_id"),
+    R.connection_id == bindparam("connection_id"),
+    R.resource_type == bindparam("resource_type"),
+)
+_GET = select(*_ROW_COLUMNS).where(*_SCOPE_PARAMS, R.id == bindparam("id"))
+_KEY_TAKEN = (
+    select(R.pk)
+    .where(*_SCOPE_PARAMS, R.unique_key == bindparam("key"), R.pk != bindparam("except_pk"))
+    .limit(1)
+)
+
+
+_BY_PKS = select(*_ROW_COLUMNS).where(R.pk.in_(bindparam("pks", expanding=True)))
+
+
+def _params(scope: Scope, **extra: Any) -> dict[str, Any]:
+    return {
+        "tenant_id": scope.tenant_id,
+        "connection_id": scope.connection_id,
+        "resource_type": scope.rt.name,
+        **extra,
+    }
+
+
 def get(conn: Connection, scope: Scope, resource_id: str) -> StoredResource | None:
-    row = conn.execute(select(*_ROW_COLUMNS).where(*_scoped(scope), R.id == resource_id)).first()
+    row = conn.execute(_GET, _params(scope, id=resource_id)).first()
     return _row(row) if row else None
 
 
 def unique_key_taken(conn: Connection, scope: Scope, key: str, except_pk: int | None) -> bool:
-    query = select(R.pk).where(*_scoped(scope), R.unique_key == key)
-    if except_pk is not None:
-        query = query.where(R.pk != except_pk)
-    return conn.execute(query.limit(1)).first() is not None
+    params = _params(scope, key=key, except_pk=-1 if except_pk is None else except_pk)
+    return conn.execute(_KEY_TAKEN, params).first() is not None
 
 
 def _write_values(
@@ -180,21 +204,52 @@ def search(
     offset: int,
     limit: int,
 ) -> tuple[int, list[StoredResource]]:
-    """(totalResults, page): the total from a count query, never by loading rows."""
+    """(totalResults, page): the total is counted in SQL, never by loading rows.
+
+    The page's keys come first, from the narrow index alone, with the total alongside as
+    a window count (one statement for the common lookup); the rows are then fetched by
+    primary key. A page past the end runs a plain count instead.
+    """
     conds = [*_scoped(scope)] + ([where] if where is not None else [])
-    total = conn.execute(select(func.count()).select_from(resources).where(*conds)).scalar_one()
-    if limit <= 0 or offset >= total:
-        return total, []
-    # Page the narrow key first, then fetch those rows: deep offsets walk only the index.
-    keys = select(R.pk).where(*conds).order_by(*order_by, R.pk).offset(offset).limit(limit)
-    page_pks = [r[0] for r in conn.execute(keys)]
+    page_pks: list[int] = []
+    if limit > 0:
+        keys = (
+            select(R.pk, func.count().over().label("total"))
+            .where(*conds)
+            .order_by(*order_by, R.pk)
+            .offset(offset)
+            .limit(limit)
+        )
+        found = conn.execute(keys).all()
+        if found:
+            page_pks = [r.pk for r in found]
+            total = int(found[0].total)
     if not page_pks:
-        return total, []
-    rows = {r.pk: _row(r) for r in conn.execute(select(*_ROW_COLUMNS).where(R.pk.in_(page_pks)))}
+        count = select(func.count()).select_from(resources).where(*conds)
+        return conn.execute(count).scalar_one(), []
+    rows = {r.pk: _row(r) for r in conn.execute(_BY_PKS, {"pks": page_pks})}
     return total, [rows[pk] for pk in page_pks if pk in rows]
 
 
 # ---- memberships -------------------------------------------------------------------
+
+_FIND_MEMBERS = select(R.pk, R.id, R.resource_type, R.display).where(
+    R.tenant_id == bindparam("tenant_id"),
+    R.connection_id == bindparam("connection_id"),
+    R.id.in_(bindparam("ids", expanding=True)),
+)
+_MEMBERS_OF = (
+    select(M.group_pk, R.pk, R.id, R.resource_type, R.display)
+    .join(memberships, M.member_pk == R.pk)
+    .where(M.tenant_id == bindparam("tenant_id"), M.group_pk.in_(bindparam("pks", expanding=True)))
+    .order_by(M.group_pk, M.member_pk)
+)
+_GROUPS_OF = (
+    select(M.member_pk, R.pk, R.id, R.resource_type, R.display)
+    .join(resources, M.group_pk == R.pk)
+    .where(M.tenant_id == bindparam("tenant_id"), M.member_pk.in_(bindparam("pks", expanding=True)))
+    .order_by(M.member_pk, R.pk)
+)
 
 
 def find_members(conn: Connection, scope: Scope, ids: Iterable[str]) -> dict[str, MemberRef]:
@@ -202,11 +257,8 @@ def find_members(conn: Connection, scope: Scope, ids: Iterable[str]) -> dict[str
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
-    rows = conn.execute(
-        select(R.pk, R.id, R.resource_type, R.display).where(
-            R.tenant_id == scope.tenant_id, R.connection_id == scope.connection_id, R.id.in_(wanted)
-        )
-    )
+    params = {"tenant_id": scope.tenant_id, "connection_id": scope.connection_id, "ids": wanted}
+    rows = conn.execute(_FIND_MEMBERS, params)
     return {r.id: MemberRef(r.pk, r.id, r.resource_type, r.display) for r in rows}
 
 
@@ -244,12 +296,7 @@ def members_of(
     out: dict[int, list[MemberRef]] = {pk: [] for pk in group_pks}
     if not group_pks:
         return out
-    rows = conn.execute(
-        select(M.group_pk, R.pk, R.id, R.resource_type, R.display)
-        .join(memberships, M.member_pk == R.pk)
-        .where(M.tenant_id == scope.tenant_id, M.group_pk.in_(list(group_pks)))
-        .order_by(M.group_pk, M.member_pk)
-    )
+    rows = conn.execute(_MEMBERS_OF, {"tenant_id": scope.tenant_id, "pks": list(group_pks)})
     for r in rows:
         out[r.group_pk].append(MemberRef(r.pk, r.id, r.resource_type, r.display))
     return out
@@ -262,12 +309,7 @@ def groups_of(
     out: dict[int, list[MemberRef]] = {pk: [] for pk in member_pks}
     if not member_pks:
         return out
-    rows = conn.execute(
-        select(M.member_pk, R.pk, R.id, R.resource_type, R.display)
-        .join(resources, M.group_pk == R.pk)
-        .where(M.tenant_id == scope.tenant_id, M.member_pk.in_(list(member_pks)))
-        .order_by(M.member_pk, R.pk)
-    )
+    rows = conn.execute(_GROUPS_OF, {"tenant_id": scope.tenant_id, "pks": list(member_pks)})
     for r in rows:
         out[r.member_pk].append(MemberRef(r.pk, r.id, r.resource_type, r.display))
     return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from roster.storage.tables import connections, tenants
 
@@ -98,14 +98,18 @@ def connection_by_id(conn: Connection, connection_id: str) -> ConnectionRow | No
     return _conn_row(r) if r else None
 
 
+# Built once: every SCIM request authenticates through it.
+_BY_URL = (
+    select(*_CONN_COLUMNS)
+    .join(tenants, T.id == C.tenant_id)
+    .where(T.slug == bindparam("slug"), C.id == bindparam("connection_id"))
+)
+
+
 def connection_for_url(
     conn: Connection, tenant_slug: str, connection_id: str
 ) -> ConnectionRow | None:
-    r = conn.execute(
-        select(*_CONN_COLUMNS)
-        .join(tenants, T.id == C.tenant_id)
-        .where(T.slug == tenant_slug, C.id == connection_id)
-    ).first()
+    r = conn.execute(_BY_URL, {"slug": tenant_slug, "connection_id": connection_id}).first()
     return _conn_row(r) if r else None
 
 
