@@ -74,3 +74,40 @@ def test_lookup_uses_indexes(
         else:
             scans = [line for line in plan.splitlines() if "Seq Scan" in line]
         assert scans == [], plan
+
+
+def _scans(engine: Engine, statements: list[tuple[str, Any]]) -> list[str]:
+    out = []
+    for plan in _plans(engine, statements):
+        for line in plan.splitlines():
+            if engine.dialect.name == "sqlite":
+                if line.startswith("SCAN") and "CONSTANT" not in line and "(subquery" not in line:
+                    out.append(line)
+            elif "Seq Scan" in line:
+                out.append(line)
+    return out
+
+
+def test_member_adds_and_reads_by_id_use_indexes(
+    engine: Engine, scim: Scim, count_statements: Callable[[], StatementCounter]
+) -> None:
+    users = [scim.create_user(f"m{i}")["id"] for i in range(3)]
+    group = scim.create_group("Crew")
+    with count_statements() as counter:
+        response = scim.patch(
+            f"/Groups/{group['id']}?excludedAttributes=members",
+            [{"op": "add", "path": "members", "value": [{"value": u} for u in users]}],
+        )
+        assert response.status_code == 200
+        assert scim.get(f"/Users/{users[0]}").status_code == 200
+    assert _scans(engine, counter.statements) == []
+    if engine.dialect.name == "sqlite":
+        # Each lookup must use the id, not walk every resource of the connection.
+        scope_only = [
+            line
+            for plan in _plans(engine, counter.statements)
+            for line in plan.splitlines()
+            if "SEARCH resources" in line
+            and line.rstrip(")").endswith(("connection_id=?", "resource_type=?"))
+        ]
+        assert scope_only == []

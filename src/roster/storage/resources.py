@@ -104,6 +104,8 @@ _KEY_TAKEN = (
 )
 
 
+_INSERT = insert(resources).returning(R.pk)
+_INSERT_VALUES = insert(resource_values)
 _BY_PKS = select(*_ROW_COLUMNS).where(R.pk.in_(bindparam("pks", expanding=True)))
 
 
@@ -138,7 +140,7 @@ def _write_values(
             "tenant_id": scope.tenant_id,
             "connection_id": scope.connection_id,
         }
-        conn.execute(insert(resource_values), [{**common, **r} for r in rows])
+        conn.execute(_INSERT_VALUES, [{**common, **r} for r in rows])
 
 
 def insert_resource(
@@ -155,7 +157,7 @@ def insert_resource(
         "updated_at": now,
         **identity_columns(scope.rt, doc),
     }
-    pk = conn.execute(insert(resources).values(**values).returning(R.pk)).scalar_one()
+    pk = conn.execute(_INSERT, values).scalar_one()
     _write_values(conn, scope, pk, doc, fresh=True)
     return StoredResource(
         pk, values["id"], scope.rt.name, doc, 1, now, now, values["external_id"], values["display"]
@@ -236,6 +238,7 @@ def search(
 _FIND_MEMBERS = select(R.pk, R.id, R.resource_type, R.display).where(
     R.tenant_id == bindparam("tenant_id"),
     R.connection_id == bindparam("connection_id"),
+    R.resource_type.in_(("User", "Group")),
     R.id.in_(bindparam("ids", expanding=True)),
 )
 _MEMBERS_OF = (

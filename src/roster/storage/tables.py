@@ -59,7 +59,7 @@ resources = Table(
     "resources",
     metadata,
     Column("pk", BigPK, primary_key=True, autoincrement=True),
-    Column("id", String(36), nullable=False, unique=True),
+    Column("id", String(36), nullable=False),
     Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
     Column(
         "connection_id",
@@ -79,6 +79,9 @@ resources = Table(
     UniqueConstraint(
         "tenant_id", "connection_id", "resource_type", "unique_key", name="uq_resources_unique_key"
     ),
+    # Scoped lookups by id (one or many) use all four columns; a lone unique index on id
+    # lost to the scope indexes in SQLite's planner and scanned the whole connection.
+    UniqueConstraint("tenant_id", "connection_id", "resource_type", "id", name="uq_resources_id"),
     Index("ix_resources_external_id", "tenant_id", "connection_id", "resource_type", "external_id"),
     Index("ix_resources_order", "tenant_id", "connection_id", "resource_type", "pk"),
     Index("ix_resources_created", "tenant_id", "connection_id", "resource_type", "created_at"),

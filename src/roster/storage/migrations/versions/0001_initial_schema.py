@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 05:37:38.376435
+Create Date: 2026-11-22 06:03:09.015980
 """
 
 from __future__ import annotations
@@ -105,7 +105,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("pk", name=op.f("pk_resources")),
-        sa.UniqueConstraint("id", name=op.f("uq_resources_id")),
+        sa.UniqueConstraint(
+            "tenant_id", "connection_id", "resource_type", "id", name="uq_resources_id"
+        ),
         sa.UniqueConstraint(
             "tenant_id",
             "connection_id",
