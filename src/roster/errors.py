@@ -65,6 +65,18 @@ class PreconditionFailed(RosterError):
 class NotModified(RosterError):
     status = 304
 
+    def __init__(self, detail: str, etag: str) -> None:
+        super().__init__(detail)
+        self.etag = etag  # RFC 7232 §4.1: a 304 carries the ETag a 200 would have
+
+
+class NotSupported(RosterError):
+    status = 501
+
+
+class Conflict(RosterError):
+    status = 409
+
 
 class Unauthorized(RosterError):
     status = 401

@@ -66,6 +66,7 @@ def test_one_tenant_cannot_read_list_change_or_delete_anothers_resources(
 ) -> None:
     victim_user = scim.create_user("victim@example.com", title="Original")
     victim_group = scim.create_group("Victims", [victim_user["id"]])
+    victim_user = scim.get(f"/Users/{victim_user['id']}").json()  # its groups changed
     attacker = new_connection(engine, client)
     for rt, rid in (("Users", victim_user["id"]), ("Groups", victim_group["id"])):
         assert attacker.get(f"/{rt}/{rid}").status_code == 404

@@ -127,7 +127,7 @@ def test_circular_references_fail_cleanly(scim: Scim) -> None:
             },
         ],
     )
-    assert [o["status"] for o in response.json()["Operations"]] == ["400", "400"]
+    assert [o["status"] for o in response.json()["Operations"]] == ["409", "409"]  # §3.7.1
     assert scim.get("/Groups").json()["totalResults"] == 0
 
 

@@ -14,8 +14,11 @@ __all__ = ["LogEntry", "Outcome", "now", "recent", "record"]
 
 
 def now() -> datetime:
-    """Naive UTC: the form every timestamp column stores."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Naive UTC to the millisecond: the form every timestamp column stores, and exactly
+    what meta.created / meta.lastModified render, so filters on them match what clients
+    saw."""
+    at = datetime.now(UTC).replace(tzinfo=None)
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ the same transaction and commits, or rolls everything back and logs the rejectio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -105,9 +106,14 @@ def _load_related(
 
 
 def _get(
-    conn: Connection, ctx: ConnectionContext, rt: ResourceType, resource_id: str
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    resource_id: str,
+    *,
+    for_update: bool = False,
 ) -> StoredResource:
-    stored = store.get(conn, ctx.scope(rt), resource_id)
+    stored = store.get(conn, ctx.scope(rt), resource_id, for_update=for_update)
     if stored is None:
         raise NotFound(f"{rt.name} {resource_id} not found")
     return stored
@@ -138,7 +144,7 @@ def read(
 ) -> Result:
     stored = _get(conn, ctx, rt, resource_id)
     if if_none_match is not None and _matches_etag(if_none_match, stored.version):
-        raise NotModified("not modified")
+        raise NotModified("not modified", etag(stored.version))
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, ctx.scope(rt), rt, [stored.pk])[stored.pk]
@@ -207,18 +213,40 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     scope = ctx.scope(rt)
     doc, members = _prepare(rt, body)
     _check_unique(conn, scope, rt, doc, None)
+    at = now()
     try:
-        stored = store.insert_resource(conn, scope, doc, now())
+        stored = store.insert_resource(conn, scope, doc, at)
     except IntegrityError as exc:  # a concurrent create won the race for the unique key
-        raise UniquenessConflict(
-            f"a {rt.name} with this name already exists in this connection"
-        ) from exc
+        raise _conflict(rt, doc) from exc
     related: list[MemberRef] = []
     if members:
         pks = _resolve_members(conn, scope, _member_ids(members), strict=True)
-        store.add_members(conn, scope, stored.pk, pks)
+        store.add_members(conn, scope, stored.pk, pks, at)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     return Result(stored, render(ctx, rt, stored, related))
+
+
+def _conflict(rt: ResourceType, doc: Doc) -> UniquenessConflict:
+    name = "userName" if rt.name == "User" else "displayName"
+    return UniquenessConflict(
+        f"{name} {doc.get(name)!r} is already used by another {rt.name} of this connection"
+    )
+
+
+def _update(
+    conn: Connection,
+    scope: Scope,
+    rt: ResourceType,
+    current: StoredResource,
+    doc: Doc,
+    at: datetime,
+    *,
+    doc_changed: bool = True,
+) -> StoredResource:
+    try:
+        return store.update_resource(conn, scope, current, doc, at, doc_changed=doc_changed)
+    except IntegrityError as exc:  # a concurrent rename won the race for the unique key
+        raise _conflict(rt, doc) from exc
 
 
 def replace(
@@ -230,47 +258,45 @@ def replace(
     if_match: str | None,
 ) -> Result:
     scope = ctx.scope(rt)
-    current = _get(conn, ctx, rt, resource_id)
+    current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
     doc, members = _prepare(rt, body)
     _check_unique(conn, scope, rt, doc, current.pk)
-    stored = store.update_resource(conn, scope, current, doc, now())
-    related = None
+    at = now()
+    stored = _update(conn, scope, rt, current, doc, at)
     if rt.name == "Group":
         # PUT replaces the whole resource (RFC 7644 §3.5.1), members included.
-        store.remove_all_members(conn, scope, stored.pk)
-        if members:
-            store.add_members(
-                conn,
-                scope,
-                stored.pk,
-                _resolve_members(conn, scope, _member_ids(members), strict=True),
-            )
+        pks = _resolve_members(conn, scope, _member_ids(members or []), strict=True)
+        _refuse_self(stored, pks)
+        store.remove_all_members(conn, scope, stored.pk, at)
+        store.add_members(conn, scope, stored.pk, pks, at)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     else:
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
     return Result(stored, render(ctx, rt, stored, related))
 
 
+def _refuse_self(group: StoredResource, pks: list[int]) -> None:
+    if group.pk in pks:
+        raise InvalidValue(f"group {group.id} cannot be a member of itself")
+
+
 def _apply_member_change(
-    conn: Connection, scope: Scope, group_pk: int, change: MemberChange
+    conn: Connection, scope: Scope, group: StoredResource, change: MemberChange, at: datetime
 ) -> None:
+    group_pk = group.pk
     match change.kind:
-        case "add":
-            store.add_members(
-                conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=True)
-            )
-        case "replace":
-            store.remove_all_members(conn, scope, group_pk)
-            store.add_members(
-                conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=True)
-            )
+        case "add" | "replace":
+            pks = _resolve_members(conn, scope, change.ids(), strict=True)
+            _refuse_self(group, pks)
+            if change.kind == "replace":
+                store.remove_all_members(conn, scope, group_pk, at)
+            store.add_members(conn, scope, group_pk, pks, at)
         case "remove":
-            store.remove_members(
-                conn, scope, group_pk, _resolve_members(conn, scope, change.ids(), strict=False)
-            )
+            pks = _resolve_members(conn, scope, change.ids(), strict=False)
+            store.remove_members(conn, scope, group_pk, pks, at)
         case "remove_all":
-            store.remove_all_members(conn, scope, group_pk)
+            store.remove_all_members(conn, scope, group_pk, at)
         case "remove_where":
             assert change.where is not None
             ids = member_ids_in(change.where)
@@ -282,11 +308,9 @@ def _apply_member_change(
                 pks = [
                     m.pk
                     for m in members
-                    if element_matches(
-                        change.where, {"value": m.id, "display": m.display, "type": m.resource_type}
-                    )
+                    if element_matches(change.where, {"value": m.id, "type": m.resource_type})
                 ]
-            store.remove_members(conn, scope, group_pk, pks)
+            store.remove_members(conn, scope, group_pk, pks, at)
 
 
 def patch(
@@ -301,20 +325,19 @@ def patch(
 ) -> Result:
     scope = ctx.scope(rt)
     operations = parse_operations(body)
-    current = _get(conn, ctx, rt, resource_id)
+    current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
     result = apply_patch(rt, current.doc, operations)
     result.doc.pop("password", None)  # password sync (Okta): accepted, never stored
     doc_changed = result.doc != current.doc
     stored = current
     if doc_changed or result.members:
+        at = now()
         if doc_changed:
             _check_unique(conn, scope, rt, result.doc, current.pk)
         for change in result.members:
-            _apply_member_change(conn, scope, current.pk, change)
-        stored = store.update_resource(
-            conn, scope, current, result.doc, now(), doc_changed=doc_changed
-        )
+            _apply_member_change(conn, scope, current, change, at)
+        stored = _update(conn, scope, rt, current, result.doc, at, doc_changed=doc_changed)
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, scope, rt, [stored.pk])[stored.pk]
@@ -328,7 +351,7 @@ def delete(
     resource_id: str,
     if_match: str | None,
 ) -> StoredResource:
-    current = _get(conn, ctx, rt, resource_id)
+    current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
-    store.delete_resource(conn, ctx.scope(rt), current)
+    store.delete_resource(conn, ctx.scope(rt), current, now())
     return current

@@ -21,6 +21,7 @@ from roster.errors import InvalidValue, NotFound, Unauthorized, UniquenessConfli
 from roster.storage import tenancy as store
 from roster.storage.tenancy import ConnectionRow, TenantRow
 
+_NO_HASH = "0" * 64  # compared against when the URL names no connection
 IDP_KINDS = ("okta", "entra", "onelogin", "jumpcloud", "generic")
 TOKEN_PREFIX = "roster_"  # noqa: S105  (a public prefix that lets secret scanners spot tokens)
 
@@ -28,9 +29,12 @@ TOKEN_PREFIX = "roster_"  # noqa: S105  (a public prefix that lets secret scanne
 class AuthenticationFailed(Unauthorized):
     """401 that still knows which tenant's log it belongs in (when the URL named one)."""
 
-    def __init__(self, detail: str, connection: ConnectionRow | None = None) -> None:
+    def __init__(
+        self, detail: str, connection: ConnectionRow | None = None, *, token_sent: bool = True
+    ) -> None:
         super().__init__(detail)
         self.connection = connection
+        self.token_sent = token_sent
 
 
 @dataclass(frozen=True)
@@ -165,15 +169,17 @@ def authenticate(
     """Check ``Authorization: Bearer <token>`` against the connection the URL names."""
     row = store.connection_for_url(conn, tenant_slug, connection_id)
     scheme, _, presented = (authorization or "").partition(" ")
-    if row is None:
-        # Same answer as a wrong token: the URL alone reveals nothing.
-        raise AuthenticationFailed("invalid bearer token for this base URL")
-    if scheme.lower() != "bearer" or not presented.strip():
+    presented = presented.strip() if scheme.lower() == "bearer" else ""
+    # Always hash and compare, so neither the answer nor its timing tells whether the
+    # base URL exists: an unknown URL, a missing token and a wrong token look the same.
+    matches = hmac.compare_digest(hash_token(presented), row.token_hash if row else _NO_HASH)
+    if row is None or not presented or not matches:
         raise AuthenticationFailed(
-            "send the connection's token as Authorization: Bearer <token>", row
+            "missing or invalid bearer token for this base URL "
+            "(send Authorization: Bearer <the connection's token>)",
+            row,
+            token_sent=bool(presented),
         )
-    if not hmac.compare_digest(hash_token(presented.strip()), row.token_hash):
-        raise AuthenticationFailed("invalid bearer token for this base URL", row)
     if row.status != "active":
         raise AuthenticationFailed(
             f"the SCIM connection {row.name!r} is inactive; an admin must activate it", row

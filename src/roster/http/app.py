@@ -49,6 +49,10 @@ class UnsupportedMediaType(RosterError):
     status = 415
 
 
+class InternalError(RosterError):
+    status = 500
+
+
 @dataclass(frozen=True)
 class Incoming:
     tenant: str
@@ -114,8 +118,7 @@ class ScimService:
                 "internal error in %s %s (request id %s)", req.method, req.path, req.request_id
             )
             if ctx is not None:
-                internal = RosterError(f"internal error (request id {req.request_id})")
-                internal.status = 500
+                internal = InternalError(f"internal error (request id {req.request_id})")
                 self._record_failure(ctx.tenant_id, ctx.connection_id, req, internal)
             return scim_json(
                 error_body(500, f"internal error; quote request id {req.request_id}"), 500
@@ -164,6 +167,12 @@ class ScimService:
             except RosterError as err:
                 self._record_failure(ctx.tenant_id, ctx.connection_id, sub, err, "bulk")
                 return err
+            except Exception:
+                # One broken operation must not hide the results of those already done.
+                log.exception("internal error in bulk operation (request id %s)", req.request_id)
+                internal = InternalError(f"internal error; quote request id {req.request_id}")
+                self._record_failure(ctx.tenant_id, ctx.connection_id, sub, internal, "bulk")
+                return internal
 
         result = run_bulk(body, max_operations=self.settings.bulk_max_operations, run=run)
         failed = sum(1 for o in result["Operations"] if int(o["status"]) >= 400)
@@ -252,8 +261,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         length = request.headers.get("content-length", "")
         declared = int(length) if length.isdigit() else 0
         limit = max(settings.max_body_bytes, settings.bulk_max_payload_bytes)
-        # Never buffer a body we will refuse; the 413 is still authenticated and logged.
-        raw = b"" if declared > limit else await request.body()
+        # Never buffer more than we accept, with or without Content-Length; the 413 is
+        # still answered after authentication, so it is logged for the connection.
+        raw = b""
+        if declared <= limit:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    declared, chunks = size, []
+                    break
+                chunks.append(chunk)
+            raw = b"".join(chunks)
         incoming = Incoming(
             tenant=params["tenant"],
             connection=params["connection"],

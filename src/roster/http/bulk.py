@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from roster.errors import InvalidSyntax, InvalidValue, PayloadTooLarge, RosterError
+from roster.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, RosterError
 from roster.http.dispatch import Operation, Reply
 from roster.http.responses import error_body
 from roster.scim.schema import BULK_REQUEST, BULK_RESPONSE
@@ -88,9 +88,11 @@ def run_bulk(body: Any, *, max_operations: int, run: Runner) -> dict[str, Any]:
         if not progressed:
             for index in waiting:
                 errors += 1
+                # RFC 7644 §3.7.1: a server that cannot resolve circular references
+                # MAY answer 409 for them.
                 results[index] = _failure(
                     ops[index],
-                    InvalidValue("bulkId references that never resolve (circular or failed)"),
+                    Conflict("bulkId references that never resolve (circular or failed)"),
                 )
             break
         pending = waiting

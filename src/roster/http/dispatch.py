@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from roster.directory import scim_resources as actions
 from roster.directory.audit import Outcome
 from roster.directory.context import ConnectionContext
-from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, RosterError
+from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, NotSupported, RosterError
 from roster.scim import discovery, document
 from roster.scim.schema import LIST_RESPONSE, RESOURCE_TYPES, ResourceType
 from roster.scim.search import SearchQuery, check_search_body, parse_search, split_list
@@ -61,6 +61,9 @@ def route_kind(segments: list[str]) -> tuple[str, ResourceType | None]:
         len(lowered) == 1 or (len(lowered) == 2 and lowered[0] != "serviceproviderconfig")
     ):
         return "discovery", None
+    if lowered[:1] == ["me"]:
+        # RFC 7644 §3.11: a server that does not support /Me answers 501.
+        raise NotSupported("/Me is not supported: Roster's clients are IdP connections, not users")
     if lowered == ["bulk"]:
         return "bulk", None
     if lowered == [".search"]:

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from roster.errors import RosterError
+from roster.errors import NotModified, RosterError
 from roster.scim.schema import ERROR
 
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -27,10 +27,13 @@ def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[s
 
 
 def error_response(err: RosterError, headers: dict[str, str] | None = None) -> Response:
-    if err.status == 304:
-        return Response(status_code=304, headers=headers)
+    if isinstance(err, NotModified):
+        return Response(status_code=304, headers={**(headers or {}), "ETag": err.etag})
     extra = dict(headers or {})
     if err.status == 401:
-        # RFC 6750 §3: tell the client which scheme to use.
-        extra["WWW-Authenticate"] = 'Bearer realm="roster", error="invalid_token"'
+        # RFC 6750 §3: name the scheme; error="invalid_token" only when a token was sent.
+        sent = getattr(err, "token_sent", True)
+        extra["WWW-Authenticate"] = (
+            'Bearer realm="roster", error="invalid_token"' if sent else 'Bearer realm="roster"'
+        )
     return scim_json(error_body(err.status, err.detail, err.scim_type), err.status, extra)

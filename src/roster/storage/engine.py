@@ -29,6 +29,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            # LIKE must respect case as on PostgreSQL: caseExact attributes (RFC 7643 §2.2)
+            # compare exact text; the others are stored and compared lower-cased.
+            cur.execute("PRAGMA case_sensitive_like=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")

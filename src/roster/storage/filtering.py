@@ -165,7 +165,10 @@ class Compiler:
                 assert isinstance(value, str)
                 return _string_cond(column, op, parse_datetime(value))  # type: ignore[arg-type]
             text = str(value)
-            return _string_cond(column, op, text.lower() if lower else text)  # type: ignore[arg-type]
+            cond = _string_cond(column, op, text.lower() if lower else text)  # type: ignore[arg-type]
+            # A NULL column must make the comparison false, not unknown, so that ne and
+            # not() include resources without the attribute (as the in-memory evaluator).
+            return and_(column.is_not(None), cond) if getattr(column, "nullable", False) else cond
         if ref.core and ref.attribute.name in ("members", "groups"):
             return self._membership(ref, op, value)
         if ref.core and ref.attribute.name == "meta":
@@ -188,8 +191,9 @@ class Compiler:
             sub = ref.sub.name if ref.sub is not None else "value"
             if sub == "value":
                 query = query.where(_string_cond(other.c.id, op, str(value)))
-            elif sub == "display":
-                query = query.where(_string_cond(other.c.display, op, str(value)))
+            elif sub == "display":  # not caseExact (RFC 7643 §4.1.2)
+                lowered = func.lower(other.c.display)
+                query = query.where(_string_cond(lowered, op, str(value).lower()))
             else:
                 raise InvalidFilter(f"{ref.display()} cannot be filtered on")
         return exists(query)

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from roster.errors import InvalidValue, PreconditionFailed
 from roster.scim.schema import ResourceType
 from roster.storage.filtering import Scope
-from roster.storage.tables import memberships, resource_values, resources
+from roster.storage.tables import KEY_CHARS, memberships, resource_values, resources
 from roster.storage.values import flatten
 
 R = resources.c
@@ -47,6 +48,10 @@ class StoredResource:
     updated_at: datetime
     external_id: str | None
     display: str | None
+
+
+class ConcurrentChange(PreconditionFailed):
+    """The row changed between our read and our write (another process won)."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +86,14 @@ def _scoped(scope: Scope) -> tuple[ColumnElement[bool], ...]:
 
 def identity_columns(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
     """The columns derived from a document: unique key, externalId, display name."""
-    if rt.name == "User":
-        key = str(doc["userName"])
-        display = doc.get("displayName") or key
-    else:
-        key = str(doc["displayName"])
-        display = key
-    return {"unique_key": key.lower(), "external_id": doc.get("externalId"), "display": display}
+    name = "userName" if rt.name == "User" else "displayName"
+    key = str(doc[name])
+    external_id = doc.get("externalId")
+    for label, value in ((name, key), ("externalId", external_id)):
+        if value is not None and len(value) > KEY_CHARS:
+            raise InvalidValue(f"{label} is {len(value)} characters long; the limit is {KEY_CHARS}")
+    display = str(doc.get("displayName") or key)[:KEY_CHARS]
+    return {"unique_key": key.lower(), "external_id": external_id, "display": display}
 
 
 # Hot statements are built once with bind parameters; building costs more than running.
@@ -97,6 +103,7 @@ _SCOPE_PARAMS = (
     R.resource_type == bindparam("resource_type"),
 )
 _GET = select(*_ROW_COLUMNS).where(*_SCOPE_PARAMS, R.id == bindparam("id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
 _KEY_TAKEN = (
     select(R.pk)
     .where(*_SCOPE_PARAMS, R.unique_key == bindparam("key"), R.pk != bindparam("except_pk"))
@@ -118,8 +125,15 @@ def _params(scope: Scope, **extra: Any) -> dict[str, Any]:
     }
 
 
-def get(conn: Connection, scope: Scope, resource_id: str) -> StoredResource | None:
-    row = conn.execute(_GET, _params(scope, id=resource_id)).first()
+def get(
+    conn: Connection, scope: Scope, resource_id: str, *, for_update: bool = False
+) -> StoredResource | None:
+    """One resource; ``for_update`` locks its row until commit (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serialises writers), so a concurrent writer waits and then
+    sees this transaction's result instead of overwriting it."""
+    row = conn.execute(
+        _GET_FOR_UPDATE if for_update else _GET, _params(scope, id=resource_id)
+    ).first()
     return _row(row) if row else None
 
 
@@ -173,11 +187,22 @@ def update_resource(
     *,
     doc_changed: bool = True,
 ) -> StoredResource:
-    """Write a new document (or only bump the version, for member-only changes)."""
+    """Write a new document (or only bump the version, for member-only changes).
+
+    The update is conditional on the version read, so a write can never silently
+    replace one it did not see (the row lock of ``get(for_update=True)`` makes this the
+    normal case; the check is the guarantee).
+    """
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
     if doc_changed:
         changes.update(doc=doc, **identity_columns(scope.rt, doc))
-    conn.execute(update(resources).where(*_scoped(scope), R.pk == current.pk).values(**changes))
+    written = conn.execute(
+        update(resources)
+        .where(*_scoped(scope), R.pk == current.pk, R.version == current.version)
+        .values(**changes)
+    )
+    if written.rowcount != 1:
+        raise ConcurrentChange(f"{scope.rt.name} {current.id} changed while this request ran")
     if doc_changed:
         _write_values(conn, scope, current.pk, doc, fresh=False)
     return StoredResource(
@@ -193,9 +218,38 @@ def update_resource(
     )
 
 
-def delete_resource(conn: Connection, scope: Scope, current: StoredResource) -> None:
+def delete_resource(conn: Connection, scope: Scope, current: StoredResource, now: datetime) -> None:
+    # The groups it belonged to (and the members it had) change too: new versions for them.
+    touch_related(conn, scope, current.pk, now)
     # Values and memberships go by ON DELETE CASCADE.
     conn.execute(delete(resources).where(*_scoped(scope), R.pk == current.pk))
+
+
+_TOUCH = (
+    update(resources)
+    .where(R.tenant_id == bindparam("t"), R.pk.in_(bindparam("pks", expanding=True)))
+    .values(version=R.version + 1, updated_at=bindparam("now"))
+)
+
+
+def touch(conn: Connection, scope: Scope, pks: Sequence[int], now: datetime) -> None:
+    """New versions for resources whose rendered ``groups``/``members`` changed."""
+    if pks:
+        conn.execute(_TOUCH, {"t": scope.tenant_id, "pks": list(pks), "now": now})
+
+
+def touch_related(conn: Connection, scope: Scope, pk: int, now: datetime) -> None:
+    """New versions for everything linked to ``pk`` by membership, either way round."""
+    linked = (
+        select(M.group_pk)
+        .where(M.member_pk == pk)
+        .union(select(M.member_pk).where(M.group_pk == pk))
+    )
+    conn.execute(
+        update(resources)
+        .where(R.tenant_id == scope.tenant_id, R.pk.in_(linked))
+        .values(version=R.version + 1, updated_at=now)
+    )
 
 
 def search(
@@ -265,19 +319,22 @@ def find_members(conn: Connection, scope: Scope, ids: Iterable[str]) -> dict[str
     return {r.id: MemberRef(r.pk, r.id, r.resource_type, r.display) for r in rows}
 
 
-def add_members(conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int]) -> None:
-    rows = [
-        {"group_pk": group_pk, "member_pk": pk, "tenant_id": scope.tenant_id}
-        for pk in dict.fromkeys(member_pks)
-    ]
-    if not rows:
+def add_members(
+    conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int], now: datetime
+) -> None:
+    """Insert membership rows (existing ones are left alone); the members' ``groups``
+    change, so they get new versions: work in the number added, not the group's size."""
+    pks = list(dict.fromkeys(member_pks))
+    if not pks:
         return
+    rows = [{"group_pk": group_pk, "member_pk": pk, "tenant_id": scope.tenant_id} for pk in pks]
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(dialect.insert(memberships).on_conflict_do_nothing(), rows)
+    touch(conn, scope, pks, now)
 
 
 def remove_members(
-    conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int]
+    conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int], now: datetime
 ) -> None:
     pks = list(member_pks)
     if pks:
@@ -286,9 +343,16 @@ def remove_members(
                 M.tenant_id == scope.tenant_id, M.group_pk == group_pk, M.member_pk.in_(pks)
             )
         )
+        touch(conn, scope, pks, now)
 
 
-def remove_all_members(conn: Connection, scope: Scope, group_pk: int) -> None:
+def remove_all_members(conn: Connection, scope: Scope, group_pk: int, now: datetime) -> None:
+    members = select(M.member_pk).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk)
+    conn.execute(
+        update(resources)
+        .where(R.tenant_id == scope.tenant_id, R.pk.in_(members))
+        .values(version=R.version + 1, updated_at=now)
+    )
     conn.execute(delete(memberships).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk))
 
 

@@ -31,6 +31,16 @@ metadata = MetaData(
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
 BigPK = BigInteger().with_variant(Integer(), "sqlite")
 
+# userName, group displayName and externalId longer than this are refused (400).
+KEY_CHARS = 512
+
+
+def _binary(length: int) -> String:
+    """Text compared byte-wise on both databases: PostgreSQL gets the "C" collation, so
+    sorting and LIKE-prefix index use match SQLite's BINARY, whatever the server locale."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 tenants = Table(
     "tenants",
     metadata,
@@ -69,9 +79,9 @@ resources = Table(
     ),
     Column("resource_type", String(16), nullable=False),
     # Lower-cased userName (User) or displayName (Group): unique per connection.
-    Column("unique_key", String(512), nullable=False),
-    Column("external_id", String(512)),
-    Column("display", String(512)),
+    Column("unique_key", _binary(KEY_CHARS), nullable=False),
+    Column("external_id", _binary(KEY_CHARS)),
+    Column("display", _binary(KEY_CHARS)),
     Column("doc", JSON(), nullable=False),
     Column("version", Integer(), nullable=False),
     Column("created_at", DateTime(), nullable=False),
@@ -96,10 +106,10 @@ resource_values = Table(
     Column("resource_pk", BigPK, ForeignKey("resources.pk", ondelete="CASCADE"), nullable=False),
     Column("tenant_id", String(36), nullable=False),
     Column("connection_id", String(36), nullable=False),
-    Column("path", String(300), nullable=False),
+    Column("path", _binary(300), nullable=False),
     Column("idx", Integer(), nullable=False),
-    Column("v", String(512)),
-    Column("vl", String(512)),
+    Column("v", _binary(512)),
+    Column("vl", _binary(512)),
     Column("vn", Float()),
     Index("ix_resource_values_lookup", "tenant_id", "connection_id", "path", "vl"),
     Index("ix_resource_values_resource", "resource_pk", "path"),
@@ -126,7 +136,7 @@ log_entries = Table(
     Column("method", String(10), nullable=False),
     Column("path", Text(), nullable=False),
     Column("resource_type", String(16)),
-    Column("resource_id", String(36)),
+    Column("resource_id", Text()),  # as the client sent it, whatever its length
     Column("status", Integer(), nullable=False),
     Column("scim_type", String(32)),
     Column("detail", Text()),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 06:03:09.015980
+Create Date: 2026-11-22 06:06:39.316027
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("method", sa.String(length=10), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("resource_type", sa.String(length=16), nullable=True),
-        sa.Column("resource_id", sa.String(length=36), nullable=True),
+        sa.Column("resource_id", sa.Text(), nullable=True),
         sa.Column("status", sa.Integer(), nullable=False),
         sa.Column("scim_type", sa.String(length=32), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
@@ -85,9 +85,21 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.Column("connection_id", sa.String(length=36), nullable=False),
         sa.Column("resource_type", sa.String(length=16), nullable=False),
-        sa.Column("unique_key", sa.String(length=512), nullable=False),
-        sa.Column("external_id", sa.String(length=512), nullable=True),
-        sa.Column("display", sa.String(length=512), nullable=True),
+        sa.Column(
+            "unique_key",
+            sa.String(length=512).with_variant(sa.String(length=512, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "external_id",
+            sa.String(length=512).with_variant(sa.String(length=512, collation="C"), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "display",
+            sa.String(length=512).with_variant(sa.String(length=512, collation="C"), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("doc", sa.JSON(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -169,10 +181,22 @@ def upgrade() -> None:
         ),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.Column("connection_id", sa.String(length=36), nullable=False),
-        sa.Column("path", sa.String(length=300), nullable=False),
+        sa.Column(
+            "path",
+            sa.String(length=300).with_variant(sa.String(length=300, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("idx", sa.Integer(), nullable=False),
-        sa.Column("v", sa.String(length=512), nullable=True),
-        sa.Column("vl", sa.String(length=512), nullable=True),
+        sa.Column(
+            "v",
+            sa.String(length=512).with_variant(sa.String(length=512, collation="C"), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "vl",
+            sa.String(length=512).with_variant(sa.String(length=512, collation="C"), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("vn", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["resource_pk"],
