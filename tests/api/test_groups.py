@@ -155,3 +155,20 @@ def test_filter_groups_by_member_and_display_name(scim: Scim) -> None:
     assert [g["id"] for g in found["Resources"]] == [g1["id"]]
     found = scim.get("/Users", params={"filter": f'groups.value eq "{g1["id"]}"'}).json()
     assert [x["id"] for x in found["Resources"]] == [u]
+
+
+def test_a_group_cannot_contain_itself(scim: Scim) -> None:
+    group = scim.create_group("Loop", [])
+    response = scim.patch(
+        f"/Groups/{group['id']}",
+        [{"op": "add", "path": "members", "value": [{"value": group["id"]}]}],
+    )
+    assert response.status_code == 400
+    assert response.json()["scimType"] == "invalidValue"
+
+
+def test_groups_can_nest(scim: Scim) -> None:
+    inner = scim.create_group("Inner", [])
+    outer = scim.create_group("Outer", [inner["id"]])
+    assert outer["members"][0]["type"] == "Group"
+    assert outer["members"][0]["$ref"].endswith(f"/Groups/{inner['id']}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from tests.conftest import ENTERPRISE, Scim
 
 ENVOY = "urn:scim:schemas:extension:envoy:core:1.0:User"
@@ -120,3 +122,34 @@ def test_other_protocol_versions_are_invalid_vers(scim: Scim) -> None:
     response = scim.http.get(scim.base.replace("/v2/", "/v1/") + "/Users", headers=scim.headers())
     assert response.status_code == 400
     assert response.json()["scimType"] == "invalidVers"
+
+
+def test_chunked_body_over_limit_is_refused_without_buffering_it(scim: Scim) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"userName": "c", "title": "'
+        for _ in range(1200):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = scim.http.post(scim.base + "/Users", content=chunks(), headers=scim.headers())
+    assert response.status_code == 413
+    assert scim.get("/Users").json()["totalResults"] == 0
+
+
+def test_me_is_not_supported(scim: Scim) -> None:
+    response = scim.get("/Me")
+    assert response.status_code == 501
+    assert response.json()["status"] == "501"
+
+
+def test_401_does_not_reveal_whether_the_base_url_exists(scim: Scim) -> None:
+    unknown = scim.base.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    answers = [
+        scim.http.get(unknown + "/Users", headers={"Authorization": "Bearer x"}),
+        scim.http.get(scim.base + "/Users", headers={"Authorization": "Bearer x"}),
+        scim.http.get(scim.base + "/Users"),
+    ]
+    assert {r.status_code for r in answers} == {401}
+    assert len({r.json()["detail"] for r in answers}) == 1
+    assert answers[2].headers["WWW-Authenticate"] == 'Bearer realm="roster"'
+    assert 'error="invalid_token"' in answers[1].headers["WWW-Authenticate"]
