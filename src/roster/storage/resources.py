@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import BindParameter
 
 from roster.errors import InvalidValue, PreconditionFailed
 from roster.scim.schema import ResourceType
@@ -225,9 +226,16 @@ def delete_resource(conn: Connection, scope: Scope, current: StoredResource, now
     conn.execute(delete(resources).where(*_scoped(scope), R.pk == current.pk))
 
 
+# Where rows are picked by primary key, the tenant is still checked, but through an
+# expression no index can serve: SQLite's planner (no statistics) otherwise prefers a
+# tenant_id index over a list of primary keys and walks every row of the tenant.
+def _tenant_is(value: str | BindParameter[str]) -> ColumnElement[bool]:
+    return (R.tenant_id + "") == value
+
+
 _TOUCH = (
     update(resources)
-    .where(R.tenant_id == bindparam("t"), R.pk.in_(bindparam("pks", expanding=True)))
+    .where(_tenant_is(bindparam("t")), R.pk.in_(bindparam("pks", expanding=True)))
     .values(version=R.version + 1, updated_at=bindparam("now"))
 )
 
@@ -247,7 +255,7 @@ def touch_related(conn: Connection, scope: Scope, pk: int, now: datetime) -> Non
     )
     conn.execute(
         update(resources)
-        .where(R.tenant_id == scope.tenant_id, R.pk.in_(linked))
+        .where(_tenant_is(scope.tenant_id), R.pk.in_(linked))
         .values(version=R.version + 1, updated_at=now)
     )
 
@@ -260,29 +268,20 @@ def search(
     offset: int,
     limit: int,
 ) -> tuple[int, list[StoredResource]]:
-    """(totalResults, page): the total is counted in SQL, never by loading rows.
-
-    The page's keys come first, from the narrow index alone, with the total alongside as
-    a window count (one statement for the common lookup); the rows are then fetched by
-    primary key. A page past the end runs a plain count instead.
+    """(totalResults, page): the total from a count query (index-only), never by loading
+    rows. The first page is read directly; a deeper one pages the narrow key index first
+    and then fetches just those rows, so skipped rows are never read.
     """
     conds = [*_scoped(scope)] + ([where] if where is not None else [])
-    page_pks: list[int] = []
-    if limit > 0:
-        keys = (
-            select(R.pk, func.count().over().label("total"))
-            .where(*conds)
-            .order_by(*order_by, R.pk)
-            .offset(offset)
-            .limit(limit)
-        )
-        found = conn.execute(keys).all()
-        if found:
-            page_pks = [r.pk for r in found]
-            total = int(found[0].total)
-    if not page_pks:
-        count = select(func.count()).select_from(resources).where(*conds)
-        return conn.execute(count).scalar_one(), []
+    total = conn.execute(select(func.count()).select_from(resources).where(*conds)).scalar_one()
+    if limit <= 0 or offset >= total:
+        return total, []
+    ordered = (*order_by, R.pk)
+    if offset == 0:
+        query = select(*_ROW_COLUMNS).where(*conds).order_by(*ordered).limit(limit)
+        return total, [_row(r) for r in conn.execute(query)]
+    keys = select(R.pk).where(*conds).order_by(*ordered).offset(offset).limit(limit)
+    page_pks = [r.pk for r in conn.execute(keys)]
     rows = {r.pk: _row(r) for r in conn.execute(_BY_PKS, {"pks": page_pks})}
     return total, [rows[pk] for pk in page_pks if pk in rows]
 
@@ -350,7 +349,7 @@ def remove_all_members(conn: Connection, scope: Scope, group_pk: int, now: datet
     members = select(M.member_pk).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk)
     conn.execute(
         update(resources)
-        .where(R.tenant_id == scope.tenant_id, R.pk.in_(members))
+        .where(_tenant_is(scope.tenant_id), R.pk.in_(members))
         .values(version=R.version + 1, updated_at=now)
     )
     conn.execute(delete(memberships).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk))
