@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     # RFC 7644 §3.4.2.4: the server advertises and enforces a maximum page size.
     max_page_size: int = 1000
     default_page_size: int = 100
+    # Sorting by an attribute without a column of its own reads it for every match; past
+    # this many matches Roster answers 400 tooMany (RFC 7644 §3.12) instead.
+    max_sorted_results: int = 50_000
     # Any request body above this is refused with 413 before it is parsed.
     max_body_bytes: int = 1_048_576
     # RFC 7644 §3.7: advertised in ServiceProviderConfig.bulk.

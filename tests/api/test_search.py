@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
 
+from roster.http.app import create_app
+from roster.settings import Settings
 from tests.conftest import ENTERPRISE, USER_SCHEMA, Scim
 
 
@@ -209,3 +213,23 @@ def test_filter_on_long_values(scim: Scim) -> None:
     assert scim.get("/Users", params={"filter": "title pr"}).json()["totalResults"] == 1
     body = {"schemas": [USER_SCHEMA], "userName": "x" * 300}
     assert scim.post("/Users", body).status_code == 201
+
+
+def test_sorting_too_many_by_an_unindexed_attribute_is_too_many(
+    engine: Engine, client: TestClient, scim: Scim
+) -> None:
+    for i in range(4):
+        scim.create_user(f"s{i}", title=f"T{i}")
+    strict = Settings(
+        database_url=str(engine.url), public_url="http://testserver", max_sorted_results=3
+    )
+    with TestClient(create_app(strict, engine)) as small:
+        scim.http = small
+        response = scim.get("/Users", params={"sortBy": "title"})
+        assert response.status_code == 400
+        assert response.json()["scimType"] == "tooMany"
+        # Indexed sorts and narrower filters are still fine.
+        assert scim.get("/Users", params={"sortBy": "userName"}).status_code == 200
+        narrowed = scim.get("/Users", params={"sortBy": "title", "filter": 'userName sw "s1"'})
+        assert narrowed.status_code == 200
+        scim.http = client

@@ -28,7 +28,7 @@ from roster.scim.patch import MemberChange, apply_patch, member_ids_in, parse_op
 from roster.scim.schema import ResourceType
 from roster.scim.search import SearchQuery
 from roster.storage import resources as store
-from roster.storage.filtering import Scope, compile_filter, sort_key
+from roster.storage.filtering import Scope, compile_filter, sort_key, sorts_by_column
 from roster.storage.resources import MemberRef, StoredResource
 
 Doc = dict[str, Any]
@@ -152,16 +152,25 @@ def read(
 
 
 def search(
-    conn: Connection, ctx: ConnectionContext, rt: ResourceType, query: SearchQuery
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    query: SearchQuery,
+    *,
+    max_sorted: int | None = None,
 ) -> tuple[int, list[Result]]:
     scope = ctx.scope(rt)
     where = compile_filter(scope, query.filter) if query.filter is not None else None
     order: list[Any] = []
+    cap = None
     if query.sort_by is not None:
         key = sort_key(scope, query.sort_by)
         # RFC 7644 §3.4.2.3: resources without the attribute come last, either way.
         order.append((key.desc() if query.descending else key.asc()).nulls_last())
-    total, rows = store.search(conn, scope, where, order, query.start_index - 1, query.count)
+        cap = None if sorts_by_column(scope, query.sort_by) else max_sorted
+    total, rows = store.search(
+        conn, scope, where, order, query.start_index - 1, query.count, max_total=cap
+    )
     related: dict[int, list[MemberRef]] | None = None
     if rows and document.wants(rt, _related_name(rt), query.attributes, query.excluded):
         related = _load_related(conn, scope, rt, [r.pk for r in rows])

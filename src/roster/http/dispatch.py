@@ -98,7 +98,7 @@ def _list(
     query = parse_search(
         rt, params, default_count=settings.default_page_size, max_count=settings.max_page_size
     )
-    total, results = actions.search(conn, ctx, rt, query)
+    total, results = actions.search(conn, ctx, rt, query, max_sorted=settings.max_sorted_results)
     body = {
         "schemas": [LIST_RESPONSE],
         "totalResults": total,
@@ -151,7 +151,7 @@ def _root_search(
             offset = max(0, offset - type_total)
             continue
         window = replace(query, start_index=offset + 1, count=min(remaining, type_total - offset))
-        _, results = actions.search(conn, ctx, rt, window)
+        _, results = actions.search(conn, ctx, rt, window, max_sorted=settings.max_sorted_results)
         page.extend(document.project(rt, r.body, query.attributes, query.excluded) for r in results)
         remaining -= len(results)
         offset = 0

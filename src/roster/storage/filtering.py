@@ -287,6 +287,11 @@ def compile_filter(scope: Scope, node: Filter) -> ColumnElement[bool]:
     return Compiler(scope).compile(node)
 
 
+def sorts_by_column(scope: Scope, ref: AttrRef) -> bool:
+    """Whether ``sortBy`` on ``ref`` reads an indexed column (cheap at any size)."""
+    return Compiler(scope)._column(ref) is not None
+
+
 def sort_key(scope: Scope, ref: AttrRef) -> Col[object]:
     """An ORDER BY expression for ``sortBy`` (RFC 7644 §3.4.2.3)."""
     col = Compiler(scope)._column(ref)

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, inser
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
-from roster.errors import InvalidValue, PreconditionFailed
+from roster.errors import InvalidValue, PreconditionFailed, TooMany
 from roster.scim.schema import ResourceType
 from roster.storage.filtering import Scope
 from roster.storage.tables import KEY_CHARS, memberships, resource_values, resources
@@ -267,6 +267,8 @@ def search(
     order_by: Sequence[Any],
     offset: int,
     limit: int,
+    *,
+    max_total: int | None = None,
 ) -> tuple[int, list[StoredResource]]:
     """(totalResults, page): the total from a count query (index-only), never by loading
     rows. The first page is read directly; a deeper one pages the narrow key index first
@@ -274,6 +276,12 @@ def search(
     """
     conds = [*_scoped(scope)] + ([where] if where is not None else [])
     total = conn.execute(select(func.count()).select_from(resources).where(*conds)).scalar_one()
+    if max_total is not None and total > max_total and limit > 0:
+        raise TooMany(
+            f"{total} resources match; sorting more than {max_total} by an attribute without "
+            "an index is refused: narrow the filter, or sort by userName/displayName, "
+            "externalId, id or meta dates"
+        )
     if limit <= 0 or offset >= total:
         return total, []
     ordered = (*order_by, R.pk)
