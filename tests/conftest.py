@@ -78,8 +78,9 @@ class Scim:
     base: str  # path part of the base URL
     token: str
     tenant: str
-    connection_id: str
-    tenant_id: str
+    connection_id: str  # the public uid, as in the base URL
+    tenant_id: int
+    connection_pk: int  # the internal key that scopes rows
 
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": SCIM, **(extra or {})}
@@ -133,7 +134,13 @@ def new_connection(
         issued = tenancy.create_connection(conn, name, idp, f"{idp}-{uuid.uuid4().hex[:6]}")
     row = issued.connection
     return Scim(
-        http, f"/scim/v2/{row.tenant_slug}/{row.id}", issued.token, name, row.id, row.tenant_id
+        http,
+        f"/scim/v2/{row.tenant_slug}/{row.uid}",
+        issued.token,
+        name,
+        row.uid,
+        row.tenant_id,
+        row.id,
     )
 
 

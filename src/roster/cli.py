@@ -79,12 +79,12 @@ def _print(as_json: bool, data: Any, human: str) -> None:
 
 def _connection_json(row: ConnectionRow, token: str | None = None) -> dict[str, Any]:
     out = {
-        "id": row.id,
+        "id": row.uid,
         "tenant": row.tenant_name,
         "name": row.name,
         "idp": row.idp,
         "status": row.status,
-        "base_url": _settings().base_url(row.tenant_slug, row.id),
+        "base_url": _settings().base_url(row.tenant_slug, row.uid),
         "token_created_at": row.token_created_at.isoformat() + "Z",
         "created_at": row.created_at.isoformat() + "Z",
     }
@@ -142,7 +142,7 @@ def demo(as_json: JsonFlag = False) -> None:
             tenancy.create_tenant(conn, "demo")
         conns = tenancy.list_connections(conn, "demo")
         issued = (
-            tenancy.regenerate_token(conn, conns[0].id)
+            tenancy.regenerate_token(conn, conns[0].uid)
             if conns
             else tenancy.create_connection(conn, "demo", "generic", "demo")
         )

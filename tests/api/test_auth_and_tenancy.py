@@ -14,7 +14,7 @@ def test_token_is_random_and_only_its_hash_is_stored(engine: Engine, scim: Scim)
     assert scim.token.startswith("roster_") and len(scim.token) >= 7 + 43  # 32 bytes, base64url
     with engine.connect() as conn:
         stored = conn.execute(
-            select(connections.c.token_hash).where(connections.c.id == scim.connection_id)
+            select(connections.c.token_hash).where(connections.c.uid == scim.connection_id)
         ).scalar_one()
     assert stored == tenancy.hash_token(scim.token)
     assert scim.token not in stored

@@ -162,7 +162,9 @@ def test_concurrent_patches_do_not_lose_updates(scim: Scim, engine: Engine) -> N
     # update_resource() writes version = read_version + 1 without checking it, so two
     # overlapping PATCHes (two server processes) lose one change and share one ETag.
     user = scim.create_user("racer")
-    ctx = ConnectionContext(scim.tenant_id, "t", scim.connection_id, "generic", "http://testserver")
+    ctx = ConnectionContext(
+        scim.tenant_id, "t", scim.connection_pk, scim.connection_id, "generic", "http://testserver"
+    )
     first = engine.connect()
     tx = first.begin()
     a = actions.patch(first, ctx, USER, user["id"], _patch_body("title", "A"), None, [], [])

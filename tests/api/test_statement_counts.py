@@ -24,7 +24,7 @@ def _bulk_members(engine: Engine, scim: Scim, group_id: str, size: int) -> None:
             {
                 "id": str(uuid.uuid4()),
                 "tenant_id": scim.tenant_id,
-                "connection_id": scim.connection_id,
+                "connection_id": scim.connection_pk,
                 "resource_type": "User",
                 "unique_key": f"{group_id}-{i}",
                 "display": f"bulk-{i}",

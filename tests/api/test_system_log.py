@@ -30,7 +30,7 @@ def test_every_request_writes_one_entry(engine: Engine, scim: Scim) -> None:
     ]
     assert entries[0].resource_type == "User" and entries[0].resource_id == user["id"]
     assert all(
-        e.connection_id == scim.connection_id and e.request_id and e.duration_ms >= 0
+        e.connection_uid == scim.connection_id and e.request_id and e.duration_ms >= 0
         for e in entries
     )
     assert entries[2].path == "/Users"

@@ -33,8 +33,8 @@ class Outcome:
 def record(
     conn: Connection,
     *,
-    tenant_id: str,
-    connection_id: str | None,
+    tenant_id: int,
+    connection_uid: str | None,
     actor: str,
     method: str,
     path: str,
@@ -46,7 +46,7 @@ def record(
         conn,
         LogEntry(
             tenant_id=tenant_id,
-            connection_id=connection_id,
+            connection_uid=connection_uid,
             at=now(),
             actor=actor,
             method=method,
@@ -64,7 +64,7 @@ def record(
 
 def recent(
     conn: Connection,
-    tenant_id: str,
+    tenant_id: int,
     *,
     limit: int = 50,
     outcome: str | None = None,

@@ -10,9 +10,10 @@ from roster.storage.filtering import Scope
 
 @dataclass(frozen=True)
 class ConnectionContext:
-    tenant_id: str
+    tenant_id: int
     tenant_slug: str
-    connection_id: str
+    connection_id: int  # internal key: scopes every query
+    connection_uid: str  # public id: the base URL and the system log
     idp: str
     base_url: str
 

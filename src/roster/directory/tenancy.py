@@ -66,9 +66,7 @@ def create_tenant(conn: Connection, name: str) -> TenantRow:
     while store.slug_taken(conn, slug):
         n += 1
         slug = f"{_slug(name)}-{n}"
-    row = TenantRow(str(uuid.uuid4()), name, slug, now())
-    store.insert_tenant(conn, row)
-    return row
+    return store.insert_tenant(conn, name, slug, now())
 
 
 def get_tenant(conn: Connection, name: str) -> TenantRow:
@@ -84,15 +82,15 @@ def list_tenants(conn: Connection) -> list[TenantRow]:
 
 def _admin_log(conn: Connection, row: ConnectionRow | TenantRow, action: str, detail: str) -> None:
     tenant_id = row.tenant_id if isinstance(row, ConnectionRow) else row.id
-    connection_id = row.id if isinstance(row, ConnectionRow) else None
+    connection_uid = row.uid if isinstance(row, ConnectionRow) else None
     record(
         conn,
         tenant_id=tenant_id,
-        connection_id=connection_id,
+        connection_uid=connection_uid,
         actor="admin",
         method="ADMIN",
         path=action,
-        outcome=Outcome(200, "Connection", connection_id, None, detail),
+        outcome=Outcome(200, "Connection", connection_uid, None, detail),
         request_id=str(uuid.uuid4()),
         duration_ms=0.0,
     )
@@ -110,11 +108,11 @@ def create_connection(
         raise UniquenessConflict(f"tenant {tenant.name!r} already has a connection called {name!r}")
     token = new_token()
     at = now()
-    connection_id = str(uuid.uuid4())
+    uid = str(uuid.uuid4())
     store.insert_connection(
         conn,
         {
-            "id": connection_id,
+            "uid": uid,
             "tenant_id": tenant.id,
             "name": name,
             "idp": idp,
@@ -124,15 +122,15 @@ def create_connection(
             "created_at": at,
         },
     )
-    row = get_connection(conn, connection_id)
+    row = get_connection(conn, uid)
     _admin_log(conn, row, "connection.create", f"connection {name!r} ({idp}) created")
     return IssuedToken(row, token)
 
 
-def get_connection(conn: Connection, connection_id: str) -> ConnectionRow:
-    row = store.connection_by_id(conn, connection_id)
+def get_connection(conn: Connection, uid: str) -> ConnectionRow:
+    row = store.connection_by_uid(conn, uid)
     if row is None:
-        raise NotFound(f"no connection with id {connection_id!r}")
+        raise NotFound(f"no connection with id {uid!r}")
     return row
 
 
@@ -164,10 +162,14 @@ def regenerate_token(conn: Connection, connection_id: str) -> IssuedToken:
 
 
 def authenticate(
-    conn: Connection, tenant_slug: str, connection_id: str, authorization: str | None, base_url: str
+    conn: Connection,
+    tenant_slug: str,
+    connection_uid: str,
+    authorization: str | None,
+    base_url: str,
 ) -> ConnectionContext:
     """Check ``Authorization: Bearer <token>`` against the connection the URL names."""
-    row = store.connection_for_url(conn, tenant_slug, connection_id)
+    row = store.connection_for_url(conn, tenant_slug, connection_uid)
     scheme, _, presented = (authorization or "").partition(" ")
     presented = presented.strip() if scheme.lower() == "bearer" else ""
     # Always hash and compare, so neither the answer nor its timing tells whether the
@@ -184,4 +186,4 @@ def authenticate(
         raise AuthenticationFailed(
             f"the SCIM connection {row.name!r} is inactive; an admin must activate it", row
         )
-    return ConnectionContext(row.tenant_id, row.tenant_slug, row.id, row.idp, base_url)
+    return ConnectionContext(row.tenant_id, row.tenant_slug, row.id, row.uid, row.idp, base_url)

@@ -77,7 +77,7 @@ class ScimService:
 
     def handle(self, req: Incoming) -> Response:
         ctx: ConnectionContext | None = None
-        tenant_id: str | None = None
+        tenant_id: int | None = None
         try:
             base_url = self.settings.base_url(req.tenant, req.connection)
             with self.engine.begin() as conn:
@@ -92,19 +92,19 @@ class ScimService:
                     reply = None
                 else:
                     reply = execute(conn, ctx, self._op(req, body), self.settings)
-                    self._record(conn, ctx.tenant_id, ctx.connection_id, req, reply.outcome)
+                    self._record(conn, ctx.tenant_id, ctx.connection_uid, req, reply.outcome)
             if reply is None:
                 reply = self._bulk(ctx, req, body)
             return self._render(reply)
         except AuthenticationFailed as err:
             if err.connection is not None:
-                self._record_failure(err.connection.tenant_id, err.connection.id, req, err)
+                self._record_failure(err.connection.tenant_id, err.connection.uid, req, err)
             else:
                 log.info("unauthenticated request %s %s: %s", req.method, req.path, err.detail)
             return error_response(err)
         except RosterError as err:
             if tenant_id is not None and ctx is not None:
-                self._record_failure(tenant_id, ctx.connection_id, req, err)
+                self._record_failure(tenant_id, ctx.connection_uid, req, err)
             else:
                 log.info("rejected %s %s: %s", req.method, req.path, err.detail)
             headers = (
@@ -119,7 +119,7 @@ class ScimService:
             )
             if ctx is not None:
                 internal = InternalError(f"internal error (request id {req.request_id})")
-                self._record_failure(ctx.tenant_id, ctx.connection_id, req, internal)
+                self._record_failure(ctx.tenant_id, ctx.connection_uid, req, internal)
             return scim_json(
                 error_body(500, f"internal error; quote request id {req.request_id}"), 500
             )
@@ -162,16 +162,18 @@ class ScimService:
             try:
                 with self.engine.begin() as conn:
                     reply = execute(conn, ctx, op, self.settings)
-                    self._record(conn, ctx.tenant_id, ctx.connection_id, sub, reply.outcome, "bulk")
+                    self._record(
+                        conn, ctx.tenant_id, ctx.connection_uid, sub, reply.outcome, "bulk"
+                    )
                 return reply
             except RosterError as err:
-                self._record_failure(ctx.tenant_id, ctx.connection_id, sub, err, "bulk")
+                self._record_failure(ctx.tenant_id, ctx.connection_uid, sub, err, "bulk")
                 return err
             except Exception:
                 # One broken operation must not hide the results of those already done.
                 log.exception("internal error in bulk operation (request id %s)", req.request_id)
                 internal = InternalError(f"internal error; quote request id {req.request_id}")
-                self._record_failure(ctx.tenant_id, ctx.connection_id, sub, internal, "bulk")
+                self._record_failure(ctx.tenant_id, ctx.connection_uid, sub, internal, "bulk")
                 return internal
 
         result = run_bulk(body, max_operations=self.settings.bulk_max_operations, run=run)
@@ -184,7 +186,7 @@ class ScimService:
             f"{len(result['Operations'])} operations, {failed} failed" if failed else None,
         )
         with self.engine.begin() as conn:
-            self._record(conn, ctx.tenant_id, ctx.connection_id, req, outcome)
+            self._record(conn, ctx.tenant_id, ctx.connection_uid, req, outcome)
         return Reply(200, result, {}, outcome)
 
     def _render(self, reply: Reply) -> Response:
@@ -195,8 +197,8 @@ class ScimService:
     def _record(
         self,
         conn: Any,
-        tenant_id: str,
-        connection_id: str,
+        tenant_id: int,
+        connection_uid: str,
         req: Incoming,
         outcome: Outcome,
         actor: str = "scim",
@@ -204,7 +206,7 @@ class ScimService:
         audit.record(
             conn,
             tenant_id=tenant_id,
-            connection_id=connection_id,
+            connection_uid=connection_uid,
             actor=actor,
             method=req.method,
             path=req.path,
@@ -215,8 +217,8 @@ class ScimService:
 
     def _record_failure(
         self,
-        tenant_id: str,
-        connection_id: str,
+        tenant_id: int,
+        connection_uid: str,
         req: Incoming,
         err: RosterError,
         actor: str = "scim",
@@ -225,7 +227,7 @@ class ScimService:
         outcome = Outcome(err.status, rt_name, resource_id, err.scim_type, err.detail)
         try:
             with self.engine.begin() as conn:
-                self._record(conn, tenant_id, connection_id, req, outcome, actor)
+                self._record(conn, tenant_id, connection_uid, req, outcome, actor)
         except Exception:
             log.exception("could not write the system log for request %s", req.request_id)
 

@@ -27,8 +27,8 @@ V = resource_values.c
 
 @dataclass(frozen=True)
 class Scope:
-    tenant_id: str
-    connection_id: str
+    tenant_id: int
+    connection_id: int
     rt: ResourceType
 
 

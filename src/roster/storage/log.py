@@ -14,8 +14,8 @@ L = log_entries.c
 
 @dataclass(frozen=True)
 class LogEntry:
-    tenant_id: str
-    connection_id: str | None
+    tenant_id: int
+    connection_uid: str | None
     at: datetime
     actor: str
     method: str
@@ -41,13 +41,13 @@ def insert_entry(conn: Connection, entry: LogEntry) -> None:
 
 def entries(
     conn: Connection,
-    tenant_id: str,
+    tenant_id: int,
     *,
     limit: int,
     outcome: str | None = None,
     resource_type: str | None = None,
     resource_id: str | None = None,
-    connection_id: str | None = None,
+    connection_uid: str | None = None,
 ) -> list[LogEntry]:
     """Newest first. ``outcome``: "ok" (status < 400) or "error"."""
     query = select(log_entries).where(L.tenant_id == tenant_id)
@@ -59,13 +59,13 @@ def entries(
         query = query.where(L.resource_type == resource_type)
     if resource_id:
         query = query.where(L.resource_id == resource_id)
-    if connection_id:
-        query = query.where(L.connection_id == connection_id)
+    if connection_uid:
+        query = query.where(L.connection_uid == connection_uid)
     rows = conn.execute(query.order_by(L.id.desc()).limit(limit))
     return [
         LogEntry(
             r.tenant_id,
-            r.connection_id,
+            r.connection_uid,
             r.at,
             r.actor,
             r.method,

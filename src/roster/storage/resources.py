@@ -229,8 +229,8 @@ def delete_resource(conn: Connection, scope: Scope, current: StoredResource, now
 # Where rows are picked by primary key, the tenant is still checked, but through an
 # expression no index can serve: SQLite's planner (no statistics) otherwise prefers a
 # tenant_id index over a list of primary keys and walks every row of the tenant.
-def _tenant_is(value: str | BindParameter[str]) -> ColumnElement[bool]:
-    return (R.tenant_id + "") == value
+def _tenant_is(value: int | BindParameter[int]) -> ColumnElement[bool]:
+    return (R.tenant_id + 0) == value
 
 
 _TOUCH = (

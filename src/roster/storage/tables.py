@@ -44,7 +44,7 @@ def _binary(length: int) -> String:
 tenants = Table(
     "tenants",
     metadata,
-    Column("id", String(36), primary_key=True),
+    Column("id", Integer(), primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("slug", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(), nullable=False),
@@ -53,8 +53,11 @@ tenants = Table(
 connections = Table(
     "connections",
     metadata,
-    Column("id", String(36), primary_key=True),
-    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    # Internal integer keys keep every scoped index small; ``uid`` is the public id
+    # (base URLs, CLI) and never changes.
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(200), nullable=False),
     Column("idp", String(20), nullable=False),
     Column("status", String(10), nullable=False),
@@ -70,10 +73,10 @@ resources = Table(
     metadata,
     Column("pk", BigPK, primary_key=True, autoincrement=True),
     Column("id", String(36), nullable=False),
-    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
     Column(
         "connection_id",
-        String(36),
+        Integer(),
         ForeignKey("connections.id", ondelete="CASCADE"),
         nullable=False,
     ),
@@ -104,8 +107,8 @@ resource_values = Table(
     "resource_values",
     metadata,
     Column("resource_pk", BigPK, ForeignKey("resources.pk", ondelete="CASCADE"), nullable=False),
-    Column("tenant_id", String(36), nullable=False),
-    Column("connection_id", String(36), nullable=False),
+    Column("tenant_id", Integer(), nullable=False),
+    Column("connection_id", Integer(), nullable=False),
     Column("path", _binary(300), nullable=False),
     Column("idx", Integer(), nullable=False),
     Column("v", _binary(512)),
@@ -120,7 +123,7 @@ memberships = Table(
     metadata,
     Column("group_pk", BigPK, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=True),
     Column("member_pk", BigPK, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=True),
-    Column("tenant_id", String(36), nullable=False),
+    Column("tenant_id", Integer(), nullable=False),
     Index("ix_memberships_member", "member_pk", "group_pk"),
 )
 
@@ -128,9 +131,9 @@ log_entries = Table(
     "log_entries",
     metadata,
     Column("id", BigPK, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(36), nullable=False),
-    # No foreign key: the history of a connection outlives the connection.
-    Column("connection_id", String(36)),
+    Column("tenant_id", Integer(), nullable=False),
+    # The connection's public uid, no foreign key: its history outlives the connection.
+    Column("connection_uid", String(36)),
     Column("at", DateTime(), nullable=False),
     Column("actor", String(100), nullable=False),
     Column("method", String(10), nullable=False),

@@ -16,7 +16,7 @@ C = connections.c
 
 @dataclass(frozen=True)
 class TenantRow:
-    id: str
+    id: int
     name: str
     slug: str
     created_at: datetime
@@ -24,8 +24,9 @@ class TenantRow:
 
 @dataclass(frozen=True)
 class ConnectionRow:
-    id: str
-    tenant_id: str
+    id: int  # internal key
+    uid: str  # public id: base URLs and the CLI
+    tenant_id: int
     tenant_slug: str
     tenant_name: str
     name: str
@@ -36,10 +37,11 @@ class ConnectionRow:
     created_at: datetime
 
 
-def insert_tenant(conn: Connection, row: TenantRow) -> None:
-    conn.execute(
-        insert(tenants).values(id=row.id, name=row.name, slug=row.slug, created_at=row.created_at)
-    )
+def insert_tenant(conn: Connection, name: str, slug: str, created_at: datetime) -> TenantRow:
+    new_id = conn.execute(
+        insert(tenants).values(name=name, slug=slug, created_at=created_at).returning(T.id)
+    ).scalar_one()
+    return TenantRow(new_id, name, slug, created_at)
 
 
 def tenant_by_name(conn: Connection, name: str) -> TenantRow | None:
@@ -60,6 +62,7 @@ def slug_taken(conn: Connection, slug: str) -> bool:
 
 _CONN_COLUMNS = (
     C.id,
+    C.uid,
     C.tenant_id,
     T.slug,
     T.name.label("tenant_name"),
@@ -75,6 +78,7 @@ _CONN_COLUMNS = (
 def _conn_row(r: Any) -> ConnectionRow:
     return ConnectionRow(
         r.id,
+        r.uid,
         r.tenant_id,
         r.slug,
         r.tenant_name,
@@ -91,9 +95,9 @@ def insert_connection(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(connections).values(**values))
 
 
-def connection_by_id(conn: Connection, connection_id: str) -> ConnectionRow | None:
+def connection_by_uid(conn: Connection, uid: str) -> ConnectionRow | None:
     r = conn.execute(
-        select(*_CONN_COLUMNS).join(tenants, T.id == C.tenant_id).where(C.id == connection_id)
+        select(*_CONN_COLUMNS).join(tenants, T.id == C.tenant_id).where(C.uid == uid)
     ).first()
     return _conn_row(r) if r else None
 
@@ -102,18 +106,16 @@ def connection_by_id(conn: Connection, connection_id: str) -> ConnectionRow | No
 _BY_URL = (
     select(*_CONN_COLUMNS)
     .join(tenants, T.id == C.tenant_id)
-    .where(T.slug == bindparam("slug"), C.id == bindparam("connection_id"))
+    .where(T.slug == bindparam("slug"), C.uid == bindparam("uid"))
 )
 
 
-def connection_for_url(
-    conn: Connection, tenant_slug: str, connection_id: str
-) -> ConnectionRow | None:
-    r = conn.execute(_BY_URL, {"slug": tenant_slug, "connection_id": connection_id}).first()
+def connection_for_url(conn: Connection, tenant_slug: str, uid: str) -> ConnectionRow | None:
+    r = conn.execute(_BY_URL, {"slug": tenant_slug, "uid": uid}).first()
     return _conn_row(r) if r else None
 
 
-def connections_of(conn: Connection, tenant_id: str) -> list[ConnectionRow]:
+def connections_of(conn: Connection, tenant_id: int) -> list[ConnectionRow]:
     rows = conn.execute(
         select(*_CONN_COLUMNS)
         .join(tenants, T.id == C.tenant_id)
@@ -123,18 +125,18 @@ def connections_of(conn: Connection, tenant_id: str) -> list[ConnectionRow]:
     return [_conn_row(r) for r in rows]
 
 
-def connection_name_taken(conn: Connection, tenant_id: str, name: str) -> bool:
+def connection_name_taken(conn: Connection, tenant_id: int, name: str) -> bool:
     return (
         conn.execute(select(C.id).where(C.tenant_id == tenant_id, C.name == name)).first()
         is not None
     )
 
 
-def update_connection(conn: Connection, tenant_id: str, connection_id: str, **values: Any) -> None:
+def update_connection(conn: Connection, tenant_id: int, connection_id: int, **values: Any) -> None:
     conn.execute(
         update(connections).where(C.tenant_id == tenant_id, C.id == connection_id).values(**values)
     )
 
 
-def delete_connection(conn: Connection, tenant_id: str, connection_id: str) -> None:
+def delete_connection(conn: Connection, tenant_id: int, connection_id: int) -> None:
     conn.execute(delete(connections).where(C.tenant_id == tenant_id, C.id == connection_id))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 06:06:39.316027
+Create Date: 2026-11-22 06:21:23.518345
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("tenant_id", sa.String(length=36), nullable=False),
-        sa.Column("connection_id", sa.String(length=36), nullable=True),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("connection_uid", sa.String(length=36), nullable=True),
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
         sa.Column("method", sa.String(length=10), nullable=False),
@@ -46,7 +46,7 @@ def upgrade() -> None:
 
     op.create_table(
         "tenants",
-        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("slug", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -56,8 +56,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "connections",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("uid", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("idp", sa.String(length=20), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
@@ -72,6 +73,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_connections")),
         sa.UniqueConstraint("tenant_id", "name", name="uq_connections_tenant_name"),
+        sa.UniqueConstraint("uid", name=op.f("uq_connections_uid")),
     )
     op.create_table(
         "resources",
@@ -82,8 +84,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("tenant_id", sa.String(length=36), nullable=False),
-        sa.Column("connection_id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("connection_id", sa.Integer(), nullable=False),
         sa.Column("resource_type", sa.String(length=16), nullable=False),
         sa.Column(
             "unique_key",
@@ -156,7 +158,7 @@ def upgrade() -> None:
         sa.Column(
             "member_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["group_pk"],
             ["resources.pk"],
@@ -179,8 +181,8 @@ def upgrade() -> None:
         sa.Column(
             "resource_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("tenant_id", sa.String(length=36), nullable=False),
-        sa.Column("connection_id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("connection_id", sa.Integer(), nullable=False),
         sa.Column(
             "path",
             sa.String(length=300).with_variant(sa.String(length=300, collation="C"), "postgresql"),
