@@ -105,6 +105,18 @@ def serve(
 
     url = f"http://{host}:{port}"
     _print(as_json, {"serving": url, "workers": workers}, f"Roster serving on {url}")
+    # Every worker process applies this, so requests refused before a tenant is known
+    # (unknown base URL, bad token) still leave a line on stderr.
+    logging_config: dict[str, Any] = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+        "loggers": {
+            "roster": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }
 
     uvicorn.run(
         "roster.http.app:create_app",
@@ -112,7 +124,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
+        log_config=logging_config,
         access_log=False,
     )
 
