@@ -270,12 +270,23 @@ def search(
     *,
     max_total: int | None = None,
 ) -> tuple[int, list[StoredResource]]:
-    """(totalResults, page): the total from a count query (index-only), never by loading
-    rows. The first page is read directly; a deeper one pages the narrow key index first
-    and then fetches just those rows, so skipped rows are never read.
+    """(totalResults, page), the total counted in SQL (index-only), never by loading rows.
+
+    A first page that is not full is the whole answer and its length the total, so the
+    usual IdP lookup (``userName eq …``) needs no count. A deeper page pages the narrow
+    key index first and then fetches just those rows: skipped rows are never read.
     """
-    conds = [*_scoped(scope)] + ([where] if where is not None else [])
-    total = conn.execute(select(func.count()).select_from(resources).where(*conds)).scalar_one()
+    # The scope is bound at execution: the statement around it is then built from
+    # cached parts, which matters on the hot lookup path.
+    conds = [*_SCOPE_PARAMS] + ([where] if where is not None else [])
+    params = _params(scope)
+    ordered = (*order_by, R.pk)
+    first_page = select(*_ROW_COLUMNS).where(*conds).order_by(*ordered).limit(limit)
+    count = select(func.count()).select_from(resources).where(*conds)
+    if offset == 0 and limit > 0 and max_total is None:
+        rows = [_row(r) for r in conn.execute(first_page, params)]
+        return (len(rows) if len(rows) < limit else conn.execute(count, params).scalar_one()), rows
+    total = conn.execute(count, params).scalar_one()
     if max_total is not None and total > max_total and limit > 0:
         raise TooMany(
             f"{total} resources match; sorting more than {max_total} by an attribute without "
@@ -284,14 +295,12 @@ def search(
         )
     if limit <= 0 or offset >= total:
         return total, []
-    ordered = (*order_by, R.pk)
     if offset == 0:
-        query = select(*_ROW_COLUMNS).where(*conds).order_by(*ordered).limit(limit)
-        return total, [_row(r) for r in conn.execute(query)]
+        return total, [_row(r) for r in conn.execute(first_page, params)]
     keys = select(R.pk).where(*conds).order_by(*ordered).offset(offset).limit(limit)
-    page_pks = [r.pk for r in conn.execute(keys)]
-    rows = {r.pk: _row(r) for r in conn.execute(_BY_PKS, {"pks": page_pks})}
-    return total, [rows[pk] for pk in page_pks if pk in rows]
+    page_pks = [r.pk for r in conn.execute(keys, params)]
+    by_pk = {r.pk: _row(r) for r in conn.execute(_BY_PKS, {"pks": page_pks})}
+    return total, [by_pk[pk] for pk in page_pks if pk in by_pk]
 
 
 # ---- memberships -------------------------------------------------------------------
