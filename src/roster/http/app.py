@@ -77,14 +77,12 @@ class ScimService:
 
     def handle(self, req: Incoming) -> Response:
         ctx: ConnectionContext | None = None
-        tenant_id: int | None = None
         try:
             base_url = self.settings.base_url(req.tenant, req.connection)
             with self.engine.begin() as conn:
                 ctx = authenticate(
                     conn, req.tenant, req.connection, req.headers.get("authorization"), base_url
                 )
-                tenant_id = ctx.tenant_id
                 kind, _ = route_kind(req.segments)
                 check_method(kind, req.method)
                 body = self._decode(req)
@@ -103,8 +101,8 @@ class ScimService:
                 log.info("unauthenticated request %s %s: %s", req.method, req.path, err.detail)
             return error_response(err)
         except RosterError as err:
-            if tenant_id is not None and ctx is not None:
-                self._record_failure(tenant_id, ctx.connection_uid, req, err)
+            if ctx is not None:
+                self._record_failure(ctx.tenant_id, ctx.connection_uid, req, err)
             else:
                 log.info("rejected %s %s: %s", req.method, req.path, err.detail)
             headers = (
