@@ -233,3 +233,11 @@ def test_sorting_too_many_by_an_unindexed_attribute_is_too_many(
         narrowed = scim.get("/Users", params={"sortBy": "title", "filter": 'userName sw "s1"'})
         assert narrowed.status_code == 200
         scim.http = client
+
+
+def test_longest_accepted_filter_runs(scim: Scim) -> None:
+    scim.create_user("u7")
+    flt = " or ".join(f'userName eq "u{i}"' for i in range(100))
+    assert _names(scim, flt) == ["u7"]
+    response = scim.get("/Users", params={"filter": flt + ' or userName eq "x"'})
+    assert (response.status_code, response.json()["scimType"]) == (400, "invalidFilter")

@@ -476,3 +476,20 @@ def test_rfc7644_3_4_2_2_ordering_on_strings() -> None:
     assert check('userName gt "a"')
     assert check('userName lt "C"')  # case-insensitive
     assert not check('userName ge "c"')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 17 + 'userName eq "x"' + ")" * 17,
+        " or ".join(f'userName eq "u{i}"' for i in range(101)),
+    ],
+)
+def test_filters_too_deep_or_too_long_are_refused(text: str) -> None:
+    with pytest.raises(InvalidFilter, match=r"nests deeper|more than 100"):
+        parse_filter(USER, text)
+
+
+def test_filters_at_the_limits_parse() -> None:
+    parse_filter(USER, "(" * 16 + 'userName eq "x"' + ")" * 16)
+    parse_filter(USER, " or ".join(f'userName eq "u{i}"' for i in range(100)))

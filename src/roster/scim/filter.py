@@ -21,6 +21,8 @@ _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?
 _XSD_DATETIME = re.compile(
     r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[zZ]|[+-][0-9]{2}:[0-9]{2})?"
 )
+MAX_DEPTH = 16
+MAX_COMPARISONS = 100
 OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 ORDERING = frozenset({"gt", "ge", "lt", "le"})
 Scalar = str | int | float | bool | None
@@ -110,6 +112,8 @@ class _Parser:
         self.error = error
         self.tokens = _tokenize(text, error)
         self.pos = 0
+        self.depth = 0
+        self.comparisons = 0
 
     def peek(self, offset: int = 0) -> _Token | None:
         i = self.pos + offset
@@ -155,17 +159,22 @@ class _Parser:
     def parse_unary(self, parent: AttrRef | None) -> Filter:
         tok = self.peek()
         nxt = self.peek(1)
-        if self.is_word(tok, "not") and nxt is not None and nxt.text == "(":
-            self.take()
+        negated = self.is_word(tok, "not") and nxt is not None and nxt.text == "("
+        if negated or (tok is not None and tok.kind == "punct" and tok.text == "("):
+            # Bounded, so that no filter can exhaust the stack of the parser or compiler.
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error(f"filter nests deeper than {MAX_DEPTH} levels")
+            if negated:
+                self.take()
             self.expect("(")
             inner = self.parse_or(parent)
             self.expect(")")
-            return Not(inner)
-        if tok is not None and tok.kind == "punct" and tok.text == "(":
-            self.take()
-            inner = self.parse_or(parent)
-            self.expect(")")
-            return inner
+            self.depth -= 1
+            return Not(inner) if negated else inner
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise self.error(f"filter has more than {MAX_COMPARISONS} comparisons")
         return self.parse_attr_expr(parent)
 
     def resolve(self, parent: AttrRef | None, name: str) -> AttrRef:
