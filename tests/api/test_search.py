@@ -241,3 +241,14 @@ def test_longest_accepted_filter_runs(scim: Scim) -> None:
     assert _names(scim, flt) == ["u7"]
     response = scim.get("/Users", params={"filter": flt + ' or userName eq "x"'})
     assert (response.status_code, response.json()["scimType"]) == (400, "invalidFilter")
+
+
+def test_every_window_of_the_default_order_is_the_right_slice(scim: Scim) -> None:
+    """Pages in the back half are read from the end; any window must still be exact."""
+    ids = [scim.create_user(f"w{i:02d}")["id"] for i in range(23)]
+    for count in (1, 5, 7, 30):
+        for start in range(1, 26):
+            body = scim.get("/Users", params={"startIndex": start, "count": count}).json()
+            got = [r["id"] for r in body["Resources"]]
+            assert got == ids[start - 1 : start - 1 + count], (start, count)
+            assert body["totalResults"] == 23

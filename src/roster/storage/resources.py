@@ -297,8 +297,21 @@ def search(
         return total, []
     if offset == 0:
         return total, [_row(r) for r in conn.execute(first_page, params)]
-    keys = select(R.pk).where(*conds).order_by(*ordered).offset(offset).limit(limit)
-    page_pks = [r.pk for r in conn.execute(keys, params)]
+    if not order_by and offset > total // 2:
+        # In the default (creation) order a page in the back half is found from the end:
+        # the walk is total - offset keys, so the last page costs what the first does.
+        back = min(limit, total - offset)
+        keys = (
+            select(R.pk)
+            .where(*conds)
+            .order_by(R.pk.desc())
+            .offset(total - offset - back)
+            .limit(back)
+        )
+        page_pks = [r.pk for r in conn.execute(keys, params)][::-1]
+    else:
+        keys = select(R.pk).where(*conds).order_by(*ordered).offset(offset).limit(limit)
+        page_pks = [r.pk for r in conn.execute(keys, params)]
     by_pk = {r.pk: _row(r) for r in conn.execute(_BY_PKS, {"pks": page_pks})}
     return total, [by_pk[pk] for pk in page_pks if pk in by_pk]
 
