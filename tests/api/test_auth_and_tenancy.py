@@ -125,3 +125,25 @@ def test_same_username_may_exist_in_two_connections(
     scim.create_user("shared@example.com")
     sibling.create_user("shared@example.com")
     assert sibling.get("/Users").json()["totalResults"] == 1
+
+
+def test_a_sibling_connection_of_the_same_tenant_cannot_see_or_touch_resources(
+    engine: Engine, client: TestClient, scim: Scim
+) -> None:
+    user = scim.create_user("mine@example.com", title="Mine")
+    sibling = new_connection(engine, client, tenant=scim.tenant)
+    assert sibling.get(f"/Users/{user['id']}").status_code == 404
+    assert (
+        sibling.patch(
+            f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "x"}]
+        ).status_code
+        == 404
+    )
+    assert sibling.delete(f"/Users/{user['id']}").status_code == 404
+    assert (
+        sibling.get("/Users", params={"filter": 'userName eq "mine@example.com"'}).json()[
+            "totalResults"
+        ]
+        == 0
+    )
+    assert scim.get(f"/Users/{user['id']}").json()["title"] == "Mine"
