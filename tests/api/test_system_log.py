@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine, func, select
 
 from roster.directory import audit
 from roster.storage.tables import log_entries, resources
-from tests.conftest import USER_SCHEMA, Scim
+from tests.conftest import USER_SCHEMA, Scim, StatementCounter
 
 
 def _entries(engine: Engine, scim: Scim) -> list[audit.LogEntry]:
@@ -74,3 +76,31 @@ def test_log_is_filterable(engine: Engine, scim: Scim) -> None:
     assert [e.status for e in errors] == [404]
     assert all(e.status < 400 and e.resource_type == "User" for e in oks)
     assert total >= 3
+
+
+def test_only_requests_that_change_nothing_commit_asynchronously(
+    engine: Engine, scim: Scim, count_statements: Callable[[], StatementCounter]
+) -> None:
+    """Reads and rejections write only their log entry, and on PostgreSQL may skip waiting
+    for the WAL flush; a change never does."""
+
+    def relaxed(call: Callable[[], object]) -> bool:
+        with count_statements() as counter:
+            call()
+        return any("synchronous_commit" in s for s, _ in counter.statements)
+
+    pg = engine.dialect.name == "postgresql"
+    user: dict[str, object] = {}
+    assert not relaxed(lambda: user.update(scim.create_user("durable")))
+    assert relaxed(lambda: scim.get(f"/Users/{user['id']}")) is pg
+    assert relaxed(lambda: scim.get("/Users", params={"filter": 'userName eq "durable"'})) is pg
+    assert not relaxed(
+        lambda: scim.patch(
+            f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "x"}]
+        )
+    )
+    assert relaxed(lambda: scim.get("/Users/missing")) is pg
+    assert not relaxed(lambda: scim.delete(f"/Users/{user['id']}"))
+    if pg:
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"

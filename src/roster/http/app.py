@@ -37,7 +37,7 @@ from roster.http.bulk import run_bulk
 from roster.http.dispatch import ALLOWED, Operation, Reply, check_method, execute, route_kind
 from roster.http.responses import error_body, error_response, scim_json
 from roster.settings import Settings
-from roster.storage.engine import make_engine
+from roster.storage.engine import make_engine, relax_durability
 
 log = logging.getLogger("roster.http")
 
@@ -90,6 +90,8 @@ class ScimService:
                     reply = None
                 else:
                     reply = execute(conn, ctx, self._op(req, body), self.settings)
+                    if req.method == "GET" or kind == "search":
+                        relax_durability(conn)
                     self._record(conn, ctx.tenant_id, ctx.connection_uid, req, reply.outcome)
             if reply is None:
                 reply = self._bulk(ctx, req, body)
@@ -225,6 +227,7 @@ class ScimService:
         outcome = Outcome(err.status, rt_name, resource_id, err.scim_type, err.detail)
         try:
             with self.engine.begin() as conn:
+                relax_durability(conn)  # the request changed nothing
                 self._record(conn, tenant_id, connection_uid, req, outcome, actor)
         except Exception:
             log.exception("could not write the system log for request %s", req.request_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 
 def normalise_url(url: str) -> str:
@@ -13,6 +13,18 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def relax_durability(conn: Connection) -> None:
+    """Let this transaction commit without waiting for its WAL flush (PostgreSQL).
+
+    For transactions that write nothing but their own system-log entry (reads, and
+    rejections rolled back before): a crash may lose the last fraction of a second of such
+    entries, never a change. Changes keep synchronous commits. SQLite's WAL with
+    synchronous=NORMAL already commits without an fsync.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def make_engine(url: str) -> Engine:
