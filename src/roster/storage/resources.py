@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import BindParameter
 
 from roster.errors import InvalidValue, PreconditionFailed, TooMany
@@ -253,9 +254,16 @@ def touch_related(conn: Connection, scope: Scope, pk: int, now: datetime) -> Non
         .where(M.member_pk == pk)
         .union(select(M.member_pk).where(M.group_pk == pk))
     )
+    _bump(conn, scope, linked, now)
+
+
+def _bump(
+    conn: Connection, scope: Scope, among: Select[Any] | CompoundSelect[Any], now: datetime
+) -> None:
+    """New versions for the resources ``among`` selects (set-based, for derived sets)."""
     conn.execute(
         update(resources)
-        .where(_tenant_is(scope.tenant_id), R.pk.in_(linked))
+        .where(_tenant_is(scope.tenant_id), R.pk.in_(among))
         .values(version=R.version + 1, updated_at=now)
     )
 
@@ -377,11 +385,7 @@ def remove_members(
 
 def remove_all_members(conn: Connection, scope: Scope, group_pk: int, now: datetime) -> None:
     members = select(M.member_pk).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk)
-    conn.execute(
-        update(resources)
-        .where(_tenant_is(scope.tenant_id), R.pk.in_(members))
-        .values(version=R.version + 1, updated_at=now)
-    )
+    _bump(conn, scope, members, now)
     conn.execute(delete(memberships).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from roster.storage.tables import connections, tenants
 
@@ -136,7 +136,3 @@ def update_connection(conn: Connection, tenant_id: int, connection_id: int, **va
     conn.execute(
         update(connections).where(C.tenant_id == tenant_id, C.id == connection_id).values(**values)
     )
-
-
-def delete_connection(conn: Connection, tenant_id: int, connection_id: int) -> None:
-    conn.execute(delete(connections).where(C.tenant_id == tenant_id, C.id == connection_id))
