@@ -23,7 +23,6 @@ from roster.http.app import create_app
 from roster.settings import Settings
 from roster.storage.engine import make_engine, normalise_url
 from roster.storage.migrate import upgrade
-from roster.storage.tables import metadata
 
 SCIM = "application/scim+json"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -33,10 +32,12 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 def _reset_postgres(url: str) -> None:
+    # The whole schema, not metadata.drop_all: a database last migrated by another
+    # branch may hold tables this checkout does not know.
     engine = make_engine(url)
     with engine.begin() as conn:
-        metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
 
 

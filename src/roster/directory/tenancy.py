@@ -120,6 +120,7 @@ def create_connection(
             "token_hash": hash_token(token),
             "token_created_at": at,
             "created_at": at,
+            "options": {},
         },
     )
     row = get_connection(conn, uid)

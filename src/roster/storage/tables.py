@@ -65,6 +65,10 @@ connections = Table(
     Column("token_hash", String(64), nullable=False),
     Column("token_created_at", DateTime(), nullable=False),
     Column("created_at", DateTime(), nullable=False),
+    # Per-connection settings, each validated by the code that owns it: "dialect" holds
+    # overrides of the IdP compatibility profile (scim/dialects.py); the directory keeps
+    # its own keys here. A JSON object so a new setting needs no migration.
+    Column("options", JSON(), nullable=False, server_default="{}"),
     UniqueConstraint("tenant_id", "name", name="uq_connections_tenant_name"),
 )
 

@@ -35,6 +35,7 @@ class ConnectionRow:
     token_hash: str
     token_created_at: datetime
     created_at: datetime
+    options: dict[str, Any]
 
 
 def insert_tenant(conn: Connection, name: str, slug: str, created_at: datetime) -> TenantRow:
@@ -72,6 +73,7 @@ _CONN_COLUMNS = (
     C.token_hash,
     C.token_created_at,
     C.created_at,
+    C.options,
 )
 
 
@@ -88,6 +90,7 @@ def _conn_row(r: Any) -> ConnectionRow:
         r.token_hash,
         r.token_created_at,
         r.created_at,
+        dict(r.options or {}),
     )
 
 
