@@ -79,7 +79,7 @@ def test_okta_group_patch_costs_the_same_in_any_group_size(
     large = okta.create_group("large", users[:40])["id"]
 
     def cost(gid: str) -> int:
-        body = [
+        body: list[dict[str, Any]] = [
             {"op": "remove", "path": f'members[value eq "{users[0]}"]'},
             {"op": "add", "path": "members", "value": [{"value": users[40], "display": "x"}]},
         ]
