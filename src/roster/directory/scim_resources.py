@@ -212,9 +212,12 @@ def _settle_manager(
         return
     before = ((old or {}).get(ENTERPRISE_USER) or {}).get("manager") or {}
     value = manager.get("value")
-    if not isinstance(value, str) or not value:
-        manager.pop("$ref", None)
-        return
+    if not isinstance(value, str) or not value.strip():
+        # RFC 7643 §4.3: manager.value (the manager's id) is REQUIRED.
+        raise InvalidValue(
+            f"{ENTERPRISE_USER}:manager needs a non-empty value (the manager's id); "
+            "to clear the manager, remove it"
+        )
     if value == before.get("value") and "$ref" in before:
         # Unchanged (Entra re-sends the same manager every cycle): no lookup.
         manager["$ref"] = before["$ref"]
