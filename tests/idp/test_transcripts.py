@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
-from tests.e2e.conftest import Server, cli_json
+from roster.directory import tenancy
+from tests.e2e.conftest import Server
 from tests.idp.replay import DATA, Mismatch, Replay, resolve, transcript_files
 
 READ_BACK_HEADERS = {"Authorization": "Bearer {{token}}", "Accept": "application/scim+json"}
@@ -33,13 +35,15 @@ def load(path: Path) -> dict[str, Any]:
     return transcript
 
 
-def connect(db_url: str, server: Server, idp: str) -> tuple[str, str]:
-    """A fresh tenant and a connection of the IdP kind: (base URL, token)."""
+def connect(engine: Engine, server: Server, idp: str) -> tuple[str, str]:
+    """A fresh tenant and a connection of the IdP kind: (base URL, token). Made through the
+    same actions the CLI calls (the CLI itself is tested in tests/e2e/test_cli.py)."""
     tenant = f"idp-{idp}-{os.urandom(4).hex()}"
-    cli_json(db_url, "tenant", "create", tenant)
-    data = cli_json(db_url, "connection", "create", "--tenant", tenant, "--idp", idp)
-    base = str(data["base_url"]).replace("http://127.0.0.1:8000", server.url)
-    return base, str(data["token"])
+    with engine.begin() as conn:
+        tenancy.create_tenant(conn, tenant)
+        issued = tenancy.create_connection(conn, tenant, idp, None)
+    row = issued.connection
+    return f"{server.url}/scim/v2/{row.tenant_slug}/{row.uid}", issued.token
 
 
 def exchange(
@@ -92,9 +96,9 @@ def check(
 @pytest.mark.parametrize(
     "path", FILES, ids=[str(p.relative_to(DATA).with_suffix("")) for p in FILES]
 )
-def test_transcript(path: Path, db_url: str, live_server: Server) -> None:
+def test_transcript(path: Path, engine: Engine, live_server: Server) -> None:
     transcript = load(path)
-    base, token = connect(db_url, live_server, transcript["idp"])
+    base, token = connect(engine, live_server, transcript["idp"])
     replay = Replay({"baseUrl": base, "token": token})
     with httpx.Client(timeout=30) as http:
         for number, step in enumerate(transcript["steps"], 1):

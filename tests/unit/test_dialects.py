@@ -273,3 +273,16 @@ def test_schema_uris_with_data_under_them_are_kept() -> None:
     custom = "urn:example:custom:1.0:User"
     body = {"schemas": [custom], custom: {"x": 1}}
     assert normalise_resource(ENTRA, USER, body)["schemas"] == [custom]
+
+
+def test_unqualified_manager_in_a_filter_means_the_enterprise_manager_value() -> None:
+    # [ENTRA-TUT] Example 4.
+    text = 'id eq abc and manager eq xyz and title eq "manager eq x"'
+    assert normalise_filter(ENTRA, text) == (
+        f'id eq "abc" and {ENTERPRISE_USER}:manager.value eq "xyz" and title eq "manager eq x"'
+    )
+    assert normalise_filter(ENTRA, f"{ENTERPRISE_USER}:manager.value pr") == (
+        f"{ENTERPRISE_USER}:manager.value pr"
+    )
+    parse_filter(USER, normalise_filter(ENTRA, text))
+    assert normalise_filter(OKTA, text) == text

@@ -83,7 +83,7 @@ def _params(op: Operation) -> tuple[list[str], list[str]]:
 
 def _dialect_params(ctx: ConnectionContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     """Search parameters with the filter text in RFC form (dialects.normalise_filter)."""
-    if not ctx.profile.on("bare_filter_values"):
+    if not (ctx.profile.on("bare_filter_values") or ctx.profile.on("manager_shapes")):
         return params
     return {
         k: dialects.normalise_filter(ctx.profile, v)

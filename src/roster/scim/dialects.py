@@ -58,9 +58,9 @@ QUIRKS: dict[str, Quirk] = {
         ),
         Quirk(
             "manager_shapes",
-            "enterprise manager as a bare id string or a one-element list, and the path "
-            "'manager' without its schema URN",
-            "[ISSUES] SCIM-SDK #686, directory-scimple #1242; [ENTRA-TUT] Example 5",
+            "enterprise manager as a bare id string or a one-element list, and 'manager' "
+            "without its schema URN in paths and filters",
+            "[ISSUES] SCIM-SDK #686, directory-scimple #1242; [ENTRA-TUT] Examples 4, 5",
         ),
         Quirk(
             "dotted_value_keys",
@@ -273,24 +273,37 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _JSON_LITERAL = re.compile(r"^(true|false|null|-?\d+(\.\d+)?([eE][+-]?\d+)?)$", re.IGNORECASE)
 
 
+_MANAGER_IN_FILTER = re.compile(r"(?<![\w:.$-])manager(?:\.value)?(?=\s)", re.IGNORECASE)
+
+
 def normalise_filter(profile: Profile, text: str) -> str:
-    """[ENTRA-TUT] Example 1 sends ``externalId eq jyoung``: quote bare words that are not
-    JSON literals. Quoted strings are left alone."""
-    if not profile.on("bare_filter_values"):
+    """Filter text in the profile's dialect -> RFC 7644 §3.4.2.2. Quoted strings are left
+    alone; only the text between them is rewritten."""
+    bare, manager = profile.on("bare_filter_values"), profile.on("manager_shapes")
+    if not bare and not manager:
         return text
 
     def quote(m: re.Match[str]) -> str:
+        # [ENTRA-TUT] Example 1: ``externalId eq jyoung``; quote bare words that are not
+        # JSON literals.
         value = m.group("value")
         if _JSON_LITERAL.match(value):
             return m.group(0)
         return m.group("op") + json.dumps(value)
 
+    def rewrite(part: str) -> str:
+        if manager:
+            # [ENTRA-TUT] Example 4: ``id eq … and manager eq …`` names the enterprise
+            # manager without its URN and compares the object itself: its value is meant.
+            part = _MANAGER_IN_FILTER.sub(f"{ENTERPRISE_USER}:manager.value", part)
+        return _BARE.sub(quote, part) if bare else part
+
     out, last = [], 0
     for m in _STRING.finditer(text):
-        out.append(_BARE.sub(quote, text[last : m.start()]))
+        out.append(rewrite(text[last : m.start()]))
         out.append(m.group(0))
         last = m.end()
-    out.append(_BARE.sub(quote, text[last:]))
+    out.append(rewrite(text[last:]))
     return "".join(out)
 
 
