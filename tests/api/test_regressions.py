@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select, text
 
 from roster.directory import scim_resources as actions
 from roster.directory.context import ConnectionContext
+from roster.scim.dialects import profile_for
 from roster.scim.schema import USER
 from roster.storage.tables import log_entries
 from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
@@ -163,7 +164,13 @@ def test_concurrent_patches_do_not_lose_updates(scim: Scim, engine: Engine) -> N
     # overlapping PATCHes (two server processes) lose one change and share one ETag.
     user = scim.create_user("racer")
     ctx = ConnectionContext(
-        scim.tenant_id, "t", scim.connection_pk, scim.connection_id, "generic", "http://testserver"
+        scim.tenant_id,
+        "t",
+        scim.connection_pk,
+        scim.connection_id,
+        "generic",
+        "http://testserver",
+        profile_for("generic"),
     )
     first = engine.connect()
     tx = first.begin()

@@ -105,7 +105,7 @@ def test_patch_answers_200_with_resource(scim: Scim) -> None:
         [
             {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "new@x.org"},
             {"op": "add", "path": "name.givenName", "value": "Pat"},
-            {"op": "add", "value": {"title": "Boss", f"{ENTERPRISE}:department": "Ops"}},
+            {"op": "add", "value": {"title": "Boss", ENTERPRISE: {"department": "Ops"}}},
         ],
     )
     assert response.status_code == 200, response.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from roster.scim.dialects import Profile
 from roster.scim.schema import ResourceType
 from roster.storage.filtering import Scope
 
@@ -16,6 +17,7 @@ class ConnectionContext:
     connection_uid: str  # public id: the base URL and the system log
     idp: str
     base_url: str
+    profile: Profile  # the IdP dialect this connection speaks (scim/dialects.py)
 
     def scope(self, rt: ResourceType) -> Scope:
         return Scope(self.tenant_id, self.connection_id, rt)

@@ -22,10 +22,16 @@ from roster.errors import (
     PreconditionFailed,
     UniquenessConflict,
 )
-from roster.scim import document
+from roster.scim import dialects, document
 from roster.scim.filter import element_matches
-from roster.scim.patch import MemberChange, apply_patch, member_ids_in, parse_operations
-from roster.scim.schema import ResourceType
+from roster.scim.patch import (
+    MemberChange,
+    PatchOptions,
+    apply_patch,
+    member_ids_in,
+    parse_operations,
+)
+from roster.scim.schema import ENTERPRISE_USER, ResourceType
 from roster.scim.search import SearchQuery
 from roster.storage import resources as store
 from roster.storage.filtering import Scope, compile_filter, sort_key, sorts_by_column
@@ -187,6 +193,44 @@ def _prepare(rt: ResourceType, body: Any) -> tuple[Doc, list[Any] | None]:
     return doc, members
 
 
+def _settle_manager(
+    conn: Connection, ctx: ConnectionContext, rt: ResourceType, old: Doc | None, new: Doc
+) -> None:
+    """RFC 7643 §4.3: ``manager`` is ``{"value", "$ref", "displayName"}``, with ``$ref`` and
+    ``displayName`` the server's to fill. Entra sends only the id (a bare string, turned
+    into an object by dialects.manager_shapes) and expects the object back ([ISSUES]
+    Budibase #15369); Okta sends the manager's email as displayName and keeps it.
+
+    ``$ref`` always follows ``value`` (a client's own ``$ref`` is not trusted). When
+    ``value`` changes, a displayName carried over unchanged from the old manager is stale
+    and is replaced by the new manager's; one the client sent is kept.
+    """
+    if rt.name != "User":
+        return
+    manager = (new.get(ENTERPRISE_USER) or {}).get("manager")
+    if not isinstance(manager, dict):
+        return
+    before = ((old or {}).get(ENTERPRISE_USER) or {}).get("manager") or {}
+    value = manager.get("value")
+    if not isinstance(value, str) or not value:
+        manager.pop("$ref", None)
+        return
+    if value == before.get("value") and "$ref" in before:
+        # Unchanged (Entra re-sends the same manager every cycle): no lookup.
+        manager["$ref"] = before["$ref"]
+        return
+    stored = store.get(conn, ctx.scope(rt), value) if len(value) <= 64 else None
+    manager.pop("$ref", None)
+    stale = value != before.get("value") and manager.get("displayName") == before.get("displayName")
+    if stale:
+        manager.pop("displayName", None)
+    if stored is not None:
+        manager["$ref"] = location(ctx, rt, stored.id)
+        name = stored.doc.get("displayName")
+        if "displayName" not in manager and isinstance(name, str):
+            manager["displayName"] = name
+
+
 def _check_unique(
     conn: Connection, scope: Scope, rt: ResourceType, doc: Doc, except_pk: int | None
 ) -> None:
@@ -221,6 +265,7 @@ def _member_ids(values: list[Any]) -> list[str]:
 def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any) -> Result:
     scope = ctx.scope(rt)
     doc, members = _prepare(rt, body)
+    _settle_manager(conn, ctx, rt, None, doc)
     _check_unique(conn, scope, rt, doc, None)
     at = now()
     try:
@@ -270,6 +315,7 @@ def replace(
     current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
     doc, members = _prepare(rt, body)
+    _settle_manager(conn, ctx, rt, current.doc, doc)
     _check_unique(conn, scope, rt, doc, current.pk)
     at = now()
     stored = _update(conn, scope, rt, current, doc, at)
@@ -322,6 +368,12 @@ def _apply_member_change(
             store.remove_members(conn, scope, group_pk, pks, at)
 
 
+def _patch_options(ctx: ConnectionContext) -> PatchOptions:
+    if ctx.profile.on("upsert_filtered_values"):
+        return PatchOptions(element_from_filter=dialects.element_from_filter)
+    return PatchOptions()
+
+
 def patch(
     conn: Connection,
     ctx: ConnectionContext,
@@ -336,8 +388,9 @@ def patch(
     operations = parse_operations(body)
     current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
-    result = apply_patch(rt, current.doc, operations)
+    result = apply_patch(rt, current.doc, operations, _patch_options(ctx))
     result.doc.pop("password", None)  # password sync (Okta): accepted, never stored
+    _settle_manager(conn, ctx, rt, current.doc, result.doc)
     doc_changed = result.doc != current.doc
     stored = current
     if doc_changed or result.members:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from roster.directory.audit import Outcome, now, record
 from roster.directory.context import ConnectionContext
 from roster.errors import InvalidValue, NotFound, Unauthorized, UniquenessConflict
+from roster.scim import dialects
 from roster.storage import tenancy as store
 from roster.storage.tenancy import ConnectionRow, TenantRow
 
@@ -187,4 +188,7 @@ def authenticate(
         raise AuthenticationFailed(
             f"the SCIM connection {row.name!r} is inactive; an admin must activate it", row
         )
-    return ConnectionContext(row.tenant_id, row.tenant_slug, row.id, row.uid, row.idp, base_url)
+    profile = dialects.profile_for(row.idp, row.options.get("dialect"))
+    return ConnectionContext(
+        row.tenant_id, row.tenant_slug, row.id, row.uid, row.idp, base_url, profile
+    )

@@ -15,7 +15,7 @@ from roster.directory import scim_resources as actions
 from roster.directory.audit import Outcome
 from roster.directory.context import ConnectionContext
 from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, NotSupported, RosterError
-from roster.scim import discovery, document
+from roster.scim import dialects, discovery, document
 from roster.scim.schema import LIST_RESPONSE, RESOURCE_TYPES, ResourceType
 from roster.scim.search import SearchQuery, check_search_body, parse_search, split_list
 from roster.settings import Settings
@@ -79,6 +79,18 @@ def check_method(kind: str, method: str) -> None:
 def _params(op: Operation) -> tuple[list[str], list[str]]:
     q = {k.lower(): v for k, v in op.query.items()}
     return split_list(q.get("attributes")), split_list(q.get("excludedattributes"))
+
+
+def _dialect_params(ctx: ConnectionContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Search parameters with the filter text in RFC form (dialects.normalise_filter)."""
+    if not ctx.profile.on("bare_filter_values"):
+        return params
+    return {
+        k: dialects.normalise_filter(ctx.profile, v)
+        if k.lower() == "filter" and isinstance(v, str)
+        else v
+        for k, v in params.items()
+    }
 
 
 def _one(result: actions.Result, rt: ResourceType, op: Operation, status: int) -> Reply:
@@ -204,15 +216,16 @@ def execute(conn: Connection, ctx: ConnectionContext, op: Operation, settings: S
     headers = {k.lower(): v for k, v in op.headers.items()}
     attributes, excluded = _params(op)
     if kind == "search":
-        params = check_search_body(op.body)
+        params = _dialect_params(ctx, check_search_body(op.body))
         if rt is None:
             return _root_search(conn, ctx, params, settings)
         return _list(conn, ctx, rt, params, settings)
     assert rt is not None
     if kind == "collection":
         if op.method == "GET":
-            return _list(conn, ctx, rt, op.query, settings)
-        return _one(actions.create(conn, ctx, rt, op.body), rt, op, 201)
+            return _list(conn, ctx, rt, _dialect_params(ctx, op.query), settings)
+        body = dialects.normalise_resource(ctx.profile, rt, op.body)
+        return _one(actions.create(conn, ctx, rt, body), rt, op, 201)
     resource_id = op.segments[1]
     match op.method:
         case "GET":
@@ -221,15 +234,31 @@ def execute(conn: Connection, ctx: ConnectionContext, op: Operation, settings: S
             )
             return _one(result, rt, op, 200)
         case "PUT":
+            body = dialects.normalise_resource(ctx.profile, rt, op.body)
             return _one(
-                actions.replace(conn, ctx, rt, resource_id, op.body, headers.get("if-match")),
+                actions.replace(conn, ctx, rt, resource_id, body, headers.get("if-match")),
                 rt,
                 op,
                 200,
             )
         case "PATCH":
+            body = dialects.normalise_patch(ctx.profile, rt, op.body, resource_id)
+            if ctx.profile.patch_answer(rt) == dialects.NO_CONTENT:
+                # RFC 7644 §3.5.2 allows 204; nothing is rendered, so a member change
+                # costs the same in any group size.
+                result = actions.patch(
+                    conn,
+                    ctx,
+                    rt,
+                    resource_id,
+                    body,
+                    headers.get("if-match"),
+                    [],
+                    ["members", "groups"],
+                )
+                return Reply(204, None, {"ETag": result.etag}, Outcome(204, rt.name, resource_id))
             result = actions.patch(
-                conn, ctx, rt, resource_id, op.body, headers.get("if-match"), attributes, excluded
+                conn, ctx, rt, resource_id, body, headers.get("if-match"), attributes, excluded
             )
             return _one(result, rt, op, 200)
     stored = actions.delete(conn, ctx, rt, resource_id, headers.get("if-match"))

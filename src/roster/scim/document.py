@@ -91,6 +91,7 @@ def normalise(rt: ResourceType, body: Any) -> Doc:
     declared = body.get("schemas", [])
     if not isinstance(declared, list) or not all(isinstance(s, str) for s in declared):
         raise InvalidSyntax("schemas must be an array of schema URNs")
+    _check_declared(rt, declared, body)
     doc: Doc = {}
     core_body: dict[str, Any] = {}
     for key, value in body.items():
@@ -126,6 +127,20 @@ def normalise(rt: ResourceType, body: Any) -> Doc:
         if attr.required and attr.name not in doc:
             raise InvalidValue(f"{attr.name} is required")
     return doc
+
+
+def _check_declared(rt: ResourceType, declared: list[str], body: dict[str, Any]) -> None:
+    """RFC 7643 §3: ``schemas`` names the schemas the body's attributes come from. A URI we
+    do not publish is accepted only where the body carries data under it (an extension we
+    keep as sent); anything else is a mistake worth telling the client about."""
+    published = {s.id.lower() for s in rt.schemas()}
+    used = {k.lower() for k in body}
+    for uri in declared:
+        if uri.lower() not in published and uri.lower() not in used:
+            raise InvalidValue(
+                f"schemas lists {uri!r}, which is not a schema of {rt.name} here (published: "
+                f"{', '.join(s.id for s in rt.schemas())}) and has no data in the body"
+            )
 
 
 def schemas_of(rt: ResourceType, doc: Doc) -> list[str]:

@@ -10,6 +10,7 @@ ten as in a group of 100,000.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,6 +41,16 @@ class MemberChange:
         return [str(v["value"]) for v in self.values]
 
 
+@dataclass(frozen=True)
+class PatchOptions:
+    """Choices a connection's dialect makes where RFC 7644 says "error" and an IdP relies on
+    something else (see dialects.py)."""
+
+    # Builds the element a value filter describes, for add/replace when none matches;
+    # None keeps RFC 7644 §3.5.2.3's 400 noTarget.
+    element_from_filter: Callable[[Filter], dict[str, Any] | None] | None = None
+
+
 @dataclass
 class PatchResult:
     doc: Doc
@@ -54,23 +65,22 @@ def parse_operations(body: Any) -> list[Operation]:
     schemas = body.get("schemas")
     if not isinstance(schemas, list) or PATCH_OP not in schemas:
         raise InvalidSyntax(f"a PATCH body must declare the schema {PATCH_OP}")
-    ops = body.get("Operations", body.get("operations"))
+    ops = body.get("Operations")
     if not isinstance(ops, list) or not ops:
         raise InvalidSyntax("a PATCH body needs a non-empty Operations array")
     out = []
     for i, raw in enumerate(ops):
         if not isinstance(raw, dict):
             raise InvalidSyntax(f"Operations[{i}] must be an object")
-        lowered = {str(k).lower(): v for k, v in raw.items()}
-        op = lowered.get("op")
-        if not isinstance(op, str) or op.lower() not in ("add", "replace", "remove"):
+        op = raw.get("op")
+        if op not in ("add", "replace", "remove"):
             raise InvalidSyntax(f"Operations[{i}].op must be add, replace or remove, got {op!r}")
-        path = lowered.get("path")
+        path = raw.get("path")
         if path is not None and (not isinstance(path, str) or not path.strip()):
             raise InvalidPath(f"Operations[{i}].path must be a non-empty string")
-        if op.lower() != "remove" and "value" not in lowered:
+        if op != "remove" and "value" not in raw:
             raise InvalidSyntax(f"Operations[{i}] ({op}) needs a value")
-        out.append(Operation(op.lower(), path.strip() if path else None, lowered.get("value")))
+        out.append(Operation(op, path.strip() if path else None, raw.get("value")))
     return out
 
 
@@ -146,7 +156,9 @@ def _settle_primary(items: list[Any], before: set[int], where: str) -> None:
             item["primary"] = False
 
 
-def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> None:
+def _apply(
+    rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any, options: PatchOptions
+) -> None:
     ref = target.ref
     if target.whole_extension:
         if op == "remove":
@@ -156,7 +168,7 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
             raise InvalidValue(f"the value for {target.whole_extension} must be an object")
         for key, v in value.items():
             if key.lower() != "schemas":  # clients serialise the extension model whole
-                _apply(rt, doc, op, parse_path(rt, f"{target.whole_extension}:{key}"), v)
+                _apply(rt, doc, op, parse_path(rt, f"{target.whole_extension}:{key}"), v, options)
         return
     attr = ref.attribute
     container = _container(doc, ref, create=op != "remove")
@@ -171,13 +183,8 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
             raise InvalidValue(f"{attr.name} is required and cannot be removed")
         if target.where is None and ref.sub is None:
             if attr.multi_valued and value is not None:
-                # remove with a value list removes only those values (RFC 7644 §3.5.2.2
-                # leaves this open; Entra ID sends it for group members).
-                drop = value if isinstance(value, list) else [value]
-                kept = [el for el in current if not any(_same(el, d) for d in drop)]
-                _store(container, attr.name, kept or None)
-            else:
-                container.pop(attr.name, None)
+                raise _remove_with_value(where)
+            container.pop(attr.name, None)
         elif target.where is None:
             assert ref.sub is not None
             items = current if isinstance(current, list) else [current]
@@ -206,6 +213,12 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
     before = _primaries(current) if attr.multi_valued else set()
     if target.where is not None:
         matched = [el for el in (current or []) if element_matches(target.where, el)]
+        made = None
+        if not matched and options.element_from_filter is not None:
+            made = options.element_from_filter(target.where)
+        if made is not None:
+            current = container[attr.name] = [*(current or []), made]
+            matched = [made]
         if not matched:
             # RFC 7644 §3.5.2.3: no record matched a value filter -> 400 noTarget.
             raise NoTarget(f"no value of {attr.name} matches the filter in the path")
@@ -254,6 +267,18 @@ def _apply(rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any) -> 
     _store(container, attr.name, checked)
 
 
+def _remove_with_value(where: str) -> InvalidValue:
+    """RFC 7644 §3.5.2.2 gives remove no value: ``path: "members"`` alone removes them all.
+    A value list says the client meant only those, so guessing either way could empty the
+    attribute by mistake; refuse, and say how to name the values (dialects.py rewrites the
+    Entra form when the connection's profile allows it)."""
+    return InvalidValue(
+        f"remove on {where} carries a value, which RFC 7644 §3.5.2.2 does not define; to remove "
+        f'some values use a filter path such as {where}[value eq "…"], to remove all omit the '
+        "value (nothing was changed)"
+    )
+
+
 def _single(attr: Attribute) -> Attribute:
     """One element of a multi-valued attribute, for validating a value-filter replace."""
     return replace(attr, multi_valued=False, _index={})
@@ -292,17 +317,33 @@ def _member_change(op: Operation, target: _Target) -> MemberChange:
     if op.op == "remove":
         if target.where is not None:
             return MemberChange("remove_where", where=target.where)
-        if op.value is None:
-            return MemberChange("remove_all")
-        return MemberChange("remove", _member_values(op.value))
+        if op.value is not None:
+            raise _remove_with_value("members")
+        return MemberChange("remove_all")
     if target.where is not None:
         raise InvalidPath("members cannot be replaced through a value filter; remove and add")
     values = _member_values(op.value)
     return MemberChange("add" if op.op == "add" else "replace", values)
 
 
-def apply_patch(rt: ResourceType, doc: Doc, operations: list[Operation]) -> PatchResult:
+def _plain_key(rt: ResourceType, key: str, op: str) -> None:
+    """RFC 7644 §3.5.2.1/§3.5.2.3: a path-less value holds attributes by name (extension
+    attributes inside their URN object), not paths."""
+    if rt.extension(key) is not None:
+        return  # a whole extension object: {"urn:…:enterprise:2.0:User": {…}}
+    if "." in key or "[" in key or key.lower().startswith("urn:"):
+        raise InvalidPath(
+            f"{key!r} in a path-less {op} value is a path, not an attribute name; nest "
+            'sub-attributes in their attribute ({"name": {"givenName": …}}) or send an '
+            "operation with that path"
+        )
+
+
+def apply_patch(
+    rt: ResourceType, doc: Doc, operations: list[Operation], options: PatchOptions | None = None
+) -> PatchResult:
     """Apply ``operations`` to a copy of ``doc``; raises on the first failing operation."""
+    options = options or PatchOptions()
     result = PatchResult(copy.deepcopy(doc))
     members_attr = rt.schema.attribute("members")
     for op in operations:
@@ -313,20 +354,19 @@ def apply_patch(rt: ResourceType, doc: Doc, operations: list[Operation]) -> Patc
             if not isinstance(op.value, dict):
                 raise InvalidValue(f"{op.op} without a path needs an object value")
             for key, value in op.value.items():
-                if key.lower() in ("schemas", "id", "meta"):
-                    continue  # Okta echoes these back in no-path replaces
+                _plain_key(rt, key, op.op)
                 sub_op = Operation(op.op, key, value)
                 target = parse_path(rt, key)
                 if members_attr is not None and target.ref.attribute is members_attr:
                     result.members.append(_member_change(sub_op, target))
                 else:
-                    _apply(rt, result.doc, op.op, target, value)
+                    _apply(rt, result.doc, op.op, target, value, options)
             continue
         target = parse_path(rt, op.path)
         if members_attr is not None and target.ref.attribute is members_attr:
             result.members.append(_member_change(op, target))
             continue
-        _apply(rt, result.doc, op.op, target, op.value)
+        _apply(rt, result.doc, op.op, target, op.value, options)
     for attr in rt.schema.attributes:
         if attr.required and attr.name not in result.doc:
             raise InvalidValue(f"{attr.name} is required")
