@@ -209,9 +209,7 @@ employees = Table(
     Column("city_key", _binary(200)),
     Column("locale_key", String(16)),  # only a valid, normalised locale (en_US)
     Column("primary_location_key", _binary(200)),
-    Column(
-        "primary_location_pk", Integer(), ForeignKey("locations.pk", ondelete="SET NULL")
-    ),
+    Column("primary_location_pk", Integer(), ForeignKey("locations.pk", ondelete="SET NULL")),
     Column("created_at", DateTime(), nullable=False),
     Column("updated_at", DateTime(), nullable=False),
     UniqueConstraint("tenant_id", "id", name="uq_employees_id"),
