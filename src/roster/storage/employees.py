@@ -50,7 +50,7 @@ class EmployeeRow:
         return self.email.lower()
 
 
-_COLUMNS = (
+EMPLOYEE_COLUMNS = (
     E.pk,
     E.id,
     E.tenant_id,
@@ -68,7 +68,7 @@ _COLUMNS = (
 )
 
 
-def _row(r: Any) -> EmployeeRow:
+def employee_row(r: Any) -> EmployeeRow:
     return EmployeeRow(
         r.pk,
         r.id,
@@ -88,11 +88,11 @@ def _row(r: Any) -> EmployeeRow:
 
 
 def _one(conn: Connection, *where: ColumnElement[bool], lock: bool = False) -> EmployeeRow | None:
-    query = select(*_COLUMNS).where(*where)
+    query = select(*EMPLOYEE_COLUMNS).where(*where)
     if lock:
         query = query.with_for_update()
     r = conn.execute(query).first()
-    return _row(r) if r else None
+    return employee_row(r) if r else None
 
 
 def by_resource(conn: Connection, tenant_id: int, resource_pk: int) -> EmployeeRow | None:
@@ -111,8 +111,8 @@ def by_pks(conn: Connection, tenant_id: int, pks: Iterable[int]) -> dict[int, Em
     wanted = list(dict.fromkeys(pks))
     if not wanted:
         return {}
-    rows = conn.execute(select(*_COLUMNS).where(E.tenant_id == tenant_id, E.pk.in_(wanted)))
-    return {r.pk: _row(r) for r in rows}
+    rows = conn.execute(select(*EMPLOYEE_COLUMNS).where(E.tenant_id == tenant_id, E.pk.in_(wanted)))
+    return {r.pk: employee_row(r) for r in rows}
 
 
 def synced_by_email(conn: Connection, tenant_id: int, email_key: str) -> EmployeeRow | None:
@@ -159,20 +159,20 @@ def delete_employee(conn: Connection, tenant_id: int, pk: int) -> None:
 
 def of_connection(conn: Connection, tenant_id: int, connection_id: int) -> list[EmployeeRow]:
     rows = conn.execute(
-        select(*_COLUMNS)
+        select(*EMPLOYEE_COLUMNS)
         .where(E.tenant_id == tenant_id, E.connection_id == connection_id)
         .order_by(E.pk)
     )
-    return [_row(r) for r in rows]
+    return [employee_row(r) for r in rows]
 
 
 def synced_of_tenant(conn: Connection, tenant_id: int) -> list[EmployeeRow]:
     rows = conn.execute(
-        select(*_COLUMNS)
+        select(*EMPLOYEE_COLUMNS)
         .where(E.tenant_id == tenant_id, E.connection_id.is_not(None))
         .order_by(E.pk)
     )
-    return [_row(r) for r in rows]
+    return [employee_row(r) for r in rows]
 
 
 def make_manual(conn: Connection, tenant_id: int, connection_id: int, at: datetime) -> int:
