@@ -16,7 +16,7 @@ import typer
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from roster.directory import audit, tenancy
+from roster.directory import audit, options, tenancy
 from roster.errors import RosterError
 from roster.settings import Settings
 from roster.storage.engine import make_engine
@@ -231,12 +231,57 @@ def connection_list(
     _print(as_json, data, human)
 
 
+def _settings_json(row: ConnectionRow) -> list[dict[str, Any]]:
+    return [
+        {"name": e.name, "value": e.value, "source": e.source, "summary": e.summary}
+        for e in options.effective(row)
+    ]
+
+
+def _show_connection(row: ConnectionRow, as_json: bool) -> None:
+    data = {**_connection_json(row), "profile": row.idp, "settings": _settings_json(row)}
+    head = "\n".join(f"{k}: {v}" for k, v in _connection_json(row).items())
+    width = max(len(s["name"]) for s in data["settings"])
+    rows = "\n".join(
+        f"  {s['name']:<{width}}  {str(s['value']).lower():<11} {s['source']}"
+        for s in data["settings"]
+    )
+    human = (
+        f"{head}\nprofile: {row.idp} (see docs/compatibility.md)\nsettings:\n{rows}\n"
+        "change one with `roster connection configure ID --set NAME=VALUE`, "
+        "undo with `--reset NAME`"
+    )
+    _print(as_json, data, human)
+
+
 @connection_app.command("show")
 def connection_show(connection_id: str, as_json: JsonFlag = False) -> None:
-    """Show one connection."""
+    """Show one connection: base URL, status, IdP profile and every setting."""
     row = _run(as_json, lambda c: tenancy.get_connection(c, connection_id))
-    data = _connection_json(row)
-    _print(as_json, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+    _show_connection(row, as_json)
+
+
+@connection_app.command("configure")
+def connection_configure(
+    connection_id: str,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="NAME=VALUE: override a setting (repeatable)."),
+    ] = None,
+    reset: Annotated[
+        list[str] | None,
+        typer.Option("--reset", help="NAME: back to the profile's default (repeatable)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Override settings of one connection (IdP quirks, response forms, …); logged."""
+
+    def run(conn: Connection) -> ConnectionRow:
+        row = tenancy.get_connection(conn, connection_id)
+        options.configure(conn, row, set_ or [], reset or [])
+        return tenancy.get_connection(conn, connection_id)
+
+    _show_connection(_run(as_json, run), as_json)
 
 
 def _set_status(connection_id: str, status: str, as_json: bool) -> None:

@@ -70,3 +70,53 @@ def test_errors_are_clear_with_nonzero_exit(db_url: str) -> None:
     assert result.returncode == 1 and "already exists" in result.stderr
     result = run_cli(db_url, "token", "regenerate", "nope", check=False)
     assert result.returncode == 1 and "no connection" in result.stderr
+
+
+def test_connection_settings_show_configure_and_take_effect(
+    db_url: str, live_server: Server
+) -> None:
+    name = _tenant()
+    cli_json(db_url, "tenant", "create", name)
+    created = cli_json(db_url, "connection", "create", "--tenant", name, "--idp", "entra")
+    shown = cli_json(db_url, "connection", "show", created["id"])
+    assert shown["profile"] == "entra"
+    settings = {s["name"]: (s["value"], s["source"]) for s in shown["settings"]}
+    assert settings["boolean_strings"] == (True, "entra profile")
+    assert settings["group_patch_response"] == ("no_content", "entra profile")
+
+    base = created["base_url"].replace("http://127.0.0.1:8000", live_server.url)
+    auth = {"Authorization": f"Bearer {created['token']}"}
+    group = httpx.post(f"{base}/Groups", json={"displayName": "G"}, headers=auth).json()
+    rename = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "displayName", "value": "H"}],
+    }
+    assert httpx.patch(f"{base}/Groups/{group['id']}", json=rename, headers=auth).status_code == 204
+
+    changed = cli_json(
+        db_url, "connection", "configure", created["id"], "--set", "group_patch_response=resource"
+    )
+    settings = {s["name"]: (s["value"], s["source"]) for s in changed["settings"]}
+    assert settings["group_patch_response"] == ("resource", "override")
+    # The next request already speaks the new setting: nothing is cached across requests.
+    assert httpx.patch(f"{base}/Groups/{group['id']}", json=rename, headers=auth).status_code == 200
+    human = run_cli(db_url, "connection", "show", created["id"]).stdout
+    assert "group_patch_response" in human and "override" in human
+
+    refused = run_cli(
+        db_url,
+        "connection",
+        "configure",
+        created["id"],
+        "--set",
+        "boolean_strings=maybe",
+        check=False,
+    )
+    assert refused.returncode == 1 and "takes one of false, true" in refused.stderr
+    log = cli_json(db_url, "log", "--tenant", name)
+    assert any("group_patch_response = resource" in (e["detail"] or "") for e in log)
+    reset = cli_json(
+        db_url, "connection", "configure", created["id"], "--reset", "group_patch_response"
+    )
+    settings = {s["name"]: (s["value"], s["source"]) for s in reset["settings"]}
+    assert settings["group_patch_response"] == ("no_content", "entra profile")

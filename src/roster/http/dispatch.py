@@ -256,7 +256,8 @@ def execute(conn: Connection, ctx: ConnectionContext, op: Operation, settings: S
                     [],
                     ["members", "groups"],
                 )
-                return Reply(204, None, {"ETag": result.etag}, Outcome(204, rt.name, resource_id))
+                headers = {"ETag": result.etag, "Location": result.body["meta"]["location"]}
+                return Reply(204, None, headers, Outcome(204, rt.name, resource_id))
             result = actions.patch(
                 conn, ctx, rt, resource_id, body, headers.get("if-match"), attributes, excluded
             )
