@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from roster.directory import locales
 from roster.directory.audit import now
 from roster.directory.history import note
-from roster.directory.sync_options import from_options
+from roster.directory.sync_options import of as options_of
 from roster.errors import InvalidValue, NotFound, UniquenessConflict
 from roster.storage import employees as emp_store
 from roster.storage import locations as store
@@ -94,7 +94,7 @@ def reevaluate(conn: Connection, tenant_id: int) -> None:
     """After locations change: every synced employee's memberships, anew."""
     locations = store.all_of(conn, tenant_id)
     modes = {
-        c.id: from_options(c.options).location_sync
+        c.id: options_of(c).location_sync
         for c in tenancy_store.connections_of(conn, tenant_id)
     }
     uids = {c.id: c.uid for c in tenancy_store.connections_of(conn, tenant_id)}

@@ -1,4 +1,7 @@
-"""The directory's per-connection options, kept in ``connections.options`` under plain keys.
+"""The directory's per-connection settings, registered in the connection options registry
+(directory/options.py), so `roster connection show` lists them and `roster connection
+configure ID --set name=value` validates and sets them. Stored under plain keys of
+``connections.options``:
 
 - ``unique_identifier``: ``userName`` (default; EnvKey) or ``email`` (Engagedly): the
   attribute that identifies a user within the connection.
@@ -16,16 +19,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from roster.directory import options
+from roster.directory.options import OptionSpec
 from roster.errors import InvalidValue
 from roster.storage import tenancy as tenancy_store
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    key: str
-    default: Any
-    parse: Callable[[str], Any]
-    help: str
+from roster.storage.tenancy import ConnectionRow
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
@@ -47,31 +45,6 @@ def _boolean(text: str) -> bool:
     raise InvalidValue(f"{text!r} is not a boolean (true or false)")
 
 
-SPECS: dict[str, OptionSpec] = {
-    spec.key: spec
-    for spec in (
-        OptionSpec(
-            "unique_identifier",
-            "userName",
-            _choice("userName", "email"),
-            "the attribute identifying a user within the connection: userName or email",
-        ),
-        OptionSpec(
-            "link_by_email",
-            True,
-            _boolean,
-            "link a new user to the existing employee with its primary email",
-        ),
-        OptionSpec(
-            "location_sync",
-            "all",
-            _choice("all", "per_location"),
-            "all users to all locations, or per location by city or locale",
-        ),
-    )
-}
-
-
 @dataclass(frozen=True)
 class SyncOptions:
     unique_identifier: str = "userName"
@@ -79,23 +52,46 @@ class SyncOptions:
     location_sync: str = "all"
 
 
-def from_options(options: dict[str, Any]) -> SyncOptions:
-    """The typed view of a connection's options (stored values were validated on write;
-    a value of the wrong type falls back to the default rather than break every sync)."""
+_DEFAULTS = SyncOptions()
+_SPECS = (
+    OptionSpec(
+        "unique_identifier",
+        "the attribute identifying a user within the connection (userName: EnvKey; "
+        "email: Engagedly)",
+        ("userName", "email"),
+        _choice("userName", "email"),
+        lambda _row: _DEFAULTS.unique_identifier,
+    ),
+    OptionSpec(
+        "link_by_email",
+        "a new user whose primary email belongs to a manual employee links to it (off: 409)",
+        (True, False),
+        _boolean,
+        lambda _row: _DEFAULTS.link_by_email,
+    ),
+    OptionSpec(
+        "location_sync",
+        "all users to all locations, or per location by city (locality) or locale",
+        ("all", "per_location"),
+        _choice("all", "per_location"),
+        lambda _row: _DEFAULTS.location_sync,
+    ),
+)
+for _spec in _SPECS:
+    if _spec.name not in options.REGISTRY:
+        options.register(_spec)
+
+
+def of(row: ConnectionRow) -> SyncOptions:
     values: dict[str, Any] = {}
-    for key, spec in SPECS.items():
-        value = options.get(key, spec.default)
-        values[key] = value if isinstance(value, type(spec.default)) else spec.default
+    for spec in _SPECS:
+        value = options.value(row, spec.name)
+        # A stored value of the wrong type (hand-edited JSON) must not break every sync.
+        default = spec.default(row)
+        values[spec.name] = value if type(value) is type(default) else default
     return SyncOptions(**values)
 
 
 def load(conn: Connection, connection_uid: str) -> SyncOptions:
     row = tenancy_store.connection_by_uid(conn, connection_uid)
-    return from_options(row.options if row else {})
-
-
-def parse(key: str, text: str) -> Any:
-    spec = SPECS.get(key)
-    if spec is None:
-        raise InvalidValue(f"unknown directory option {key!r}; known: {', '.join(SPECS)}")
-    return spec.parse(text)
+    return of(row) if row is not None else _DEFAULTS
