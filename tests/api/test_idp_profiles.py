@@ -210,7 +210,8 @@ def test_the_aad_flag_on_the_base_url_is_accepted(entra: Scim) -> None:
     entra.create_user("flagged")
     r = entra.get("/Users?aadOptscim062020&filter=userName%20eq%20%22flagged%22")
     assert r.status_code == 200 and r.json()["totalResults"] == 1
-    r = entra.post("/Users?aadOptscim062020", {"schemas": [USER_SCHEMA], "userName": "f2", "emails": [{"value": "f2@x.org"}]}
+    body = {"schemas": [USER_SCHEMA], "userName": "f2", "emails": [{"value": "f2@x.org"}]}
+    r = entra.post("/Users?aadOptscim062020", body)
     assert r.status_code == 201
 
 
