@@ -29,7 +29,7 @@ def note(
         actor=actor,
         method="ADMIN" if actor == "admin" else "SYNC",
         path=action,
-        outcome=Outcome(status, "Employee", employee_id, None, detail),
+        outcome=Outcome(status, "Employee" if employee_id else None, employee_id, None, detail),
         request_id=str(uuid.uuid4()),
         duration_ms=0.0,
     )

@@ -366,3 +366,13 @@ def drop_pending_refs_of(conn: Connection, tenant_id: int, employee_pk: int) -> 
             ER.tenant_id == tenant_id, ER.employee_pk == employee_pk, ER.target_pk.is_(None)
         )
     )
+
+
+def delete_connection(conn: Connection, tenant_id: int, connection_id: int) -> None:
+    """The connection row; its SCIM resources, values, memberships and custom-field
+    mappings go by ON DELETE CASCADE (employees were detached first)."""
+    conn.execute(
+        delete(connections).where(
+            connections.c.tenant_id == tenant_id, connections.c.id == connection_id
+        )
+    )
