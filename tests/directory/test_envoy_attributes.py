@@ -43,9 +43,7 @@ def test_every_accepted_remote_status(scim: Scim, api: Api, sent: str, stored: s
     assert person["remoteStatus"] == stored
 
 
-def test_an_unknown_remote_status_is_refused_with_the_accepted_values(
-    scim: Scim, api: Api
-) -> None:
+def test_an_unknown_remote_status_is_refused_with_the_accepted_values(scim: Scim, api: Api) -> None:
     response = scim.post(
         "/Users", user_body("r", "r@corp.test", **{ENVOY: {"remoteStatus": "sometimes"}})
     )
@@ -83,7 +81,7 @@ def test_an_invalid_locale_is_stored_as_sent_and_flagged(
 
 
 def _manager_of(scim: Scim, email: str, manager: dict[str, str]) -> dict[str, object]:
-    return create(scim, email.split("@")[0], email, **{ENTERPRISE: {"manager": manager}})
+    return create(scim, email.partition("@")[0], email, **{ENTERPRISE: {"manager": manager}})
 
 
 def test_a_manager_arriving_later_resolves_by_itself(engine: Engine, scim: Scim, api: Api) -> None:

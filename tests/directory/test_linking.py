@@ -104,9 +104,7 @@ def test_linking_off_refuses_with_409(engine: Engine, scim: Scim, api: Api) -> N
     assert pat["id"] == manual_id and pat["source"]["type"] == "manual"
 
 
-def test_a_user_without_a_primary_email_is_not_synced(
-    engine: Engine, scim: Scim, api: Api
-) -> None:
+def test_a_user_without_a_primary_email_is_not_synced(engine: Engine, scim: Scim, api: Api) -> None:
     for body in (
         user_body("nomail"),
         user_body(
