@@ -61,8 +61,11 @@ def place(
     employee: EmployeeRow,
     mode: str,
     locations: Sequence[LocationRow] | None = None,
+    *,
+    touch: bool = False,
 ) -> None:
-    """Bring a synced employee's memberships in line with its attributes; log a move."""
+    """Bring a synced employee's memberships in line with its attributes; log a move.
+    ``touch``: give it a new updated_at (when nothing else in this change did)."""
     if locations is None:
         locations = store.all_of(conn, tenant_id)
     wanted = evaluate(mode, locations, employee.city_key, employee.locale_key)
@@ -70,6 +73,8 @@ def place(
     if wanted == have:
         return
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
+    if touch:
+        emp_store.touch(conn, tenant_id, [employee.pk], now())
     note(
         conn,
         tenant_id,
@@ -107,6 +112,7 @@ def reevaluate(conn: Connection, tenant_id: int) -> None:
             employee,
             modes.get(employee.connection_id, "all"),
             locations,
+            touch=True,
         )
 
 
@@ -164,7 +170,7 @@ def add(
 
 def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
     row = get(conn, tenant_id, name)
-    store.delete_location(conn, tenant_id, row.pk)
+    store.delete_location(conn, tenant_id, row.pk, now())
     note(conn, tenant_id, None, "location.remove", f"location {row.name!r} removed", actor="admin")
     return row
 

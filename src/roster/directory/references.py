@@ -24,17 +24,18 @@ from roster.storage.employees import EmployeeRow, RefRow
 _LABEL = {"manager": "manager", "assistant": "assistant"}
 
 
-def _resolve(conn: Connection, ctx: ConnectionContext, by: str, ref_key: str) -> int | None:
+def _resolve(
+    conn: Connection, ctx: ConnectionContext, by: str, ref_key: str
+) -> EmployeeRow | None:
     if by == "email":
-        target = store.synced_by_email(conn, ctx.tenant_id, ref_key)
-        return target.pk if target else None
+        return store.synced_by_email(conn, ctx.tenant_id, ref_key)
     if len(ref_key) > 64:  # no SCIM id is this long
         return None
     user = resource_store.get(conn, ctx.scope(USER), ref_key)
     if user is None:
         return None
     target = store.by_resource(conn, ctx.tenant_id, user.pk)
-    return target.pk if target is not None and target.synced else None
+    return target if target is not None and target.synced else None
 
 
 def _wanted(ctx: ConnectionContext, employee: EmployeeRow, mapped: MappedUser) -> list[RefRow]:
@@ -61,26 +62,26 @@ def sync(
     }
     new: list[RefRow] = []
     changed = len(old) != len(_wanted(ctx, employee, mapped))
-    targets: dict[int, EmployeeRow] = {}
     for ref in _wanted(ctx, employee, mapped):
         before = old.get((ref.kind, ref.position))
         same = before is not None and (before.by, before.key) == (ref.by, ref.key)
         target = before.target_pk if same and before is not None else None
+        found = None
         if target is None:
-            target = _resolve(conn, ctx, ref.by, ref.key)
+            found = _resolve(conn, ctx, ref.by, ref.key)
+            target = found.pk if found is not None else None
         resolved = RefRow(**{**ref.__dict__, "target_pk": target})
         new.append(resolved)
         if not same or before is None or before.target_pk != target or before.raw != ref.raw:
             changed = True
-            if target is not None:
-                targets.setdefault(target, store.by_pks(conn, ctx.tenant_id, [target])[target])
+            if found is not None:
                 note(
                     conn,
                     ctx.tenant_id,
                     ctx.connection_uid,
                     f"employee.{ref.kind}",
                     f"{_LABEL[ref.kind]} of {employee.email} resolved to "
-                    f"{targets[target].email} (from {ref.raw!r})",
+                    f"{found.email} (from {ref.raw!r})",
                     employee.id,
                 )
             else:

@@ -124,10 +124,9 @@ def synced_by_email(conn: Connection, tenant_id: int, email_key: str) -> Employe
 def insert_employee(conn: Connection, tenant_id: int, values: dict[str, Any]) -> EmployeeRow:
     row = {"id": str(uuid.uuid4()), "tenant_id": tenant_id, **values}
     row["email_key"] = row["email"].lower()
-    pk = conn.execute(insert(employees).values(**row).returning(E.pk)).scalar_one()
-    found = _one(conn, E.tenant_id == tenant_id, E.pk == pk)
-    assert found is not None
-    return found
+    return employee_row(
+        conn.execute(insert(employees).values(**row).returning(*EMPLOYEE_COLUMNS)).one()
+    )
 
 
 def update_employee(
@@ -135,10 +134,14 @@ def update_employee(
 ) -> EmployeeRow:
     if "email" in values:
         values = {**values, "email_key": values["email"].lower()}
-    conn.execute(update(employees).where(E.tenant_id == tenant_id, E.pk == pk).values(**values))
-    found = _one(conn, E.tenant_id == tenant_id, E.pk == pk)
-    assert found is not None
-    return found
+    return employee_row(
+        conn.execute(
+            update(employees)
+            .where(E.tenant_id == tenant_id, E.pk == pk)
+            .values(**values)
+            .returning(*EMPLOYEE_COLUMNS)
+        ).one()
+    )
 
 
 def touch(conn: Connection, tenant_id: int, pks: Iterable[int], at: datetime) -> None:

@@ -72,7 +72,15 @@ def insert_location(
     return LocationRow(pk, location_id, name, cities, locales, at)
 
 
-def delete_location(conn: Connection, tenant_id: int, pk: int) -> None:
+def delete_location(conn: Connection, tenant_id: int, pk: int, at: datetime) -> None:
+    EL = employee_locations.c
+    members = select(EL.employee_pk).where(EL.tenant_id == tenant_id, EL.location_pk == pk)
+    # Their rendered locations change: new updated_at, so updated_since readers see it.
+    conn.execute(
+        update(employees)
+        .where(E.tenant_id == tenant_id, (E.primary_location_pk == pk) | E.pk.in_(members))
+        .values(updated_at=at)
+    )
     # Memberships and aliases go by ON DELETE CASCADE; primary locations by SET NULL.
     conn.execute(delete(locations).where(L.tenant_id == tenant_id, L.pk == pk))
 
