@@ -278,12 +278,15 @@ def connection_configure(
 ) -> None:
     """Override settings of one connection (IdP quirks, response forms, …); logged."""
 
-    def run(conn: Connection) -> ConnectionRow:
+    def run(conn: Connection) -> tuple[ConnectionRow, list[str]]:
         row = tenancy.get_connection(conn, connection_id)
-        options.configure(conn, row, set_ or [], reset or [])
-        return tenancy.get_connection(conn, connection_id)
+        changes = options.configure(conn, row, set_ or [], reset or [])
+        return tenancy.get_connection(conn, connection_id), changes
 
-    _show_connection(_run(as_json, run), as_json)
+    row, changes = _run(as_json, run)
+    if not as_json:
+        typer.echo("\n".join(f"changed: {c}" for c in changes))
+    _show_connection(row, as_json)
 
 
 def _set_status(connection_id: str, status: str, as_json: bool) -> None:
@@ -324,12 +327,17 @@ def show_log(
         str | None, typer.Option("--resource-type", help="User or Group.")
     ] = None,
     resource_id: Annotated[str | None, typer.Option("--resource-id", help="A resource id.")] = None,
+    connection: Annotated[
+        str | None, typer.Option("--connection", help="Only this connection's entries (its id).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many entries (newest first).")] = 50,
     as_json: JsonFlag = False,
 ) -> None:
     """Show the newest system-log entries of a tenant."""
     if outcome not in (None, "ok", "error"):
         _fail("--outcome must be ok or error", as_json, 2)
+    if resource_type is not None:
+        resource_type = {"user": "User", "group": "Group"}.get(resource_type.lower(), resource_type)
 
     def run(conn: Connection) -> list[audit.LogEntry]:
         t = tenancy.get_tenant(conn, tenant)
@@ -340,6 +348,7 @@ def show_log(
             outcome=outcome,
             resource_type=resource_type,
             resource_id=resource_id,
+            connection_uid=connection,
         )
 
     rows = _run(as_json, run)
@@ -350,9 +359,10 @@ def show_log(
     for r in rows:
         what = f"{r.resource_type or ''} {r.resource_id or ''}".strip()
         why = f" {r.scim_type or ''} {r.detail or ''}".rstrip()
+        via = f"conn {r.connection_uid[:8]}" if r.connection_uid else "tenant"
         lines.append(
-            f"{r.at.isoformat(timespec='seconds')}Z {r.status} {r.method:<6} {r.path} "
-            f"{what}{why} ({r.duration_ms:.1f} ms)"
+            f"{r.at.isoformat(timespec='seconds')}Z {via} {r.actor} {r.status} {r.method:<6} "
+            f"{r.path} {what}{why} ({r.duration_ms:.1f} ms)"
         )
     _print(as_json, data, "\n".join(lines) or "no log entries")
 

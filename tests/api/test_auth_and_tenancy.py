@@ -28,6 +28,15 @@ def test_missing_or_wrong_token_is_401_with_www_authenticate(scim: Scim) -> None
         assert response.json()["status"] == "401"
 
 
+def test_okta_header_auth_app_may_send_the_token_without_bearer(scim: Scim) -> None:
+    # Okta's "SCIM 2.0 Test App (Header Auth)" puts its API Token field in the header as is.
+    ok = scim.http.get(scim.base + "/Users", headers={"Authorization": scim.token})
+    assert ok.status_code == 200
+    for header in (scim.token[:-1], f"{scim.token} x", f"Token {scim.token}", "roster_"):
+        response = scim.http.get(scim.base + "/Users", headers={"Authorization": header})
+        assert response.status_code == 401, header
+
+
 def test_regenerating_revokes_old_token_at_once(engine: Engine, scim: Scim) -> None:
     assert scim.get("/Users").status_code == 200
     with engine.begin() as conn:

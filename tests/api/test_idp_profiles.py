@@ -167,6 +167,8 @@ def test_entra_manager_forms_are_stored_and_returned_as_an_object(entra: Scim) -
     entra.patch(f"/Users/{uid}", [{"op": "replace", "path": path, "value": "not-here"}])
     assert _manager(entra, uid) == {"value": "not-here"}
 
+    r = entra.patch(f"/Users/{uid}", [{"op": "replace", "path": path, "value": uid}])
+    assert r.status_code == 400 and "own manager" in r.json()["detail"]
     entra.patch(f"/Users/{uid}", [{"op": "Remove", "path": path}])
     assert _manager(entra, uid) is None
     assert entra.get(f"/Users/{uid}").json()[ENTERPRISE] == {"department": "Ops"}

@@ -115,6 +115,17 @@ def test_connection_settings_show_configure_and_take_effect(
     assert refused.returncode == 1 and "takes one of false, true" in refused.stderr
     log = cli_json(db_url, "log", "--tenant", name)
     assert any("group_patch_response = resource" in (e["detail"] or "") for e in log)
+    other = cli_json(db_url, "connection", "create", "--tenant", name, "--idp", "okta")
+    for_group = cli_json(
+        db_url, "log", "--tenant", name, "--connection", created["id"], "--resource-type", "group"
+    )
+    assert [e["method"] for e in for_group] == ["PATCH", "PATCH", "POST"]
+    assert {e["connection_uid"] for e in for_group} == {created["id"]}
+    assert cli_json(db_url, "log", "--tenant", name, "--connection", other["id"])[0]["path"] == (
+        "connection.create"
+    )
+    human = run_cli(db_url, "log", "--tenant", name, "--connection", created["id"]).stdout
+    assert f"conn {created['id'][:8]}" in human
     reset = cli_json(
         db_url, "connection", "configure", created["id"], "--reset", "group_patch_response"
     )

@@ -70,6 +70,7 @@ def recent(
     outcome: str | None = None,
     resource_type: str | None = None,
     resource_id: str | None = None,
+    connection_uid: str | None = None,
 ) -> list[LogEntry]:
     return store.entries(
         conn,
@@ -78,4 +79,5 @@ def recent(
         outcome=outcome,
         resource_type=resource_type,
         resource_id=resource_id,
+        connection_uid=connection_uid,
     )

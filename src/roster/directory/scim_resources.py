@@ -195,7 +195,12 @@ def _prepare(rt: ResourceType, body: Any) -> tuple[Doc, list[Any] | None]:
 
 
 def _settle_manager(
-    conn: Connection, ctx: ConnectionContext, rt: ResourceType, old: Doc | None, new: Doc
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    old: Doc | None,
+    new: Doc,
+    own_id: str | None,
 ) -> None:
     """RFC 7643 §4.3: ``manager`` is ``{"value", "$ref", "displayName"}``, with ``$ref`` and
     ``displayName`` the server's to fill. Entra sends only the id (a bare string, turned
@@ -213,9 +218,14 @@ def _settle_manager(
         return
     before = ((old or {}).get(ENTERPRISE_USER) or {}).get("manager") or {}
     value = manager.get("value")
-    if not isinstance(value, str) or not value:
-        manager.pop("$ref", None)
-        return
+    if not isinstance(value, str) or not value.strip():
+        # RFC 7643 §4.3: manager.value (the manager's id) is REQUIRED.
+        raise InvalidValue(
+            f"{ENTERPRISE_USER}:manager needs a non-empty value (the manager's id); "
+            "to clear the manager, remove it"
+        )
+    if value == own_id:
+        raise InvalidValue(f"a user cannot be their own manager ({value})")
     if value == before.get("value") and "$ref" in before:
         # Unchanged (Entra re-sends the same manager every cycle): no lookup.
         manager["$ref"] = before["$ref"]
@@ -266,7 +276,7 @@ def _member_ids(values: list[Any]) -> list[str]:
 def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any) -> Result:
     scope = ctx.scope(rt)
     doc, members = _prepare(rt, body)
-    _settle_manager(conn, ctx, rt, None, doc)
+    _settle_manager(conn, ctx, rt, None, doc, None)
     _check_unique(conn, scope, rt, doc, None)
     at = now()
     try:
@@ -317,7 +327,7 @@ def replace(
     current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
     doc, members = _prepare(rt, body)
-    _settle_manager(conn, ctx, rt, current.doc, doc)
+    _settle_manager(conn, ctx, rt, current.doc, doc, current.id)
     _check_unique(conn, scope, rt, doc, current.pk)
     at = now()
     stored = _update(conn, scope, rt, current, doc, at)
@@ -393,7 +403,7 @@ def patch(
     check_if_match(current, if_match)
     result = apply_patch(rt, current.doc, operations, _patch_options(ctx))
     result.doc.pop("password", None)  # password sync (Okta): accepted, never stored
-    _settle_manager(conn, ctx, rt, current.doc, result.doc)
+    _settle_manager(conn, ctx, rt, current.doc, result.doc, current.id)
     doc_changed = result.doc != current.doc
     stored = current
     if doc_changed or result.members:

@@ -172,8 +172,13 @@ def authenticate(
 ) -> ConnectionContext:
     """Check ``Authorization: Bearer <token>`` against the connection the URL names."""
     row = store.connection_for_url(conn, tenant_slug, connection_uid)
-    scheme, _, presented = (authorization or "").partition(" ")
+    header = (authorization or "").strip()
+    scheme, _, presented = header.partition(" ")
     presented = presented.strip() if scheme.lower() == "bearer" else ""
+    if not presented and header.startswith(TOKEN_PREFIX) and " " not in header:
+        # Okta's "SCIM 2.0 Test App (Header Auth)" sends its API Token field as the whole
+        # Authorization header; admins who paste the token without "Bearer " still connect.
+        presented = header
     # Always hash and compare, so neither the answer nor its timing tells whether the
     # base URL exists: an unknown URL, a missing token and a wrong token look the same.
     matches = hmac.compare_digest(hash_token(presented), row.token_hash if row else _NO_HASH)

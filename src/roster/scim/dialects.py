@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from roster.errors import InvalidValue, RosterError
+from roster.errors import InvalidSyntax, InvalidValue, RosterError
 from roster.scim.filter import And, Compare, Filter
 from roster.scim.paths import split_urn
 from roster.scim.schema import ENTERPRISE_USER, PATCH_OP, Attribute, ResourceType
@@ -214,6 +214,11 @@ def _manager(value: Any) -> Any:
     if isinstance(value, str) and value.strip():
         return {"value": value}
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        inner = _member_value(value[0])
+        if not isinstance(inner, str) or not inner.strip():
+            # Unwrapped, a {"$ref"} alone would merge into the old manager and change
+            # nothing while the IdP believes it set one.
+            raise InvalidValue("manager: the list element needs a value (the manager's id)")
         return value[0]
     return value  # anything else is left for the core to refuse
 
@@ -299,7 +304,8 @@ def normalise_patch(profile: Profile, rt: ResourceType, body: Any, resource_id: 
     if not isinstance(body, dict):
         return body
     if profile.on("op_case"):
-        body = {("Operations" if k.lower() == "operations" else k): v for k, v in body.items()}
+        body = _fold(body, ("operations",), "the PATCH body")
+        body = {("Operations" if k == "operations" else k): v for k, v in body.items()}
     schemas = body.get("schemas")
     if isinstance(schemas, list) and profile.on("foreign_schema_uris"):
         body = {**body, "schemas": [s for s in schemas if s == PATCH_OP] or schemas}
@@ -313,13 +319,30 @@ def normalise_patch(profile: Profile, rt: ResourceType, body: Any, resource_id: 
             continue
         op = dict(raw)
         if profile.on("op_case"):
-            op = {
-                k.lower() if k.lower() in ("op", "path", "value") else k: v for k, v in op.items()
-            }
+            op = _fold(op, ("op", "path", "value"), f"Operations[{len(out)}]")
             if isinstance(op.get("op"), str):
                 op["op"] = op["op"].lower()
         out.extend(_operation(profile, rt, op, resource_id))
     return {**body, "Operations": out}
+
+
+def _fold(obj: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, Any]:
+    """Lower-case the member names in ``names``; two spellings of one name are ambiguous."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        low = key.lower()
+        folded = low if low in names else key
+        if folded in out:
+            raise InvalidSyntax(f"{where} has {low!r} more than once (in different letter cases)")
+        out[folded] = value
+    return out
+
+
+def _member_value(item: Any) -> Any:
+    if isinstance(item, dict):
+        # RFC 7643 §2.1: sub-attribute names are case-insensitive ("Value" is "value").
+        return {str(k).lower(): v for k, v in item.items()}.get("value")
+    return item
 
 
 def _operation(
@@ -383,7 +406,7 @@ def _remove_listed(op: dict[str, Any], path: str, value: Any) -> list[dict[str, 
     items = value if isinstance(value, list) else [value]
     ids: list[str] = []
     for i, item in enumerate(items):
-        v = item.get("value") if isinstance(item, dict) else item
+        v = _member_value(item)
         if not isinstance(v, str) or not v:
             raise InvalidValue(
                 f"remove {path}: value[{i}] must be an object with a string value naming the "

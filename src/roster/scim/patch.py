@@ -300,12 +300,10 @@ def _store(container: dict[str, Any], name: str, value: Any) -> None:
 def _member_values(value: Any) -> tuple[dict[str, Any], ...]:
     items = value if isinstance(value, list) else [value]
     out = []
-    for i, item in enumerate(items):
-        if (
-            not isinstance(item, dict)
-            or not isinstance(item.get("value"), str)
-            or not item["value"]
-        ):
+    for i, raw in enumerate(items):
+        # RFC 7643 §2.1: sub-attribute names are case-insensitive ("Value" is "value").
+        item = {str(k).lower(): v for k, v in raw.items()} if isinstance(raw, dict) else None
+        if item is None or not isinstance(item.get("value"), str) or not item["value"]:
             raise InvalidValue(f"members[{i}] must be an object with a string value (a member id)")
         out.append({"value": item["value"], **({"type": item["type"]} if "type" in item else {})})
     return tuple(out)

@@ -63,7 +63,9 @@ def resolve(rt: ResourceType, text: str, error: type[RosterError] = InvalidPath)
         schema, core, rest = split_urn(rt, text.strip())
     except InvalidPath as exc:
         raise error(exc.detail) from exc
-    name, _, sub_name = rest.partition(".")
+    name, dot, sub_name = rest.partition(".")
+    if dot and not sub_name:
+        raise error(f"attribute path {text!r} ends with a dot; name the sub-attribute after it")
     attr = schema.attribute(name)
     if attr is None and core:
         attr = common_attribute(name)
