@@ -122,7 +122,7 @@ def test_a_manager_by_scim_id_resolves_at_once_and_waits_again_when_deleted(
 def test_a_manager_is_never_a_manual_employee(engine: Engine, scim: Scim, api: Api) -> None:
     with engine.begin() as conn:
         employees.add_manual(conn, scim.tenant_id, ManualEmployee("temp@corp.test", {}))
-    _manager_of(scim, "al@corp.test", {"displayName": "temp@corp.test"})
+    _manager_of(scim, "al@corp.test", {"value": "00u2okta", "displayName": "temp@corp.test"})
     al = api.by_email("al@corp.test")
     assert al is not None and al["manager"]["resolved"] is False
     # ... until that person is synced (linked): then it resolves.

@@ -125,7 +125,9 @@ def test_csv_import_linking_conflict_locations_and_connection_deletion(
     okta.post(
         "/Users",
         json=_user(
-            "ron", "ron@corp.test", **{ENTERPRISE: {"manager": {"displayName": "boss@corp.test"}}}
+            "ron",
+            "ron@corp.test",
+            **{ENTERPRISE: {"manager": {"value": "00u9", "displayName": "boss@corp.test"}}},
         ),
     )
     assert live.people()["ron@corp.test"]["manager"]["resolved"] is False
