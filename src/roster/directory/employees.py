@@ -323,12 +323,16 @@ def remove_manual(conn: Connection, tenant_id: int, id_or_email: str) -> Employe
 # ---- the hooks scim_resources calls --------------------------------------------------------
 
 
-def after_write(conn: Connection, ctx: ConnectionContext, rt_name: str, stored: Any) -> None:
+def after_write(
+    conn: Connection, ctx: ConnectionContext, rt_name: str, stored: StoredResource
+) -> None:
     """A SCIM resource was created or changed: users sync to the directory."""
     if rt_name == "User":
         sync_user(conn, ctx, stored)
 
 
-def before_delete(conn: Connection, ctx: ConnectionContext, rt_name: str, stored: Any) -> None:
+def before_delete(
+    conn: Connection, ctx: ConnectionContext, rt_name: str, stored: StoredResource
+) -> None:
     if rt_name == "User":
         remove_user(conn, ctx, stored)
