@@ -71,6 +71,10 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
         yield c
 
 
+def default_email(user_name: str) -> str:
+    return user_name if "@" in user_name else f"{user_name}@example.test"
+
+
 @dataclass
 class Scim:
     """A SCIM client bound to one connection's base URL and token."""
@@ -112,6 +116,10 @@ class Scim:
 
     def create_user(self, user_name: str, **attrs: Any) -> dict[str, Any]:
         body = {"schemas": [USER_SCHEMA], "userName": user_name, **attrs}
+        # The directory syncs only users with a primary email: give one unless the test
+        # chose the emails itself.
+        if not any(k.lower() == "emails" for k in body):
+            body["emails"] = [{"value": default_email(user_name), "primary": True}]
         response = self.post("/Users", body)
         assert response.status_code == 201, response.text
         return dict(response.json())

@@ -16,6 +16,7 @@ import typer
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from roster.cli_directory import register as register_directory_commands
 from roster.directory import audit, options, tenancy
 from roster.errors import RosterError
 from roster.settings import Settings
@@ -33,6 +34,7 @@ token_app = typer.Typer(help="Bearer tokens of SCIM connections.", no_args_is_he
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(connection_app, name="connection")
 app.add_typer(token_app, name="token")
+register_directory_commands(app, connection_app)  # employee, location, apikey, mapping
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 T = TypeVar("T")

@@ -132,7 +132,8 @@ def test_same_username_may_exist_in_two_connections(
 ) -> None:
     sibling = new_connection(engine, client, tenant=scim.tenant)
     scim.create_user("shared@example.com")
-    sibling.create_user("shared@example.com")
+    # Another person (the primary email is the tenant-wide identity: see tests/directory).
+    sibling.create_user("shared@example.com", emails=[{"value": "other@example.com"}])
     assert sibling.get("/Users").json()["totalResults"] == 1
 
 

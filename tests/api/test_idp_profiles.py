@@ -93,7 +93,10 @@ def test_okta_group_patch_costs_the_same_in_any_group_size(
 def test_entra_upserts_filtered_values_and_generic_answers_no_target(
     engine: Engine, client: TestClient, entra: Scim
 ) -> None:
-    uid = entra.create_user("u", emails=[{"value": "h@x.org", "type": "home"}])["id"]
+    # Primary, so the user keeps a primary email once Entra adds a work one (the directory
+    # syncs only users with one: the marked one, else the only one).
+    home = {"value": "h@x.org", "type": "home", "primary": True}
+    uid = entra.create_user("u", emails=[home])["id"]
     body = [
         {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "w@x.org"},
         {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555"},
@@ -101,7 +104,7 @@ def test_entra_upserts_filtered_values_and_generic_answers_no_target(
     assert entra.patch(f"/Users/{uid}", body).status_code == 200
     got = entra.get(f"/Users/{uid}").json()
     assert got["emails"] == [
-        {"value": "h@x.org", "type": "home"},
+        home,
         {"type": "work", "value": "w@x.org"},
     ]
     assert got["phoneNumbers"] == [{"type": "mobile", "value": "+1 555"}]
@@ -209,7 +212,8 @@ def test_the_aad_flag_on_the_base_url_is_accepted(entra: Scim) -> None:
     entra.create_user("flagged")
     r = entra.get("/Users?aadOptscim062020&filter=userName%20eq%20%22flagged%22")
     assert r.status_code == 200 and r.json()["totalResults"] == 1
-    r = entra.post("/Users?aadOptscim062020", {"schemas": [USER_SCHEMA], "userName": "f2"})
+    body = {"schemas": [USER_SCHEMA], "userName": "f2", "emails": [{"value": "f2@x.org"}]}
+    r = entra.post("/Users?aadOptscim062020", body)
     assert r.status_code == 201
 
 

@@ -60,14 +60,20 @@ def test_wrong_method_is_405(scim: Scim) -> None:
 
 
 def test_both_json_media_types_accepted_and_scim_json_returned(scim: Scim) -> None:
-    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "plainjson"}
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "plainjson",
+        "emails": [{"value": "plainjson@example.test"}],
+    }
     headers = {**scim.headers(), "Content-Type": "application/json; charset=utf-8"}
     response = scim.http.post(scim.base + "/Users", json=body, headers=headers)
     assert response.status_code == 201
     assert response.headers["content-type"] == "application/scim+json"
     headers["Content-Type"] = "text/plain"
     response = scim.http.post(
-        scim.base + "/Users", json={**body, "userName": "p2"}, headers=headers
+        scim.base + "/Users",
+        json={**body, "userName": "p2", "emails": [{"value": "p2@example.test"}]},
+        headers=headers,
     )
     assert response.status_code == 415
 

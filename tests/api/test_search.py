@@ -211,7 +211,11 @@ def test_filter_on_long_values(scim: Scim) -> None:
     assert _names(scim, f'title eq "{long_title}"') == ["long"]
     assert _names(scim, f'title sw "{"x" * 600}"') == ["long"]
     assert scim.get("/Users", params={"filter": "title pr"}).json()["totalResults"] == 1
-    body = {"schemas": [USER_SCHEMA], "userName": "x" * 300}
+    body = {
+        "schemas": [USER_SCHEMA],
+        "userName": "x" * 300,
+        "emails": [{"value": "x300@example.test"}],
+    }
     assert scim.post("/Users", body).status_code == 201
 
 

@@ -15,7 +15,14 @@ def test_two_server_processes_share_one_database(
     second = start_server()
     via_second = live_connection.base_url.replace(live_server.url, second.url)
     with live_connection.client() as one:
-        created = one.post("/Users", json={"schemas": [USER], "userName": "shared@example.com"})
+        created = one.post(
+            "/Users",
+            json={
+                "schemas": [USER],
+                "userName": "shared@example.com",
+                "emails": [{"value": "shared@example.com"}],
+            },
+        )
         assert created.status_code == 201
     with live_connection.client() as client:
         client.base_url = via_second
@@ -33,5 +40,12 @@ def test_two_server_processes_share_one_database(
         assert patched.status_code == 200
     with live_connection.client() as one:
         assert one.get(f"/Users/{created.json()['id']}").json()["title"] == "Seen"
-        conflict = one.post("/Users", json={"schemas": [USER], "userName": "SHARED@example.com"})
+        conflict = one.post(
+            "/Users",
+            json={
+                "schemas": [USER],
+                "userName": "SHARED@example.com",
+                "emails": [{"value": "other@example.com"}],
+            },
+        )
         assert conflict.status_code == 409

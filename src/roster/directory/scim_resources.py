@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from roster.directory import employees
 from roster.directory.audit import now
 from roster.directory.context import ConnectionContext
 from roster.errors import (
@@ -282,6 +283,7 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
         stored = store.insert_resource(conn, scope, doc, at)
     except IntegrityError as exc:  # a concurrent create won the race for the unique key
         raise _conflict(rt, doc) from exc
+    employees.after_write(conn, ctx, rt.name, stored)
     related: list[MemberRef] = []
     if members:
         pks = _resolve_members(conn, scope, _member_ids(members), strict=True)
@@ -329,6 +331,7 @@ def replace(
     _check_unique(conn, scope, rt, doc, current.pk)
     at = now()
     stored = _update(conn, scope, rt, current, doc, at)
+    employees.after_write(conn, ctx, rt.name, stored)
     if rt.name == "Group":
         # PUT replaces the whole resource (RFC 7644 §3.5.1), members included.
         pks = _resolve_members(conn, scope, _member_ids(members or []), strict=True)
@@ -410,6 +413,8 @@ def patch(
         for change in result.members:
             _apply_member_change(conn, scope, current, change, at)
         stored = _update(conn, scope, rt, current, result.doc, at, doc_changed=doc_changed)
+        if doc_changed:
+            employees.after_write(conn, ctx, rt.name, stored)
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, scope, rt, [stored.pk])[stored.pk]
@@ -425,5 +430,6 @@ def delete(
 ) -> StoredResource:
     current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
+    employees.before_delete(conn, ctx, rt.name, current)
     store.delete_resource(conn, ctx.scope(rt), current, now())
     return current

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from roster.directory import audit
 from roster.directory.audit import Outcome
@@ -33,6 +33,7 @@ from roster.errors import (
     PayloadTooLarge,
     RosterError,
 )
+from roster.http import api
 from roster.http.bulk import run_bulk
 from roster.http.dispatch import ALLOWED, Operation, Reply, check_method, execute, route_kind
 from roster.http.responses import error_body, error_response, scim_json
@@ -328,6 +329,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/scim/v2/{tenant}/{connection}/{rest:path}", scim_endpoint, methods=methods),
         Route("/scim/v2/{tenant}/{connection}", scim_endpoint, methods=methods),
         Route("/scim/{version}/{tenant}/{connection}/{rest:path}", other_version, methods=methods),
+        Mount("/api/v1", routes=api.routes(engine)),  # the host app's read API
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.engine = engine

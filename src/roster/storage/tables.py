@@ -151,3 +151,131 @@ log_entries = Table(
     Column("duration_ms", Float(), nullable=False),
     Index("ix_log_entries_tenant", "tenant_id", "id"),
 )
+
+# ---- the employee directory (issue 4) -------------------------------------------------
+# SCIM resources belong to their connection; employees belong to the tenant, joined by
+# primary email (lower-cased in ``email_key``). A synced employee points at the connection
+# and the SCIM user it comes from; a manual one has neither.
+
+locations = Table(
+    "locations",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("name_key", _binary(200), nullable=False),
+    # Per-location sync: the cities (addresses.locality, lower-cased) and the normalised
+    # locales (en_US) whose users this location receives.
+    Column("cities", JSON(), nullable=False),
+    Column("locales", JSON(), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "name_key", name="uq_locations_name"),
+    UniqueConstraint("tenant_id", "id", name="uq_locations_id"),
+)
+
+# Admin-defined primary-location mapping: a defaultLocationName value -> a location.
+location_aliases = Table(
+    "location_aliases",
+    metadata,
+    Column(
+        "tenant_id",
+        Integer(),
+        ForeignKey("tenants.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("value_key", _binary(200), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column(
+        "location_pk", Integer(), ForeignKey("locations.pk", ondelete="CASCADE"), nullable=False
+    ),
+)
+
+employees = Table(
+    "employees",
+    metadata,
+    Column("pk", BigPK, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    # NULL: a manual employee. Deleting a connection keeps its employees as manual ones.
+    Column("connection_id", Integer(), ForeignKey("connections.id", ondelete="SET NULL")),
+    Column("resource_pk", BigPK, ForeignKey("resources.pk", ondelete="SET NULL")),
+    Column("email", String(320), nullable=False),
+    Column("email_key", _binary(320), nullable=False),
+    Column("status", String(10), nullable=False),
+    # The mapped attributes (camelCase names, custom fields under "custom").
+    Column("fields", JSON(), nullable=False),
+    # Derived columns the location rules and the primary-location mapping select on.
+    Column("city_key", _binary(200)),
+    Column("locale_key", String(16)),  # only a valid, normalised locale (en_US)
+    Column("primary_location_key", _binary(200)),
+    Column("primary_location_pk", Integer(), ForeignKey("locations.pk", ondelete="SET NULL")),
+    Column("created_at", DateTime(), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "id", name="uq_employees_id"),
+    UniqueConstraint("tenant_id", "email_key", name="uq_employees_email"),
+    UniqueConstraint("tenant_id", "resource_pk", name="uq_employees_resource"),
+    Index("ix_employees_connection", "tenant_id", "connection_id", "pk"),
+    Index("ix_employees_updated", "tenant_id", "updated_at", "pk"),
+    Index("ix_employees_primary_location", "tenant_id", "primary_location_key"),
+)
+
+employee_locations = Table(
+    "employee_locations",
+    metadata,
+    Column("employee_pk", BigPK, ForeignKey("employees.pk", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "location_pk", Integer(), ForeignKey("locations.pk", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("tenant_id", Integer(), nullable=False),
+    Index("ix_employee_locations_location", "tenant_id", "location_pk", "employee_pk"),
+)
+
+# Manager and assistants: one row per reference as the IdP sent it. ``target_pk`` is NULL
+# while the person referred to is not (yet) a synced employee; the sync of that person
+# completes it (looked up by ``key``: a lower-cased email, or a SCIM id of ``connection_id``).
+employee_refs = Table(
+    "employee_refs",
+    metadata,
+    Column("employee_pk", BigPK, ForeignKey("employees.pk", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(10), primary_key=True),  # manager | assistant
+    Column("position", Integer(), primary_key=True),
+    Column("tenant_id", Integer(), nullable=False),
+    Column("connection_id", Integer()),
+    Column("by", String(5), nullable=False),  # email | id
+    Column("raw", String(512), nullable=False),
+    Column("key", _binary(512), nullable=False),
+    Column("target_pk", BigPK, ForeignKey("employees.pk", ondelete="SET NULL")),
+    Index("ix_employee_refs_key", "tenant_id", "key"),
+    Index("ix_employee_refs_target", "target_pk"),
+)
+
+# Further attributes of any schema a tenant admin maps to custom employee fields.
+custom_field_mappings = Table(
+    "custom_field_mappings",
+    metadata,
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "connection_id",
+        Integer(),
+        ForeignKey("connections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("field", String(64), primary_key=True),
+    Column("path", String(300), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+)
+
+# Read-API keys of the host application: ``rk_<id>_<secret>``; the id finds the row, the
+# secret's SHA-256 is compared in constant time. The id is public, like a connection uid.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("id", String(16), nullable=False, unique=True),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "name", name="uq_api_keys_name"),
+)

@@ -1,0 +1,458 @@
+"""``roster employee|location|apikey|mapping`` and ``roster connection delete``: the
+employee directory from the command line. Same conventions as cli.py: every command takes
+``--json`` and then prints one JSON document; refusals exit 1, bad usage 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from roster.directory import (
+    apikeys,
+    custom_fields,
+    employees,
+    locations,
+    queries,
+    sync_options,  # registers the directory's connection settings (connection show/configure)
+    tenancy,
+)
+from roster.directory.connections import delete_connection
+from roster.directory.employees import MANUAL_FIELDS, ManualEmployee
+from roster.directory.mapping import DEFAULT_MAPPING, REFERENCE_MAPPING
+from roster.errors import RosterError
+from roster.settings import Settings
+from roster.storage.engine import make_engine
+
+__all__ = ["register", "sync_options"]
+
+employee_app = typer.Typer(help="The employee directory of a tenant.", no_args_is_help=True)
+location_app = typer.Typer(help="Locations of a tenant.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys of the read API (/api/v1).", no_args_is_help=True)
+mapping_app = typer.Typer(
+    help="Attribute mapping of a connection: default fields and custom fields.",
+    no_args_is_help=True,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+TenantOpt = Annotated[str, typer.Option(help="Tenant name.")]
+T = TypeVar("T")
+
+
+def register(app: typer.Typer, connection_app: typer.Typer) -> None:
+    """Add the directory's commands to the ``roster`` command (called by cli.py)."""
+    app.add_typer(employee_app, name="employee")
+    app.add_typer(location_app, name="location")
+    app.add_typer(apikey_app, name="apikey")
+    app.add_typer(mapping_app, name="mapping")
+    connection_app.command("delete")(connection_delete)
+
+
+@contextmanager
+def _engine() -> Iterator[Engine]:
+    engine = make_engine(Settings().resolved_database_url())
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _fail(message: str, as_json: bool, code: int = 1) -> None:
+    if as_json:
+        typer.echo(json.dumps({"error": message}))
+    else:
+        typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _run(as_json: bool, fn: Callable[[Connection], T]) -> T:
+    try:
+        with _engine() as engine, engine.begin() as conn:
+            return fn(conn)
+    except RosterError as err:
+        _fail(err.detail, as_json)
+    except (OperationalError, ProgrammingError) as err:
+        if "no such table" in str(err) or "does not exist" in str(err):
+            _fail("the database has no Roster tables (or is behind): run `roster migrate`", as_json)
+        raise
+    raise AssertionError("unreachable")
+
+
+def _print(as_json: bool, data: Any, human: str) -> None:
+    typer.echo(json.dumps(data, default=str, indent=2) if as_json else human)
+
+
+def _tenant_id(conn: Connection, tenant: str) -> int:
+    return tenancy.get_tenant(conn, tenant).id
+
+
+def _one_line(e: dict[str, Any]) -> str:
+    name = e.get("displayName") or " ".join(
+        x for x in (e.get("givenName"), e.get("familyName")) if x
+    )
+    source = e["source"]["connection"]["name"] if e["source"]["connection"] else "manual"
+    return f"{e['id']}  {e['email']:<32} {e['status']:<8} {source:<16} {name}"
+
+
+# ---- employees -----------------------------------------------------------------------------
+
+
+@employee_app.command("add")
+def employee_add(
+    tenant: TenantOpt,
+    email: Annotated[str, typer.Option(help="Primary email: the employee's key.")],
+    given_name: Annotated[str | None, typer.Option(help="Given name.")] = None,
+    family_name: Annotated[str | None, typer.Option(help="Family name.")] = None,
+    title: Annotated[str | None, typer.Option(help="Job title.")] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Another field, name=value ({', '.join(MANUAL_FIELDS)})."),
+    ] = None,
+    location: Annotated[
+        list[str] | None, typer.Option(help="A location (repeat for several).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a manual employee (a contractor, a temp): SCIM changes it only by linking."""
+    fields = {"givenName": given_name, "familyName": family_name, "title": title}
+    values = {k: v for k, v in fields.items() if v is not None}
+    for item in field or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"--field takes name=value, got {item!r}", as_json, 2)
+        values[name.strip()] = value
+
+    def run(conn: Connection) -> dict[str, Any]:
+        tenant_id = _tenant_id(conn, tenant)
+        row = employees.add_manual(
+            conn, tenant_id, ManualEmployee(email, values, tuple(location or ()))
+        )
+        return queries.render_employees(conn, tenant_id, [row])[0]
+
+    data = _run(as_json, run)
+    _print(as_json, data, f"manual employee {data['email']} added ({data['id']})")
+
+
+_ALIASES = {name.lower(): name for name in MANUAL_FIELDS} | {
+    name.lower().replace("_", ""): name for name in MANUAL_FIELDS
+}
+
+
+def _column(header: str) -> str | None:
+    low = header.strip().lower().replace("_", "").replace(" ", "").replace("-", "")
+    if low in ("email", "primaryemail", "emailaddress"):
+        return "email"
+    if low in ("locations", "location"):
+        return "locations"
+    return _ALIASES.get(low)
+
+
+@employee_app.command("import")
+def employee_import(
+    tenant: TenantOpt,
+    file: Annotated[Path, typer.Argument(help="CSV with a header row; email is required.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import manual employees from CSV. Each row is imported on its own: a bad row is
+    reported (row number and reason) and never stops the good ones.
+
+    Columns: email (required), givenName, familyName, displayName, title, department, …
+    (any field of `roster employee add --field`), and locations (names separated by ;).
+    """
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+            headers = list(rows[0].keys()) if rows else []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        _fail(f"cannot read {file}: {exc}", as_json)
+    columns = {h: _column(h) for h in headers if h is not None}
+    unknown = [h for h, c in columns.items() if c is None]
+    if rows and "email" not in columns.values():
+        _fail(f"{file} has no email column (the header row names the columns)", as_json)
+    if unknown:
+        _fail(
+            f"unknown column(s) {', '.join(unknown)}; known: email, locations, "
+            + ", ".join(MANUAL_FIELDS),
+            as_json,
+        )
+    imported: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+
+    def import_all(conn: Connection) -> None:
+        tenant_id = _tenant_id(conn, tenant)
+        progress = Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            transient=True,
+            disable=as_json or not sys.stderr.isatty(),
+            console=None,
+        )
+        with progress:
+            task = progress.add_task("rows", total=len(rows))
+            for number, raw in enumerate(rows, start=2):  # line 1 is the header
+                values = {columns[h]: (v or "").strip() for h, v in raw.items() if h in columns}
+                email = values.pop("email", "") or ""
+                names = [n.strip() for n in (values.pop("locations", "") or "").split(";")]
+                person = ManualEmployee(
+                    email, {k: v for k, v in values.items() if v and k}, [n for n in names if n]
+                )
+                try:
+                    # A savepoint per row: a refused row rolls back alone.
+                    with conn.begin_nested():
+                        row = employees.add_manual(conn, tenant_id, person)
+                    imported.append({"row": number, "id": row.id, "email": row.email})
+                except RosterError as err:
+                    failed.append({"row": number, "email": email, "error": err.detail})
+                progress.advance(task)
+
+    _run(as_json, import_all)
+    report = {"imported": len(imported), "failed": failed, "employees": imported}
+    lines = [f"{len(imported)} employees imported, {len(failed)} rows refused"]
+    lines += [f"  row {f['row']} ({f['email'] or 'no email'}): {f['error']}" for f in failed]
+    _print(as_json, report, "\n".join(lines))
+    if failed:
+        raise typer.Exit(1)
+
+
+@employee_app.command("list")
+def employee_list(
+    tenant: TenantOpt,
+    status: Annotated[str | None, typer.Option(help="active or inactive.")] = None,
+    source: Annotated[str | None, typer.Option(help="manual, synced, or a connection id.")] = None,
+    location: Annotated[str | None, typer.Option(help="A location name.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 1000,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the tenant's employees (synced and manual)."""
+
+    def run(conn: Connection) -> list[dict[str, Any]]:
+        items, _ = queries.list_employees(
+            conn,
+            _tenant_id(conn, tenant),
+            status=status,
+            source=source,
+            location=location,
+            limit=limit,
+        )
+        return items
+
+    data = _run(as_json, run)
+    _print(as_json, data, "\n".join(_one_line(e) for e in data) or "no employees")
+
+
+@employee_app.command("show")
+def employee_show(
+    tenant: TenantOpt,
+    employee: Annotated[str, typer.Argument(help="Employee id or email.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one employee: fields, manager, assistants, locations, groups, source."""
+
+    def run(conn: Connection) -> dict[str, Any]:
+        tenant_id = _tenant_id(conn, tenant)
+        row = employees.find(conn, tenant_id, employee)
+        return queries.render_employees(conn, tenant_id, [row])[0]
+
+    data = _run(as_json, run)
+    _print(as_json, data, json.dumps(data, indent=2, default=str))
+
+
+@employee_app.command("remove")
+def employee_remove(
+    tenant: TenantOpt,
+    employee: Annotated[str, typer.Argument(help="Employee id or email.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove a manual employee (synced ones are removed in the IdP)."""
+    row = _run(as_json, lambda c: employees.remove_manual(c, _tenant_id(c, tenant), employee))
+    _print(as_json, {"removed": row.id, "email": row.email}, f"{row.email} removed")
+
+
+# ---- locations -----------------------------------------------------------------------------
+
+
+def _location_json(row: locations.LocationRow) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "cities": row.cities, "locales": row.locales}
+
+
+@location_app.command("add")
+def location_add(
+    tenant: TenantOpt,
+    name: str,
+    city: Annotated[
+        list[str] | None, typer.Option(help="A city whose users it receives (per-location sync).")
+    ] = None,
+    locale: Annotated[
+        list[str] | None, typer.Option(help="A locale whose users it receives (en_US).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a location; exact defaultLocationName matches get it as primary location."""
+    row = _run(
+        as_json,
+        lambda c: locations.add(c, _tenant_id(c, tenant), name, city or (), locale or ()),
+    )
+    _print(as_json, _location_json(row), f"location {row.name!r} added ({row.id})")
+
+
+@location_app.command("list")
+def location_list(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
+    """List locations, with the cities and locales they receive and their head count."""
+    data = _run(as_json, lambda c: queries.list_locations(c, _tenant_id(c, tenant)))
+    human = "\n".join(
+        f"{d['name']:<24} {d['employeeCount']:>6} employees  cities: "
+        f"{', '.join(d['cities']) or '-'}  locales: {', '.join(d['locales']) or '-'}"
+        for d in data
+    )
+    _print(as_json, data, human or "no locations")
+
+
+@location_app.command("remove")
+def location_remove(tenant: TenantOpt, name: str, as_json: JsonFlag = False) -> None:
+    """Remove a location (its memberships and mappings go with it)."""
+    row = _run(as_json, lambda c: locations.remove(c, _tenant_id(c, tenant), name))
+    _print(as_json, _location_json(row), f"location {row.name!r} removed")
+
+
+@location_app.command("map")
+def location_map(
+    tenant: TenantOpt,
+    value: Annotated[str, typer.Argument(help="A defaultLocationName value the IdP sends.")],
+    location: Annotated[str, typer.Argument(help="The location it means.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Map a primary-location value to a location (exact names need no mapping)."""
+    row = _run(as_json, lambda c: locations.map_value(c, _tenant_id(c, tenant), value, location))
+    _print(as_json, {"value": value, "location": row.name}, f"{value!r} -> {row.name!r}")
+
+
+@location_app.command("unmap")
+def location_unmap(tenant: TenantOpt, value: str, as_json: JsonFlag = False) -> None:
+    """Remove a primary-location mapping."""
+    _run(as_json, lambda c: locations.unmap_value(c, _tenant_id(c, tenant), value))
+    _print(as_json, {"unmapped": value}, f"{value!r} unmapped")
+
+
+@location_app.command("mappings")
+def location_mappings(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
+    """The admin's primary-location mapping."""
+    pairs = _run(as_json, lambda c: locations.mappings(c, _tenant_id(c, tenant)))
+    data = [{"value": v, "location": n} for v, n in pairs]
+    _print(as_json, data, "\n".join(f"{v!r} -> {n!r}" for v, n in pairs) or "no mappings")
+
+
+@location_app.command("unmapped")
+def location_unmapped(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
+    """Primary-location values no location takes yet, with how many employees send each."""
+    pairs = _run(as_json, lambda c: locations.unmapped(c, _tenant_id(c, tenant)))
+    data = [{"value": v, "employees": n} for v, n in pairs]
+    human = "\n".join(f"{v!r}: {n} employees" for v, n in pairs) or "every value is mapped"
+    _print(as_json, data, human)
+
+
+# ---- API keys ------------------------------------------------------------------------------
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: TenantOpt,
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "default",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a read-API key; it is shown once."""
+    issued = _run(as_json, lambda c: apikeys.create(c, _tenant_id(c, tenant), name))
+    data = {"id": issued.row.id, "name": issued.row.name, "key": issued.key}
+    _print(
+        as_json,
+        data,
+        f"API key {issued.row.name!r} ({issued.row.id}):\n  {issued.key}\n"
+        "Copy it now: it is stored only as a hash. Send it as Authorization: Bearer <key>.",
+    )
+
+
+@apikey_app.command("list")
+def apikey_list(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
+    """List a tenant's API keys (never the keys themselves)."""
+    rows = _run(as_json, lambda c: apikeys.list_keys(c, _tenant_id(c, tenant)))
+    data = [
+        {"id": r.id, "name": r.name, "created_at": r.created_at.isoformat() + "Z"} for r in rows
+    ]
+    _print(as_json, data, "\n".join(f"{r.id}  {r.name}" for r in rows) or "no API keys")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(tenant: TenantOpt, key_id: str, as_json: JsonFlag = False) -> None:
+    """Revoke an API key at once."""
+    row = _run(as_json, lambda c: apikeys.revoke(c, _tenant_id(c, tenant), key_id))
+    _print(as_json, {"revoked": row.id}, f"API key {row.name!r} revoked")
+
+
+# ---- attribute mapping ---------------------------------------------------------------------
+
+
+@mapping_app.command("show")
+def mapping_show(connection_id: str, as_json: JsonFlag = False) -> None:
+    """The connection's mapping: the default fields and the custom ones."""
+    custom = _run(as_json, lambda c: custom_fields.fields_of(c, connection_id))
+    data = {
+        "default": {name: path for name, path, _ in DEFAULT_MAPPING} | dict(REFERENCE_MAPPING),
+        "custom": custom,
+    }
+    lines = [f"{k:<16} <- {v}" for k, v in data["default"].items()]
+    lines += [f"{k:<16} <- {v}   (custom)" for k, v in custom.items()]
+    _print(as_json, data, "\n".join(lines))
+
+
+@mapping_app.command("set")
+def mapping_set(
+    connection_id: str,
+    field: Annotated[str, typer.Argument(help="Custom field name.")],
+    path: Annotated[str, typer.Argument(help="Attribute path: attr[.sub] or URN:attr[.sub].")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Map an attribute of any schema to a custom field (applies from each user's next
+    sync)."""
+    _run(as_json, lambda c: custom_fields.set_field(c, connection_id, field, path))
+    _print(as_json, {"field": field, "path": path}, f"{field} <- {path}")
+
+
+@mapping_app.command("remove")
+def mapping_remove(connection_id: str, field: str, as_json: JsonFlag = False) -> None:
+    """Stop mapping a custom field (values already synced stay)."""
+    _run(as_json, lambda c: custom_fields.remove_field(c, connection_id, field))
+    _print(as_json, {"removed": field}, f"{field} no longer mapped")
+
+
+# ---- connection delete (registered under `roster connection`) ------------------------------
+
+
+def connection_delete(
+    connection_id: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete a connection: its sync stops and its token dies; the employees it brought stay,
+    as manual employees."""
+    if not yes:
+        if as_json or not sys.stdin.isatty():
+            _fail("deleting a connection needs --yes", as_json, 2)
+        typer.confirm(f"Delete connection {connection_id}?", abort=True)
+    deleted = _run(as_json, lambda c: delete_connection(c, connection_id))
+    data = {"deleted": deleted.connection.uid, "employees_kept": deleted.employees_kept}
+    _print(
+        as_json,
+        data,
+        f"connection {deleted.connection.name!r} deleted; its {deleted.employees_kept} "
+        "employees stay, as manual employees",
+    )

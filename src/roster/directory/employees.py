@@ -1,0 +1,338 @@
+"""Employees: the tenant's people, synced from SCIM users or added by hand.
+
+Each action runs in the caller's transaction (for SCIM, the request's): a refusal here
+rolls the SCIM write back too, and the request's log entry carries the reason.
+
+The IdP is the source of truth for what it syncs: every sync overwrites the mapped
+fields; fields it does not map (custom fields of other mappings, admin edits) are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from roster.directory import locales, locations, references, sync_options
+from roster.directory.audit import now
+from roster.directory.context import ConnectionContext
+from roster.directory.history import note
+from roster.directory.mapping import MappedUser, map_user
+from roster.directory.sync_options import SyncOptions
+from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
+from roster.storage import employees as store
+from roster.storage import field_mappings
+from roster.storage.employees import EmployeeRow
+from roster.storage.resources import StoredResource
+
+__all__ = [
+    "EmployeeRow",
+    "ManualEmployee",
+    "add_manual",
+    "find",
+    "remove_manual",
+    "remove_user",
+    "sync_user",
+]
+
+
+def _describe(conn: Connection, tenant_id: int, holder: EmployeeRow) -> str:
+    if holder.connection_id is None:
+        return f"manual employee {holder.id}"
+    uid, name, status = store.connection_brief(conn, tenant_id, holder.connection_id)
+    user = store.user_name_of(conn, tenant_id, holder.resource_pk)
+    who = f"user {user!r} of " if user else ""
+    return f"employee {holder.id}, synced from {who}connection {name!r} ({uid}, {status})"
+
+
+def _check_link(
+    conn: Connection,
+    ctx: ConnectionContext,
+    opts: SyncOptions,
+    holder: EmployeeRow,
+    mapped: MappedUser,
+) -> str:
+    """May a new user of this connection take ``holder`` over? Returns how (for the log);
+    raises 409 uniqueness naming the conflict otherwise."""
+    email = mapped.email
+    what = _describe(conn, ctx.tenant_id, holder)
+    if holder.connection_id == ctx.connection_id:
+        identifier = (
+            "the unique identifier of this connection (unique_identifier=email)"
+            if opts.unique_identifier == "email"
+            else "the employee key of the directory"
+        )
+        raise UniquenessConflict(
+            f"primary email {email!r} is {identifier} and already belongs to {what}"
+        )
+    if holder.connection_id is not None:
+        _, _, status = store.connection_brief(conn, ctx.tenant_id, holder.connection_id)
+        if status == "active":
+            raise UniquenessConflict(
+                f"primary email {email!r} belongs to {what}; another active connection owns "
+                "that person (deactivate it to let this connection take the employee over)"
+            )
+    if not opts.link_by_email:
+        raise UniquenessConflict(
+            f"primary email {email!r} belongs to {what}, and linking by email is off for "
+            "this connection (option link_by_email)"
+        )
+    return "taken over from an inactive connection" if holder.synced else "linked by email"
+
+
+def _columns(mapped: MappedUser, old: EmployeeRow | None) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(old.fields) if old else {}
+    custom = dict(fields.get("custom") or {})
+    custom.update(mapped.custom)
+    fields.update(mapped.fields)
+    fields["custom"] = custom
+    return {
+        "email": mapped.email,
+        "status": "active" if mapped.active else "inactive",
+        "fields": fields,
+        "city_key": locations.key(mapped.fields.get("city")),
+        "locale_key": mapped.locale,
+        "primary_location_key": locations.key(mapped.fields.get("primaryLocation")),
+    }
+
+
+def sync_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) -> EmployeeRow:
+    """Bring the employee of a SCIM user in line with it (create, link or update)."""
+    opts = sync_options.load(conn, ctx.connection_uid)
+    custom = field_mappings.of_connection(conn, ctx.tenant_id, ctx.connection_id)
+    mapped = map_user(user.doc, custom)
+    at = now()
+    tenant_id = ctx.tenant_id
+    current = store.by_resource(conn, tenant_id, user.pk)
+    holder = store.by_email(conn, tenant_id, mapped.email)
+    values = _columns(mapped, current or holder)
+    values["primary_location_pk"] = locations.primary_location(
+        conn, tenant_id, values["primary_location_key"]
+    )
+    values.update(connection_id=ctx.connection_id, resource_pk=user.pk, updated_at=at)
+    try:
+        if current is None and holder is None:
+            employee = store.insert_employee(conn, tenant_id, {**values, "created_at": at})
+        elif current is None:
+            assert holder is not None
+            how = _check_link(conn, ctx, opts, holder, mapped)
+            if holder.synced:
+                # Its references and memberships followed the old connection's rules.
+                store.drop_pending_refs_of(conn, tenant_id, holder.pk)
+            employee = store.update_employee(conn, tenant_id, holder.pk, values)
+            note(
+                conn,
+                tenant_id,
+                ctx.connection_uid,
+                "employee.link",
+                f"user {user.doc.get('userName')!r} {how}: {_describe(conn, tenant_id, holder)} "
+                f"({mapped.email}); the IdP's values now apply",
+                employee.id,
+            )
+        else:
+            if holder is not None and holder.pk != current.pk:
+                raise UniquenessConflict(
+                    f"primary email {mapped.email!r} belongs to "
+                    f"{_describe(conn, tenant_id, holder)}"
+                )
+            employee = store.update_employee(conn, tenant_id, current.pk, values)
+    except IntegrityError as exc:  # a concurrent request took the email first
+        raise UniquenessConflict(
+            f"primary email {mapped.email!r} was taken by a concurrent request"
+        ) from exc
+    before = current or holder
+    _note_changes(conn, ctx, before, employee, mapped)
+    locations.place(conn, tenant_id, ctx.connection_uid, employee, opts.location_sync)
+    references.sync(conn, ctx, employee, mapped)
+    references.complete_pending(conn, ctx, employee, user.id, at)
+    return employee
+
+
+def _note_changes(
+    conn: Connection,
+    ctx: ConnectionContext,
+    before: EmployeeRow | None,
+    after: EmployeeRow,
+    mapped: MappedUser,
+) -> None:
+    """Log what a reader of the system log needs: status changes and flagged values."""
+    old_fields = before.fields if before else {}
+
+    def log(action: str, detail: str) -> None:
+        note(conn, ctx.tenant_id, ctx.connection_uid, action, detail, after.id)
+
+    if before is not None and before.status != after.status:
+        verb = "deactivated" if after.status == "inactive" else "reactivated"
+        log(f"employee.{verb[:-1]}", f"{after.email} {verb}")
+    raw_locale = after.fields.get("locale")
+    if mapped.locale_invalid and raw_locale != old_fields.get("locale"):
+        log(
+            "employee.locale",
+            f"locale {raw_locale!r} of {after.email} is not ISO 639-1 + ISO 3166-1 (e.g. en_US): "
+            "stored as sent; it matches no location's locale",
+        )
+    value = after.fields.get("primaryLocation")
+    if value and after.primary_location_pk is None and value != old_fields.get("primaryLocation"):
+        log(
+            "employee.primary_location",
+            f"primary location {value!r} of {after.email} matches no location: "
+            "map it with `roster location map` (see `roster location unmapped`)",
+        )
+
+
+def remove_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) -> None:
+    """The IdP deleted the user: its employee leaves the directory (the log keeps its
+    history). References to it wait again, in case the person comes back."""
+    employee = store.by_resource(conn, ctx.tenant_id, user.pk)
+    if employee is None:
+        return
+    subjects = store.unresolve_refs_to(conn, ctx.tenant_id, employee.pk)
+    store.touch(conn, ctx.tenant_id, subjects, now())
+    store.delete_employee(conn, ctx.tenant_id, employee.pk)
+    note(
+        conn,
+        ctx.tenant_id,
+        ctx.connection_uid,
+        "employee.remove",
+        f"{employee.email} removed from the directory (user {user.doc.get('userName')!r} "
+        "deleted by the IdP)",
+        employee.id,
+    )
+
+
+# ---- manual employees ---------------------------------------------------------------------
+
+MANUAL_FIELDS = (
+    "givenName",
+    "familyName",
+    "displayName",
+    "phone",
+    "title",
+    "department",
+    "division",
+    "employeeNumber",
+    "costCenter",
+    "organization",
+    "city",
+    "state",
+    "postalCode",
+    "country",
+    "locale",
+    "timezone",
+    "userType",
+)
+
+
+@dataclass(frozen=True)
+class ManualEmployee:
+    email: str
+    fields: dict[str, str]
+    locations: Sequence[str] = ()
+
+
+def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> EmployeeRow:
+    """A contractor, temp, anyone the IdP does not sync."""
+    email = person.email.strip()
+    if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
+        raise InvalidValue(f"{person.email!r} is not an email address")
+    unknown = sorted(set(person.fields) - set(MANUAL_FIELDS))
+    if unknown:
+        raise InvalidValue(
+            f"unknown employee field(s) {', '.join(unknown)}; known: {', '.join(MANUAL_FIELDS)}"
+        )
+    holder = store.by_email(conn, tenant_id, email)
+    if holder is not None:
+        raise UniquenessConflict(
+            f"an employee with email {email!r} already exists "
+            f"({_describe(conn, tenant_id, holder)})"
+        )
+    fields: dict[str, Any] = {k: (v.strip() or None) for k, v in person.fields.items()}
+    locale = locales.normalise(fields.get("locale"))
+    if fields.get("locale") and locale is None:
+        raise InvalidValue(f"locale {fields['locale']!r} is not ISO 639-1 + ISO 3166-1 (en_US)")
+    if locale:
+        fields["locale"] = locale
+    at = now()
+    chosen = [locations.get(conn, tenant_id, n) for n in person.locations]
+    try:
+        employee = store.insert_employee(
+            conn,
+            tenant_id,
+            {
+                "email": email,
+                "status": "active",
+                "fields": {**fields, "custom": {}},
+                "city_key": locations.key(fields.get("city")),
+                "locale_key": locale,
+                "created_at": at,
+                "updated_at": at,
+            },
+        )
+    except IntegrityError as exc:
+        raise UniquenessConflict(f"an employee with email {email!r} already exists") from exc
+    store.set_locations(conn, tenant_id, employee.pk, {loc.pk for loc in chosen}, ())
+    note(
+        conn,
+        tenant_id,
+        None,
+        "employee.add",
+        f"manual employee {email} added"
+        + (f" to {', '.join(loc.name for loc in chosen)}" if chosen else ""),
+        employee.id,
+        actor="admin",
+    )
+    return employee
+
+
+def find(conn: Connection, tenant_id: int, id_or_email: str) -> EmployeeRow:
+    found = (
+        store.by_email(conn, tenant_id, id_or_email.strip())
+        if "@" in id_or_email
+        else store.by_id(conn, tenant_id, id_or_email.strip())
+    )
+    if found is None:
+        raise NotFound(f"no employee {id_or_email!r} in this tenant")
+    return found
+
+
+def remove_manual(conn: Connection, tenant_id: int, id_or_email: str) -> EmployeeRow:
+    employee = find(conn, tenant_id, id_or_email)
+    if employee.synced:
+        raise Conflict(
+            f"{employee.email} is synced ({_describe(conn, tenant_id, employee)}): remove or "
+            "unassign the user in the IdP instead"
+        )
+    subjects = store.unresolve_refs_to(conn, tenant_id, employee.pk)
+    store.touch(conn, tenant_id, subjects, now())
+    store.delete_employee(conn, tenant_id, employee.pk)
+    note(
+        conn,
+        tenant_id,
+        None,
+        "employee.remove",
+        f"manual employee {employee.email} removed",
+        employee.id,
+        actor="admin",
+    )
+    return employee
+
+
+# ---- the hooks scim_resources calls --------------------------------------------------------
+
+
+def after_write(
+    conn: Connection, ctx: ConnectionContext, rt_name: str, stored: StoredResource
+) -> None:
+    """A SCIM resource was created or changed: users sync to the directory."""
+    if rt_name == "User":
+        sync_user(conn, ctx, stored)
+
+
+def before_delete(
+    conn: Connection, ctx: ConnectionContext, rt_name: str, stored: StoredResource
+) -> None:
+    if rt_name == "User":
+        remove_user(conn, ctx, stored)

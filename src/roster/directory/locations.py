@@ -1,0 +1,225 @@
+"""A tenant's locations: which employees each one receives, and primary locations.
+
+Membership follows the employee's current attributes, re-evaluated on every sync: with
+``location_sync = all`` a synced employee is in every location; with ``per_location`` in
+each location listing its city (``addresses[].locality``) or its (valid) locale. A manual
+employee is in the locations an admin gave it. The primary location (Envoy's
+``defaultLocationName``) is for analytics only and grants no membership.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from roster.directory import locales
+from roster.directory.audit import now
+from roster.directory.history import note
+from roster.directory.sync_options import of as options_of
+from roster.errors import InvalidValue, NotFound, UniquenessConflict
+from roster.storage import employees as emp_store
+from roster.storage import locations as store
+from roster.storage import tenancy as tenancy_store
+from roster.storage.employees import EmployeeRow
+from roster.storage.locations import LocationRow
+
+__all__ = ["LocationRow", "add", "evaluate", "get", "list_all", "remove"]
+
+
+def key(value: str | None) -> str | None:
+    """How cities and location values compare: case- and whitespace-insensitively."""
+    if value is None:
+        return None
+    folded = " ".join(value.split()).lower()
+    return folded or None
+
+
+def evaluate(
+    mode: str, locations: Sequence[LocationRow], city_key: str | None, locale_key: str | None
+) -> set[int]:
+    """The locations a synced employee belongs to (pure)."""
+    if mode == "all":
+        return {loc.pk for loc in locations}
+    return {
+        loc.pk
+        for loc in locations
+        if (city_key is not None and city_key in loc.cities)
+        or (locale_key is not None and locale_key in loc.locales)
+    }
+
+
+def _names(locations: Sequence[LocationRow], pks: set[int]) -> str:
+    names = sorted(loc.name for loc in locations if loc.pk in pks)
+    return ", ".join(names) or "no location"
+
+
+def place(
+    conn: Connection,
+    tenant_id: int,
+    connection_uid: str | None,
+    employee: EmployeeRow,
+    mode: str,
+    locations: Sequence[LocationRow] | None = None,
+    *,
+    touch: bool = False,
+) -> None:
+    """Bring a synced employee's memberships in line with its attributes; log a move.
+    ``touch``: give it a new updated_at (when nothing else in this change did)."""
+    if locations is None:
+        locations = store.all_of(conn, tenant_id)
+    wanted = evaluate(mode, locations, employee.city_key, employee.locale_key)
+    have = emp_store.locations_of(conn, tenant_id, [employee.pk])[employee.pk]
+    if wanted == have:
+        return
+    emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
+    if touch:
+        emp_store.touch(conn, tenant_id, [employee.pk], now())
+    note(
+        conn,
+        tenant_id,
+        connection_uid,
+        "employee.locations",
+        f"{employee.email} is now in {_names(locations, wanted)} (was {_names(locations, have)})",
+        employee.id,
+    )
+
+
+def primary_location(conn: Connection, tenant_id: int, value_key: str | None) -> int | None:
+    """An exact (case-insensitive) location name first, then the admin's mapping."""
+    if value_key is None:
+        return None
+    exact = store.by_name(conn, tenant_id, value_key)
+    if exact is not None:
+        return exact.pk
+    return store.alias_target(conn, tenant_id, value_key)
+
+
+def reevaluate(conn: Connection, tenant_id: int) -> None:
+    """After locations change: every synced employee's memberships, anew."""
+    locations = store.all_of(conn, tenant_id)
+    modes = {
+        c.id: options_of(c).location_sync
+        for c in tenancy_store.connections_of(conn, tenant_id)
+    }
+    uids = {c.id: c.uid for c in tenancy_store.connections_of(conn, tenant_id)}
+    for employee in emp_store.synced_of_tenant(conn, tenant_id):
+        assert employee.connection_id is not None
+        place(
+            conn,
+            tenant_id,
+            uids.get(employee.connection_id),
+            employee,
+            modes.get(employee.connection_id, "all"),
+            locations,
+            touch=True,
+        )
+
+
+# ---- admin actions -----------------------------------------------------------------------
+
+
+def list_all(conn: Connection, tenant_id: int) -> list[LocationRow]:
+    return store.all_of(conn, tenant_id)
+
+
+def get(conn: Connection, tenant_id: int, name_or_id: str) -> LocationRow:
+    found = store.by_name(conn, tenant_id, name_or_id) or store.by_id(conn, tenant_id, name_or_id)
+    if found is None:
+        raise NotFound(f"no location called {name_or_id!r} (see `roster location list`)")
+    return found
+
+
+def add(
+    conn: Connection,
+    tenant_id: int,
+    name: str,
+    cities: Sequence[str] = (),
+    locale_values: Sequence[str] = (),
+) -> LocationRow:
+    name = " ".join(name.split())
+    if not name:
+        raise InvalidValue("a location needs a name")
+    if store.by_name(conn, tenant_id, name) is not None:
+        raise UniquenessConflict(f"a location called {name!r} already exists")
+    city_keys = sorted({k for k in (key(c) for c in cities) if k})
+    locale_keys = []
+    for value in locale_values:
+        normalised = locales.normalise(value)
+        if normalised is None:
+            raise InvalidValue(
+                f"locale {value!r} is not ISO 639-1 language + ISO 3166-1 country (e.g. en_US)"
+            )
+        locale_keys.append(normalised)
+    at = now()
+    row = store.insert_location(conn, tenant_id, name, city_keys, sorted(set(locale_keys)), at)
+    note(
+        conn,
+        tenant_id,
+        None,
+        "location.add",
+        f"location {name!r} added (cities: {', '.join(city_keys) or '-'}; "
+        f"locales: {', '.join(row.locales) or '-'})",
+        actor="admin",
+    )
+    # An exact name match assigns the primary location automatically.
+    store.assign_primary(conn, tenant_id, name.lower(), row.pk, at)
+    reevaluate(conn, tenant_id)
+    return row
+
+
+def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
+    row = get(conn, tenant_id, name)
+    store.delete_location(conn, tenant_id, row.pk, now())
+    note(conn, tenant_id, None, "location.remove", f"location {row.name!r} removed", actor="admin")
+    return row
+
+
+def map_value(conn: Connection, tenant_id: int, value: str, location: str) -> LocationRow:
+    """Map a defaultLocationName value to a location (values no name matches exactly)."""
+    value_key = key(value)
+    if value_key is None:
+        raise InvalidValue("the value to map is empty")
+    if store.by_name(conn, tenant_id, value_key) is not None:
+        raise InvalidValue(
+            f"{value!r} is the name of a location: exact matches are assigned automatically"
+        )
+    target = get(conn, tenant_id, location)
+    store.put_alias(conn, tenant_id, value, target.pk)
+    count = store.assign_primary(conn, tenant_id, value_key, target.pk, now())
+    note(
+        conn,
+        tenant_id,
+        None,
+        "location.map",
+        f"primary location {value!r} maps to {target.name!r} ({count} employees)",
+        actor="admin",
+    )
+    return target
+
+
+def unmap_value(conn: Connection, tenant_id: int, value: str) -> None:
+    value_key = key(value)
+    if value_key is None or not store.delete_alias(conn, tenant_id, value_key):
+        raise NotFound(f"no mapping for {value!r}")
+    store.assign_primary(conn, tenant_id, value_key, None, now())
+    note(conn, tenant_id, None, "location.unmap", f"mapping of {value!r} removed", actor="admin")
+
+
+def mappings(conn: Connection, tenant_id: int) -> list[tuple[str, str]]:
+    return store.aliases_of(conn, tenant_id)
+
+
+def unmapped(conn: Connection, tenant_id: int) -> list[tuple[str, int]]:
+    return store.unmapped(conn, tenant_id)
+
+
+def set_explicit(
+    conn: Connection, tenant_id: int, employee: EmployeeRow, names: Sequence[str]
+) -> list[LocationRow]:
+    """A manual employee's locations, as an admin gave them."""
+    chosen = [get(conn, tenant_id, n) for n in names]
+    wanted = {loc.pk for loc in chosen}
+    have = emp_store.locations_of(conn, tenant_id, [employee.pk])[employee.pk]
+    emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
+    return chosen

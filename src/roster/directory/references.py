@@ -1,0 +1,121 @@
+"""Manager and assistants: references from one employee to others, by email or SCIM id.
+
+Envoy's rules: a reference resolves only to an employee *synced* by the same tenant, never
+to a manual one. A reference to someone not there yet waits (the employee shows the value
+as sent) and completes by itself when that person is synced: the arrival's own sync looks
+up the references waiting for its email (or its SCIM id in the same connection). Each
+resolution, and each wait, is written to the system log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from roster.directory.context import ConnectionContext
+from roster.directory.history import note
+from roster.directory.mapping import MappedUser
+from roster.scim.schema import USER
+from roster.storage import employees as store
+from roster.storage import resources as resource_store
+from roster.storage.employees import EmployeeRow, RefRow
+
+_LABEL = {"manager": "manager", "assistant": "assistant"}
+
+
+def _resolve(
+    conn: Connection, ctx: ConnectionContext, by: str, ref_key: str
+) -> EmployeeRow | None:
+    if by == "email":
+        return store.synced_by_email(conn, ctx.tenant_id, ref_key)
+    if len(ref_key) > 64:  # no SCIM id is this long
+        return None
+    user = resource_store.get(conn, ctx.scope(USER), ref_key)
+    if user is None:
+        return None
+    target = store.by_resource(conn, ctx.tenant_id, user.pk)
+    return target if target is not None and target.synced else None
+
+
+def _wanted(ctx: ConnectionContext, employee: EmployeeRow, mapped: MappedUser) -> list[RefRow]:
+    refs = []
+    if mapped.manager is not None:
+        m = mapped.manager
+        refs.append(RefRow(employee.pk, "manager", 0, ctx.connection_id, m.by, m.raw, m.key, None))
+    for i, email in enumerate(mapped.assistants):
+        refs.append(
+            RefRow(
+                employee.pk, "assistant", i, ctx.connection_id, "email", email, email.lower(), None
+            )
+        )
+    return refs
+
+
+def sync(
+    conn: Connection, ctx: ConnectionContext, employee: EmployeeRow, mapped: MappedUser
+) -> None:
+    """Replace the employee's references with the IdP's, resolving what can be resolved."""
+    old = {
+        (r.kind, r.position): r
+        for r in store.refs_of(conn, ctx.tenant_id, [employee.pk])[employee.pk]
+    }
+    new: list[RefRow] = []
+    changed = len(old) != len(_wanted(ctx, employee, mapped))
+    for ref in _wanted(ctx, employee, mapped):
+        before = old.get((ref.kind, ref.position))
+        same = before is not None and (before.by, before.key) == (ref.by, ref.key)
+        target = before.target_pk if same and before is not None else None
+        found = None
+        if target is None:
+            found = _resolve(conn, ctx, ref.by, ref.key)
+            target = found.pk if found is not None else None
+        resolved = RefRow(**{**ref.__dict__, "target_pk": target})
+        new.append(resolved)
+        if not same or before is None or before.target_pk != target or before.raw != ref.raw:
+            changed = True
+            if found is not None:
+                note(
+                    conn,
+                    ctx.tenant_id,
+                    ctx.connection_uid,
+                    f"employee.{ref.kind}",
+                    f"{_LABEL[ref.kind]} of {employee.email} resolved to "
+                    f"{found.email} (from {ref.raw!r})",
+                    employee.id,
+                )
+            else:
+                note(
+                    conn,
+                    ctx.tenant_id,
+                    ctx.connection_uid,
+                    f"employee.{ref.kind}",
+                    f"{_LABEL[ref.kind]} of {employee.email} waits for {ref.raw!r}: no employee "
+                    "synced by this tenant has it yet; it resolves when that person is synced",
+                    employee.id,
+                )
+    if changed:
+        store.replace_refs(conn, ctx.tenant_id, employee.pk, new)
+
+
+def complete_pending(
+    conn: Connection, ctx: ConnectionContext, employee: EmployeeRow, scim_id: str, at: datetime
+) -> None:
+    """``employee`` was just synced: references waiting for it resolve now."""
+    waiting = store.pending_for(conn, ctx.tenant_id, employee.email_key, ctx.connection_id, scim_id)
+    if not waiting:
+        return
+    store.resolve_refs(conn, ctx.tenant_id, waiting, employee.pk)
+    subjects = store.by_pks(conn, ctx.tenant_id, [r.employee_pk for r in waiting])
+    store.touch(conn, ctx.tenant_id, subjects, at)
+    for ref in waiting:
+        subject = subjects[ref.employee_pk]
+        note(
+            conn,
+            ctx.tenant_id,
+            ctx.connection_uid,
+            f"employee.{ref.kind}",
+            f"{_LABEL[ref.kind]} of {subject.email} resolved to {employee.email} "
+            f"(waiting for {ref.raw!r}; arrived)",
+            subject.id,
+        )

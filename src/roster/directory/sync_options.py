@@ -1,0 +1,97 @@
+"""The directory's per-connection settings, registered in the connection options registry
+(directory/options.py), so `roster connection show` lists them and `roster connection
+configure ID --set name=value` validates and sets them. Stored under plain keys of
+``connections.options``:
+
+- ``unique_identifier``: ``userName`` (default; EnvKey) or ``email`` (Engagedly): the
+  attribute that identifies a user within the connection.
+- ``link_by_email``: ``true`` (default): a create whose primary email belongs to a manual
+  employee (or to one of an inactive connection) links to it; ``false``: 409 instead.
+- ``location_sync``: ``all`` (default; every user in every location) or ``per_location``
+  (each location receives the users of its cities and locales).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from roster.directory import options
+from roster.directory.options import OptionSpec
+from roster.errors import InvalidValue
+from roster.storage import tenancy as tenancy_store
+from roster.storage.tenancy import ConnectionRow
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        for choice in choices:
+            if text.strip().lower() == choice.lower():
+                return choice
+        raise InvalidValue(f"{text!r} is not one of: {', '.join(choices)}")
+
+    return parse
+
+
+def _boolean(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("true", "yes", "on", "1"):
+        return True
+    if low in ("false", "no", "off", "0"):
+        return False
+    raise InvalidValue(f"{text!r} is not a boolean (true or false)")
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    unique_identifier: str = "userName"
+    link_by_email: bool = True
+    location_sync: str = "all"
+
+
+_DEFAULTS = SyncOptions()
+_SPECS = (
+    OptionSpec(
+        "unique_identifier",
+        "the attribute identifying a user within the connection (userName: EnvKey; "
+        "email: Engagedly)",
+        ("userName", "email"),
+        _choice("userName", "email"),
+        lambda _row: _DEFAULTS.unique_identifier,
+    ),
+    OptionSpec(
+        "link_by_email",
+        "a new user whose primary email belongs to a manual employee links to it (off: 409)",
+        (True, False),
+        _boolean,
+        lambda _row: _DEFAULTS.link_by_email,
+    ),
+    OptionSpec(
+        "location_sync",
+        "all users to all locations, or per location by city (locality) or locale",
+        ("all", "per_location"),
+        _choice("all", "per_location"),
+        lambda _row: _DEFAULTS.location_sync,
+    ),
+)
+for _spec in _SPECS:
+    if _spec.name not in options.REGISTRY:
+        options.register(_spec)
+
+
+def of(row: ConnectionRow) -> SyncOptions:
+    values: dict[str, Any] = {}
+    for spec in _SPECS:
+        value = options.value(row, spec.name)
+        # A stored value of the wrong type (hand-edited JSON) must not break every sync.
+        default = spec.default(row)
+        values[spec.name] = value if type(value) is type(default) else default
+    return SyncOptions(**values)
+
+
+def load(conn: Connection, connection_uid: str) -> SyncOptions:
+    row = tenancy_store.connection_by_uid(conn, connection_uid)
+    return of(row) if row is not None else _DEFAULTS

@@ -1,0 +1,291 @@
+"""The OpenAPI 3.1 document of the read API (http/api.py), written by hand: it is the
+contract the host app codes against, and tests check every route is in it and every
+response conforms to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roster import __version__
+
+Json = dict[str, Any]
+
+
+def _nullable(schema: Json) -> Json:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_STR = {"type": "string"}
+_NSTR = _nullable(_STR)
+
+_TEXT_FIELDS = (
+    "givenName",
+    "familyName",
+    "displayName",
+    "phone",
+    "title",
+    "department",
+    "division",
+    "employeeNumber",
+    "costCenter",
+    "organization",
+    "city",
+    "state",
+    "postalCode",
+    "country",
+    "locale",
+    "timezone",
+    "userType",
+)
+
+SCHEMAS: Json = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["status", "detail"],
+                "properties": {"status": {"type": "integer"}, "detail": _STR},
+            }
+        },
+    },
+    "PersonRef": {
+        "type": "object",
+        "required": ["id", "email", "displayName"],
+        "properties": {"id": _STR, "email": _STR, "displayName": _NSTR},
+    },
+    "Reference": {
+        "description": "A manager or assistant as the IdP sent it; `employee` once resolved "
+        "to an employee synced by this tenant, null while it waits for that person.",
+        "type": "object",
+        "required": ["value", "resolved", "employee"],
+        "properties": {
+            "value": _STR,
+            "resolved": {"type": "boolean"},
+            "employee": _nullable(_ref("PersonRef")),
+        },
+    },
+    "LocationRef": {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {"id": _STR, "name": _STR},
+    },
+    "Employee": {
+        "type": "object",
+        "required": [
+            "id",
+            "email",
+            "status",
+            *_TEXT_FIELDS,
+            "remoteStatus",
+            "primaryLocation",
+            "manager",
+            "assistants",
+            "locations",
+            "groups",
+            "customFields",
+            "source",
+            "createdAt",
+            "updatedAt",
+        ],
+        "properties": {
+            "id": _STR,
+            "email": {"type": "string", "description": "Primary email: the tenant-wide key"},
+            "status": {"enum": ["active", "inactive"]},
+            **{name: _NSTR for name in _TEXT_FIELDS},
+            "remoteStatus": _nullable({"enum": ["Remote", "In person"]}),
+            "primaryLocation": _nullable(
+                {
+                    "type": "object",
+                    "description": "Envoy's defaultLocationName, for analytics only",
+                    "required": ["value", "location"],
+                    "properties": {"value": _STR, "location": _nullable(_ref("LocationRef"))},
+                }
+            ),
+            "manager": _nullable(_ref("Reference")),
+            "assistants": {"type": "array", "items": _ref("Reference")},
+            "locations": {"type": "array", "items": _ref("LocationRef")},
+            "groups": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "displayName", "connection"],
+                    "properties": {"id": _STR, "displayName": _STR, "connection": _STR},
+                },
+            },
+            "customFields": {"type": "object"},
+            "source": {
+                "type": "object",
+                "required": ["type", "connection"],
+                "properties": {
+                    "type": {"enum": ["synced", "manual"]},
+                    "connection": _nullable(
+                        {
+                            "type": "object",
+                            "required": ["id", "name", "idp", "status"],
+                            "properties": {
+                                "id": _STR,
+                                "name": _STR,
+                                "idp": _STR,
+                                "status": _STR,
+                            },
+                        }
+                    ),
+                    "scimUserId": _NSTR,
+                    "userName": _NSTR,
+                },
+            },
+            "createdAt": {"type": "string", "format": "date-time"},
+            "updatedAt": {"type": "string", "format": "date-time"},
+        },
+    },
+    "EmployeePage": {
+        "type": "object",
+        "required": ["items", "nextCursor"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Employee")},
+            "nextCursor": _NSTR,
+        },
+    },
+    "Group": {
+        "type": "object",
+        "required": ["id", "displayName", "connection", "members"],
+        "properties": {
+            "id": _STR,
+            "displayName": _STR,
+            "connection": _NSTR,
+            "members": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "email", "status"],
+                    "properties": {
+                        "id": _STR,
+                        "email": _STR,
+                        "status": {"enum": ["active", "inactive"]},
+                    },
+                },
+            },
+        },
+    },
+    "GroupPage": {
+        "type": "object",
+        "required": ["items", "nextCursor"],
+        "properties": {"items": {"type": "array", "items": _ref("Group")}, "nextCursor": _NSTR},
+    },
+    "Location": {
+        "type": "object",
+        "required": ["id", "name", "cities", "locales", "employeeCount"],
+        "properties": {
+            "id": _STR,
+            "name": _STR,
+            "cities": {"type": "array", "items": _STR},
+            "locales": {"type": "array", "items": _STR},
+            "employeeCount": {"type": "integer"},
+        },
+    },
+    "LocationList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("Location")}},
+    },
+}
+
+
+def _param(name: str, description: str, schema: Json | None = None) -> Json:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or _STR,
+    }
+
+
+_PAGING = [
+    _param("cursor", "The nextCursor of the previous page"),
+    _param("limit", "Page size (1-1000, default 100)", {"type": "integer"}),
+]
+
+
+def _responses(schema: str, *errors: int) -> Json:
+    out: Json = {
+        "200": {"description": "OK", "content": {"application/json": {"schema": _ref(schema)}}}
+    }
+    for status in (*errors, 401):
+        out[str(status)] = {
+            "description": {
+                400: "Bad request",
+                401: "Missing or invalid API key",
+                404: "Not found",
+            }[status],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+    return out
+
+
+PATHS: Json = {
+    "/employees": {
+        "get": {
+            "operationId": "listEmployees",
+            "summary": "List employees (cursor pagination, oldest first)",
+            "parameters": [
+                _param("status", "active or inactive", {"enum": ["active", "inactive"]}),
+                _param("location", "A location id or name: its members"),
+                _param("source", "manual, synced, or a SCIM connection id"),
+                _param("updated_since", "ISO 8601 time: employees changed at or after it"),
+                *_PAGING,
+            ],
+            "responses": _responses("EmployeePage", 400),
+        }
+    },
+    "/employees/{employee_id}": {
+        "get": {
+            "operationId": "getEmployee",
+            "summary": "One employee, with manager, assistants, locations, groups and source",
+            "parameters": [{"name": "employee_id", "in": "path", "required": True, "schema": _STR}],
+            "responses": _responses("Employee", 404),
+        }
+    },
+    "/groups": {
+        "get": {
+            "operationId": "listGroups",
+            "summary": "Groups pushed by the tenant's IdPs, with their employee members",
+            "parameters": _PAGING,
+            "responses": _responses("GroupPage", 400),
+        }
+    },
+    "/locations": {
+        "get": {
+            "operationId": "listLocations",
+            "summary": "The tenant's locations",
+            "responses": _responses("LocationList"),
+        }
+    },
+}
+
+
+def document(base_url: str) -> Json:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Roster directory API",
+            "version": __version__,
+            "description": "Read the employee directory of the tenant the API key belongs "
+            "to. Create a key with `roster apikey create --tenant NAME`.",
+        },
+        "servers": [{"url": f"{base_url}/api/v1"}],
+        "security": [{"apiKey": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "rk_<id>_<secret>"}
+            },
+        },
+    }

@@ -1,0 +1,381 @@
+"""Store functions for employees, their location memberships and their references
+(manager, assistants). Every statement is scoped by tenant."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, or_, select, update
+
+from roster.storage.tables import (
+    connections,
+    employee_locations,
+    employee_refs,
+    employees,
+    resources,
+)
+
+E = employees.c
+EL = employee_locations.c
+ER = employee_refs.c
+
+
+@dataclass(frozen=True)
+class EmployeeRow:
+    pk: int
+    id: str
+    tenant_id: int
+    connection_id: int | None
+    resource_pk: int | None
+    email: str
+    status: str
+    fields: dict[str, Any]
+    city_key: str | None
+    locale_key: str | None
+    primary_location_key: str | None
+    primary_location_pk: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def synced(self) -> bool:
+        return self.connection_id is not None
+
+    @property
+    def email_key(self) -> str:
+        return self.email.lower()
+
+
+EMPLOYEE_COLUMNS = (
+    E.pk,
+    E.id,
+    E.tenant_id,
+    E.connection_id,
+    E.resource_pk,
+    E.email,
+    E.status,
+    E.fields,
+    E.city_key,
+    E.locale_key,
+    E.primary_location_key,
+    E.primary_location_pk,
+    E.created_at,
+    E.updated_at,
+)
+
+
+def employee_row(r: Any) -> EmployeeRow:
+    return EmployeeRow(
+        r.pk,
+        r.id,
+        r.tenant_id,
+        r.connection_id,
+        r.resource_pk,
+        r.email,
+        r.status,
+        dict(r.fields or {}),
+        r.city_key,
+        r.locale_key,
+        r.primary_location_key,
+        r.primary_location_pk,
+        r.created_at,
+        r.updated_at,
+    )
+
+
+def _one(conn: Connection, *where: ColumnElement[bool], lock: bool = False) -> EmployeeRow | None:
+    query = select(*EMPLOYEE_COLUMNS).where(*where)
+    if lock:
+        query = query.with_for_update()
+    r = conn.execute(query).first()
+    return employee_row(r) if r else None
+
+
+def by_resource(conn: Connection, tenant_id: int, resource_pk: int) -> EmployeeRow | None:
+    return _one(conn, E.tenant_id == tenant_id, E.resource_pk == resource_pk, lock=True)
+
+
+def by_email(conn: Connection, tenant_id: int, email: str) -> EmployeeRow | None:
+    return _one(conn, E.tenant_id == tenant_id, E.email_key == email.lower(), lock=True)
+
+
+def by_id(conn: Connection, tenant_id: int, employee_id: str) -> EmployeeRow | None:
+    return _one(conn, E.tenant_id == tenant_id, E.id == employee_id)
+
+
+def by_pks(conn: Connection, tenant_id: int, pks: Iterable[int]) -> dict[int, EmployeeRow]:
+    wanted = list(dict.fromkeys(pks))
+    if not wanted:
+        return {}
+    rows = conn.execute(select(*EMPLOYEE_COLUMNS).where(E.tenant_id == tenant_id, E.pk.in_(wanted)))
+    return {r.pk: employee_row(r) for r in rows}
+
+
+def synced_by_email(conn: Connection, tenant_id: int, email_key: str) -> EmployeeRow | None:
+    return _one(
+        conn, E.tenant_id == tenant_id, E.email_key == email_key, E.connection_id.is_not(None)
+    )
+
+
+def insert_employee(conn: Connection, tenant_id: int, values: dict[str, Any]) -> EmployeeRow:
+    row = {"id": str(uuid.uuid4()), "tenant_id": tenant_id, **values}
+    row["email_key"] = row["email"].lower()
+    return employee_row(
+        conn.execute(insert(employees).values(**row).returning(*EMPLOYEE_COLUMNS)).one()
+    )
+
+
+def update_employee(
+    conn: Connection, tenant_id: int, pk: int, values: dict[str, Any]
+) -> EmployeeRow:
+    if "email" in values:
+        values = {**values, "email_key": values["email"].lower()}
+    return employee_row(
+        conn.execute(
+            update(employees)
+            .where(E.tenant_id == tenant_id, E.pk == pk)
+            .values(**values)
+            .returning(*EMPLOYEE_COLUMNS)
+        ).one()
+    )
+
+
+def touch(conn: Connection, tenant_id: int, pks: Iterable[int], at: datetime) -> None:
+    """A new ``updated_at`` for employees whose rendered form changed indirectly."""
+    wanted = list(dict.fromkeys(pks))
+    if wanted:
+        conn.execute(
+            update(employees)
+            .where(E.tenant_id == tenant_id, E.pk.in_(wanted))
+            .values(updated_at=at)
+        )
+
+
+def delete_employee(conn: Connection, tenant_id: int, pk: int) -> None:
+    # Location memberships and its own references go by ON DELETE CASCADE.
+    conn.execute(delete(employees).where(E.tenant_id == tenant_id, E.pk == pk))
+
+
+def of_connection(conn: Connection, tenant_id: int, connection_id: int) -> list[EmployeeRow]:
+    rows = conn.execute(
+        select(*EMPLOYEE_COLUMNS)
+        .where(E.tenant_id == tenant_id, E.connection_id == connection_id)
+        .order_by(E.pk)
+    )
+    return [employee_row(r) for r in rows]
+
+
+def synced_of_tenant(conn: Connection, tenant_id: int) -> list[EmployeeRow]:
+    rows = conn.execute(
+        select(*EMPLOYEE_COLUMNS)
+        .where(E.tenant_id == tenant_id, E.connection_id.is_not(None))
+        .order_by(E.pk)
+    )
+    return [employee_row(r) for r in rows]
+
+
+def make_manual(conn: Connection, tenant_id: int, connection_id: int, at: datetime) -> int:
+    """Detach every employee of a connection from it: they stay, as manual employees."""
+    result = conn.execute(
+        update(employees)
+        .where(E.tenant_id == tenant_id, E.connection_id == connection_id)
+        .values(connection_id=None, resource_pk=None, updated_at=at)
+    )
+    return int(result.rowcount or 0)
+
+
+# ---- location memberships ----------------------------------------------------------------
+
+
+def locations_of(conn: Connection, tenant_id: int, pks: Sequence[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {pk: set() for pk in pks}
+    if pks:
+        rows = conn.execute(
+            select(EL.employee_pk, EL.location_pk).where(
+                EL.tenant_id == tenant_id, EL.employee_pk.in_(list(pks))
+            )
+        )
+        for r in rows:
+            out[r.employee_pk].add(r.location_pk)
+    return out
+
+
+def set_locations(
+    conn: Connection, tenant_id: int, employee_pk: int, add: Iterable[int], remove: Iterable[int]
+) -> None:
+    gone = list(remove)
+    if gone:
+        conn.execute(
+            delete(employee_locations).where(
+                EL.tenant_id == tenant_id,
+                EL.employee_pk == employee_pk,
+                EL.location_pk.in_(gone),
+            )
+        )
+    rows = [{"employee_pk": employee_pk, "location_pk": pk, "tenant_id": tenant_id} for pk in add]
+    if rows:
+        conn.execute(insert(employee_locations), rows)
+
+
+# ---- references (manager, assistants) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefRow:
+    employee_pk: int
+    kind: str
+    position: int
+    connection_id: int | None
+    by: str
+    raw: str
+    key: str
+    target_pk: int | None
+
+
+_REF_COLUMNS = (
+    ER.employee_pk,
+    ER.kind,
+    ER.position,
+    ER.connection_id,
+    ER.by,
+    ER.raw,
+    ER.key,
+    ER.target_pk,
+)
+
+
+def _ref(r: Any) -> RefRow:
+    return RefRow(
+        r.employee_pk, r.kind, r.position, r.connection_id, r.by, r.raw, r.key, r.target_pk
+    )
+
+
+def refs_of(conn: Connection, tenant_id: int, pks: Sequence[int]) -> dict[int, list[RefRow]]:
+    out: dict[int, list[RefRow]] = {pk: [] for pk in pks}
+    if pks:
+        rows = conn.execute(
+            select(*_REF_COLUMNS)
+            .where(ER.tenant_id == tenant_id, ER.employee_pk.in_(list(pks)))
+            .order_by(ER.employee_pk, ER.kind, ER.position)
+        )
+        for r in rows:
+            out[r.employee_pk].append(_ref(r))
+    return out
+
+
+def replace_refs(conn: Connection, tenant_id: int, employee_pk: int, refs: list[RefRow]) -> None:
+    conn.execute(
+        delete(employee_refs).where(ER.tenant_id == tenant_id, ER.employee_pk == employee_pk)
+    )
+    if refs:
+        conn.execute(
+            insert(employee_refs),
+            [{**r.__dict__, "tenant_id": tenant_id} for r in refs],
+        )
+
+
+def pending_for(
+    conn: Connection, tenant_id: int, email_key: str, connection_id: int, scim_id: str | None
+) -> list[RefRow]:
+    """Unresolved references that name this person: by email, or by the SCIM id it has
+    in the connection the referring user came from."""
+    match = and_(ER.by == "email", ER.key == email_key)
+    if scim_id is not None:
+        match = or_(
+            match, and_(ER.by == "id", ER.key == scim_id, ER.connection_id == connection_id)
+        )
+    rows = conn.execute(
+        select(*_REF_COLUMNS).where(
+            ER.tenant_id == tenant_id,
+            ER.key.in_([k for k in (email_key, scim_id) if k is not None]),
+            ER.target_pk.is_(None),
+            match,
+        )
+    )
+    return [_ref(r) for r in rows]
+
+
+def resolve_refs(conn: Connection, tenant_id: int, refs: Sequence[RefRow], target_pk: int) -> None:
+    for r in refs:
+        conn.execute(
+            update(employee_refs)
+            .where(
+                ER.tenant_id == tenant_id,
+                ER.employee_pk == r.employee_pk,
+                ER.kind == r.kind,
+                ER.position == r.position,
+            )
+            .values(target_pk=target_pk)
+        )
+
+
+def unresolve_refs_to(conn: Connection, tenant_id: int, target_pk: int) -> list[int]:
+    """Unresolve every reference to ``target_pk`` (it is leaving the directory); returns
+    the employees that referred to it: they wait for the person again."""
+    subjects = [
+        r.employee_pk
+        for r in conn.execute(
+            select(ER.employee_pk).where(ER.tenant_id == tenant_id, ER.target_pk == target_pk)
+        )
+    ]
+    if subjects:
+        conn.execute(
+            update(employee_refs)
+            .where(ER.tenant_id == tenant_id, ER.target_pk == target_pk)
+            .values(target_pk=None)
+        )
+    return subjects
+
+
+def drop_pending_refs(conn: Connection, tenant_id: int, connection_id: int) -> None:
+    """Pending references of a connection's employees: dropped when they turn manual (a
+    manual employee changes only by an admin's hand, never by a later arrival)."""
+    of_connection_employees = select(E.pk).where(
+        E.tenant_id == tenant_id, E.connection_id == connection_id
+    )
+    conn.execute(
+        delete(employee_refs).where(
+            ER.tenant_id == tenant_id,
+            ER.target_pk.is_(None),
+            ER.employee_pk.in_(of_connection_employees),
+        )
+    )
+
+
+def connection_brief(conn: Connection, tenant_id: int, connection_id: int) -> tuple[str, str, str]:
+    """(uid, name, status) of a connection of the tenant, for conflict messages."""
+    C = connections.c
+    r = conn.execute(
+        select(C.uid, C.name, C.status).where(C.tenant_id == tenant_id, C.id == connection_id)
+    ).one()
+    return r.uid, r.name, r.status
+
+
+def user_name_of(conn: Connection, tenant_id: int, resource_pk: int | None) -> str | None:
+    if resource_pk is None:
+        return None
+    R = resources.c
+    r = conn.execute(select(R.doc).where(R.tenant_id == tenant_id, R.pk == resource_pk)).first()
+    return str(r.doc.get("userName")) if r else None
+
+
+def drop_pending_refs_of(conn: Connection, tenant_id: int, employee_pk: int) -> None:
+    conn.execute(
+        delete(employee_refs).where(
+            ER.tenant_id == tenant_id, ER.employee_pk == employee_pk, ER.target_pk.is_(None)
+        )
+    )
+
+
+def delete_connection(conn: Connection, tenant_id: int, connection_id: int) -> None:
+    """The connection row; its SCIM resources, values, memberships and custom-field
+    mappings go by ON DELETE CASCADE (employees were detached first)."""
+    conn.execute(
+        delete(connections).where(
+            connections.c.tenant_id == tenant_id, connections.c.id == connection_id
+        )
+    )

@@ -1,0 +1,69 @@
+"""Query counts are behaviour: syncing a user to the directory costs the same number of
+statements in a tenant of 2 employees as in one of 40, with locations and references."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from roster.directory import locations
+from tests.conftest import Scim, StatementCounter, new_connection
+from tests.directory.conftest import ENTERPRISE, ENVOY, configure, create, user_body
+
+
+def _tenant(engine: Engine, client: TestClient, people: int) -> Scim:
+    scim = new_connection(engine, client)
+    configure(engine, scim, location_sync="per_location")
+    with engine.begin() as conn:
+        for city in ("Austin", "Boston", "Chicago"):
+            locations.add(conn, scim.tenant_id, city, [city])
+    for i in range(people):
+        create(scim, f"p{i}", f"p{i}@corp.test", addresses=[{"locality": "Austin"}])
+    return scim
+
+
+def _count(c: StatementCounter) -> int:
+    # SQLite's BEGIN IMMEDIATE is a statement there and not on PostgreSQL.
+    return sum(1 for sql, _ in c.statements if not sql.startswith("BEGIN"))
+
+
+def _costs(scim: Scim, counter: Callable[[], StatementCounter]) -> dict[str, int]:
+    body = user_body(
+        "new",
+        "new@corp.test",
+        addresses=[{"locality": "Boston"}],
+        **{
+            ENTERPRISE: {"manager": {"value": "00u0", "displayName": "p0@corp.test"}},
+            ENVOY: {"assistants": ["p1@corp.test", "nobody@corp.test"], "remoteStatus": "wfh"},
+        },
+    )
+    costs = {}
+    with counter() as c:
+        created = scim.post("/Users", body)
+    assert created.status_code == 201
+    costs["create"] = _count(c)
+    with counter() as c:
+        moved = scim.patch(
+            f"/Users/{created.json()['id']}",
+            [{"op": "replace", "path": "addresses", "value": [{"locality": "Chicago"}]}],
+        )
+    assert moved.status_code == 200
+    costs["move"] = _count(c)
+    with counter() as c:
+        assert scim.delete(f"/Users/{created.json()['id']}").status_code == 204
+    costs["delete"] = _count(c)
+    return costs
+
+
+def test_a_user_sync_costs_the_same_in_a_small_and_a_larger_directory(
+    engine: Engine, client: TestClient, count_statements: Callable[[], StatementCounter]
+) -> None:
+    small = _costs(_tenant(engine, client, 2), count_statements)
+    large = _costs(_tenant(engine, client, 40), count_statements)
+    assert small == large
+    # The figures today (one of them the manager lookup of scim_resources); a rise shows
+    # up here. Four of create's are log entries of the notes (location placement,
+    # manager resolved, assistant resolved, assistant waiting).
+    assert large == {"create": 25, "move": 22, "delete": 9}
