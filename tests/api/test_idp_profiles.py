@@ -107,7 +107,8 @@ def test_entra_upserts_filtered_values_and_generic_answers_no_target(
         home,
         {"type": "work", "value": "w@x.org"},
     ]
-    assert got["phoneNumbers"] == [{"type": "mobile", "value": "+1 555"}]
+    # The first mobile number is the primary one, as Entra's create would have sent it.
+    assert got["phoneNumbers"] == [{"type": "mobile", "value": "+1 555", "primary": True}]
     # In place the second time: no second work email.
     body = [{"op": "Replace", "path": 'emails[type eq "work"].value', "value": "w2@x.org"}]
     assert entra.patch(f"/Users/{uid}", body).status_code == 200
@@ -224,3 +225,17 @@ def test_entra_unquoted_external_id_filter(entra: Scim, okta: Scim) -> None:
     assert r.status_code == 200 and r.json()["totalResults"] == 1
     r = okta.get("/Users", params={"filter": "externalId eq jyoung"})
     assert r.status_code == 400 and r.json()["scimType"] == "invalidFilter"
+
+
+def test_okta_manager_display_name_alone_is_accepted(okta: Scim) -> None:
+    # Envoy's Okta guide maps only managerDisplayName (the manager's email).
+    body = {ENTERPRISE: {"manager": {"displayName": "boss@x.org"}}}
+    uid = okta.create_user("emp2@x.org", **body)["id"]
+    assert _manager(okta, uid) == {"displayName": "boss@x.org"}
+    for bad in ({"displayName": " "}, {"value": ""}, {"value": "", "displayName": "b@x.org"}):
+        emails = [{"value": "emp2@x.org", "primary": True}]
+        put = {"userName": "emp2@x.org", "emails": emails, ENTERPRISE: {"manager": bad}}
+        r = okta.put(f"/Users/{uid}", put)
+        assert r.status_code == 400 and r.json()["scimType"] == "invalidValue", bad
+        assert "manager" in r.json()["detail"]
+    assert _manager(okta, uid) == {"displayName": "boss@x.org"}

@@ -219,9 +219,12 @@ def test_dotted_keys_stay_put_where_the_profile_does_not_split_them() -> None:
 def test_element_from_an_eq_filter() -> None:
     ref = resolve(USER, "emails")
     where = parse_value_filter(USER, ref, 'type eq "work"', InvalidValue)
-    assert dialects.element_from_filter(where) == {"type": "work"}
-    both = parse_value_filter(USER, ref, 'type eq "work" and primary eq true', InvalidValue)
-    assert dialects.element_from_filter(both) == {"type": "work", "primary": True}
+    emails = ref.attribute
+    assert dialects.element_from_filter(where, emails, []) == {"type": "work", "primary": True}
+    home = [{"value": "h@x", "type": "home", "primary": True}]
+    assert dialects.element_from_filter(where, emails, home) == {"type": "work"}
+    both = parse_value_filter(USER, ref, 'type eq "work" and primary eq false', InvalidValue)
+    assert dialects.element_from_filter(both, emails, []) == {"type": "work", "primary": False}
     for text in (
         'type ne "work"',
         'value co "x"',
@@ -229,7 +232,10 @@ def test_element_from_an_eq_filter() -> None:
         'type eq "a" and type eq "b"',
     ):
         assert (
-            dialects.element_from_filter(parse_value_filter(USER, ref, text, InvalidValue)) is None
+            dialects.element_from_filter(
+                parse_value_filter(USER, ref, text, InvalidValue), emails, []
+            )
+            is None
         )
 
 

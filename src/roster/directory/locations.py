@@ -99,8 +99,7 @@ def reevaluate(conn: Connection, tenant_id: int) -> None:
     """After locations change: every synced employee's memberships, anew."""
     locations = store.all_of(conn, tenant_id)
     modes = {
-        c.id: options_of(c).location_sync
-        for c in tenancy_store.connections_of(conn, tenant_id)
+        c.id: options_of(c).location_sync for c in tenancy_store.connections_of(conn, tenant_id)
     }
     uids = {c.id: c.uid for c in tenancy_store.connections_of(conn, tenant_id)}
     for employee in emp_store.synced_of_tenant(conn, tenant_id):

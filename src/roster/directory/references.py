@@ -24,9 +24,7 @@ from roster.storage.employees import EmployeeRow, RefRow
 _LABEL = {"manager": "manager", "assistant": "assistant"}
 
 
-def _resolve(
-    conn: Connection, ctx: ConnectionContext, by: str, ref_key: str
-) -> EmployeeRow | None:
+def _resolve(conn: Connection, ctx: ConnectionContext, by: str, ref_key: str) -> EmployeeRow | None:
     if by == "email":
         return store.synced_by_email(conn, ctx.tenant_id, ref_key)
     if len(ref_key) > 64:  # no SCIM id is this long

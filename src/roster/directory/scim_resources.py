@@ -218,11 +218,16 @@ def _settle_manager(
         return
     before = ((old or {}).get(ENTERPRISE_USER) or {}).get("manager") or {}
     value = manager.get("value")
+    if "value" not in manager and isinstance(manager.get("displayName"), str):
+        # RFC 7643 §4.3 makes value REQUIRED, but Okta tenants that map only
+        # managerDisplayName (the manager's email, which Envoy reads) send just that.
+        manager.pop("$ref", None)
+        if manager["displayName"].strip():
+            return
     if not isinstance(value, str) or not value.strip():
-        # RFC 7643 §4.3: manager.value (the manager's id) is REQUIRED.
         raise InvalidValue(
-            f"{ENTERPRISE_USER}:manager needs a non-empty value (the manager's id); "
-            "to clear the manager, remove it"
+            f"{ENTERPRISE_USER}:manager needs a non-empty value (the manager's id) or, as "
+            "Okta's managerDisplayName, a displayName; to clear the manager, remove it"
         )
     if value == own_id:
         raise InvalidValue(f"a user cannot be their own manager ({value})")

@@ -453,15 +453,31 @@ def _split_dotted(rt: ResourceType, name: str, value: dict[str, Any]) -> list[di
 # ---- PATCH value-filter upsert (used by the core through PatchOptions) ------------------
 
 
-def element_from_filter(where: Filter) -> dict[str, Any] | None:
+def element_from_filter(
+    where: Filter, attr: Attribute, current: list[Any]
+) -> dict[str, Any] | None:
     """[ENTRA-TUT]: replacing ``emails[type eq "work"].value`` on a user with no work email
     creates ``{"type": "work", "value": …}``. Only filters made of ``eq`` tests on
-    sub-attributes describe an element; anything else stays a 400 noTarget."""
+    sub-attributes describe an element; anything else stays a 400 noTarget.
+
+    Entra creates users with that mapped email as ``"primary": true``; one added later
+    through the same mapping takes the same role when no other value is primary.
+    """
+    made = _eq_element(where)
+    if made is None:
+        return None
+    primary_taken = any(isinstance(v, dict) and v.get("primary") is True for v in current)
+    if attr.sub("primary") is not None and "primary" not in made and not primary_taken:
+        made["primary"] = True
+    return made
+
+
+def _eq_element(where: Filter) -> dict[str, Any] | None:
     match where:
         case Compare(ref, "eq", value) if ref.sub is not None and value is not None:
             return {ref.sub.name: value}
         case And(left, right):
-            a, b = element_from_filter(left), element_from_filter(right)
+            a, b = _eq_element(left), _eq_element(right)
             if a is None or b is None or set(a) & set(b):
                 return None
             return {**a, **b}

@@ -48,7 +48,10 @@ class PatchOptions:
 
     # Builds the element a value filter describes, for add/replace when none matches;
     # None keeps RFC 7644 §3.5.2.3's 400 noTarget.
-    element_from_filter: Callable[[Filter], dict[str, Any] | None] | None = None
+    # (filter, the attribute, its current values) -> the element to add.
+    element_from_filter: Callable[[Filter, Attribute, list[Any]], dict[str, Any] | None] | None = (
+        None
+    )
 
 
 @dataclass
@@ -215,7 +218,7 @@ def _apply(
         matched = [el for el in (current or []) if element_matches(target.where, el)]
         made = None
         if not matched and options.element_from_filter is not None:
-            made = options.element_from_filter(target.where)
+            made = options.element_from_filter(target.where, attr, list(current or []))
         if made is not None:
             current = container[attr.name] = [*(current or []), made]
             matched = [made]
