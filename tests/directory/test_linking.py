@@ -22,7 +22,8 @@ def test_a_create_links_to_the_manual_employee_with_its_email(
     engine: Engine, scim: Scim, api: Api
 ) -> None:
     manual_id = _manual(engine, scim, "Dana@Corp.test", title="Contractor", department="Ops")
-    create(scim, "dana", "dana@corp.TEST", title="Engineer")
+    response = scim.post("/Users", user_body("dana", "dana@corp.TEST", title="Engineer"))
+    assert response.status_code == 201, response.text
     people = api.employees()
     assert [p["id"] for p in people] == [manual_id]  # linked, not duplicated
     dana = people[0]
@@ -34,6 +35,9 @@ def test_a_create_links_to_the_manual_employee_with_its_email(
     assert dana["source"]["userName"] == "dana"
     [link] = notes(engine, scim, "employee.link")
     assert "linked by email" in (link.detail or "") and link.resource_id == manual_id
+    # The link note shares the id of the request that caused it (and its X-Request-Id).
+    [request] = [e for e in request_log(engine, scim) if e.method == "POST"]
+    assert link.request_id == request.request_id == response.headers["X-Request-Id"]
 
 
 def test_two_users_of_one_connection_cannot_share_an_email(scim: Scim, api: Api) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,7 +14,26 @@ from sqlalchemy import Connection
 from roster.storage import log as store
 from roster.storage.log import LogEntry
 
-__all__ = ["LogEntry", "Outcome", "now", "recent", "record"]
+__all__ = ["LogEntry", "Outcome", "correlated", "now", "recent", "record", "request_id"]
+
+# The id of the request being served, so entries the directory writes on its own account
+# (a link, a reference resolved) share it with the request's own entry. Set per request
+# in the thread that serves it; never used to scope data.
+_REQUEST_ID: ContextVar[str | None] = ContextVar("roster_request_id", default=None)
+
+
+@contextmanager
+def correlated(request_id: str) -> Iterator[None]:
+    token = _REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        _REQUEST_ID.reset(token)
+
+
+def request_id() -> str:
+    """The current request's id, or a fresh one for work no request caused (CLI)."""
+    return _REQUEST_ID.get() or str(uuid.uuid4())
 
 
 def now() -> datetime:

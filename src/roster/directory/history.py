@@ -4,11 +4,9 @@ change they describe, next to the entry of the request that caused it."""
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import Connection
 
-from roster.directory.audit import Outcome, record
+from roster.directory.audit import Outcome, record, request_id
 
 
 def note(
@@ -30,6 +28,6 @@ def note(
         method="ADMIN" if actor == "admin" else "SYNC",
         path=action,
         outcome=Outcome(status, "Employee" if employee_id else None, employee_id, None, detail),
-        request_id=str(uuid.uuid4()),
+        request_id=request_id(),
         duration_ms=0.0,
     )

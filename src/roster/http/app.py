@@ -77,6 +77,10 @@ class ScimService:
     # -- one request -----------------------------------------------------------------
 
     def handle(self, req: Incoming) -> Response:
+        with audit.correlated(req.request_id):
+            return self._handle(req)
+
+    def _handle(self, req: Incoming) -> Response:
         ctx: ConnectionContext | None = None
         try:
             base_url = self.settings.base_url(req.tenant, req.connection)
