@@ -58,6 +58,23 @@ def test_email_as_unique_identifier_says_so(engine: Engine, scim: Scim) -> None:
     assert "unique identifier of this connection" in response.json()["detail"]
 
 
+def test_email_as_unique_identifier_answers_okta_email_lookups(engine: Engine, scim: Scim) -> None:
+    # Okta's "Unique identifier field for users: email" (the Engagedly guide) looks users
+    # up with filter=email eq "…".
+    first = create(scim, "first", "First@Corp.test")
+    lookup = {"filter": 'email eq "first@corp.test"'}
+    refused = scim.get("/Users", params=lookup)
+    assert refused.status_code == 400 and refused.json()["scimType"] == "invalidFilter"
+    configure(engine, scim, unique_identifier="email")
+    found = scim.get("/Users", params=lookup).json()
+    assert [u["id"] for u in found["Resources"]] == [first["id"]]
+    none = scim.get("/Users", params={"filter": 'email eq "nobody@corp.test"'}).json()
+    assert none["totalResults"] == 0
+    # Only the attribute name is rewritten, never quoted text.
+    titled = scim.get("/Users", params={"filter": 'title eq "email eq x"'}).json()
+    assert titled["totalResults"] == 0
+
+
 def test_409_when_another_active_connection_owns_the_person(
     engine: Engine, client: TestClient, scim: Scim, api: Api
 ) -> None:

@@ -292,3 +292,14 @@ def test_unqualified_manager_in_a_filter_means_the_enterprise_manager_value() ->
     )
     parse_filter(USER, normalise_filter(ENTRA, text))
     assert normalise_filter(OKTA, text) == text
+
+
+def test_email_identifier_reads_the_email_attribute_as_emails_value() -> None:
+    text = 'email eq "a@x" and title eq "email eq b"'
+    assert normalise_filter(GENERIC, text, email_identifier=True) == (
+        'emails.value eq "a@x" and title eq "email eq b"'
+    )
+    assert normalise_filter(GENERIC, text) == text
+    assert normalise_filter(GENERIC, "emails.value eq 1", email_identifier=True) == (
+        "emails.value eq 1"
+    )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from roster.directory.sync_options import SyncOptions
 from roster.scim.dialects import Profile
 from roster.scim.schema import ResourceType
 from roster.storage.filtering import Scope
@@ -18,6 +19,7 @@ class ConnectionContext:
     idp: str
     base_url: str
     profile: Profile  # the IdP dialect this connection speaks (scim/dialects.py)
+    sync: SyncOptions = field(default_factory=SyncOptions)  # the directory's settings
 
     def scope(self, rt: ResourceType) -> Scope:
         return Scope(self.tenant_id, self.connection_id, rt)

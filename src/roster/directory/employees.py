@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from roster.directory import locales, locations, references, sync_options
+from roster.directory import locales, locations, references
 from roster.directory.audit import now
 from roster.directory.context import ConnectionContext
 from roster.directory.history import note
@@ -101,7 +101,7 @@ def _columns(mapped: MappedUser, old: EmployeeRow | None) -> dict[str, Any]:
 
 def sync_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) -> EmployeeRow:
     """Bring the employee of a SCIM user in line with it (create, link or update)."""
-    opts = sync_options.load(conn, ctx.connection_uid)
+    opts = ctx.sync
     custom = field_mappings.of_connection(conn, ctx.tenant_id, ctx.connection_id)
     mapped = map_user(user.doc, custom)
     at = now()

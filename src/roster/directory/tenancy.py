@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from roster.directory import sync_options
 from roster.directory.audit import Outcome, now, record
 from roster.directory.context import ConnectionContext
 from roster.errors import InvalidValue, NotFound, Unauthorized, UniquenessConflict
@@ -195,5 +196,12 @@ def authenticate(
         )
     profile = dialects.profile_for(row.idp, row.options.get("dialect"))
     return ConnectionContext(
-        row.tenant_id, row.tenant_slug, row.id, row.uid, row.idp, base_url, profile
+        row.tenant_id,
+        row.tenant_slug,
+        row.id,
+        row.uid,
+        row.idp,
+        base_url,
+        profile,
+        sync_options.of(row),
     )

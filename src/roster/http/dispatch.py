@@ -83,10 +83,12 @@ def _params(op: Operation) -> tuple[list[str], list[str]]:
 
 def _dialect_params(ctx: ConnectionContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     """Search parameters with the filter text in RFC form (dialects.normalise_filter)."""
-    if not (ctx.profile.on("bare_filter_values") or ctx.profile.on("manager_shapes")):
+    email = ctx.sync.unique_identifier == "email"
+    profile = ctx.profile
+    if not (email or profile.on("bare_filter_values") or profile.on("manager_shapes")):
         return params
     return {
-        k: dialects.normalise_filter(ctx.profile, v)
+        k: dialects.normalise_filter(profile, v, email_identifier=email)
         if k.lower() == "filter" and isinstance(v, str)
         else v
         for k, v in params.items()

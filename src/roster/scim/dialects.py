@@ -276,11 +276,19 @@ _JSON_LITERAL = re.compile(r"^(true|false|null|-?\d+(\.\d+)?([eE][+-]?\d+)?)$", 
 _MANAGER_IN_FILTER = re.compile(r"(?<![\w:.$-])manager(?:\.value)?(?=\s)", re.IGNORECASE)
 
 
-def normalise_filter(profile: Profile, text: str) -> str:
+_EMAIL_IN_FILTER = re.compile(r"(?<![\w:.$-])email(?=\s)", re.IGNORECASE)
+
+
+def normalise_filter(profile: Profile, text: str, *, email_identifier: bool = False) -> str:
     """Filter text in the profile's dialect -> RFC 7644 §3.4.2.2. Quoted strings are left
-    alone; only the text between them is rewritten."""
+    alone; only the text between them is rewritten.
+
+    ``email_identifier``: the connection identifies users by email, as Okta's "Unique
+    identifier field for users: email" does (the Engagedly guide); Okta then looks users
+    up with ``email eq "…"``, which names no SCIM attribute: read it as ``emails.value``.
+    """
     bare, manager = profile.on("bare_filter_values"), profile.on("manager_shapes")
-    if not bare and not manager:
+    if not bare and not manager and not email_identifier:
         return text
 
     def quote(m: re.Match[str]) -> str:
@@ -292,6 +300,8 @@ def normalise_filter(profile: Profile, text: str) -> str:
         return m.group("op") + json.dumps(value)
 
     def rewrite(part: str) -> str:
+        if email_identifier:
+            part = _EMAIL_IN_FILTER.sub("emails.value", part)
         if manager:
             # [ENTRA-TUT] Example 4: ``id eq … and manager eq …`` names the enterprise
             # manager without its URN and compares the object itself: its value is meant.
