@@ -54,10 +54,37 @@ def errors(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
     return out
 
 
+def _documented(response: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in response:
+        response = DOC["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+    return response
+
+
 def check_response(path_template: str, status: int, body: Any) -> None:
-    """Assert ``body`` conforms to the documented response of GET ``path_template``."""
+    """Assert ``status`` is documented for GET ``path_template`` and ``body`` conforms to
+    the response documented for it."""
     operation = DOC["paths"][path_template]["get"]
-    response = operation["responses"][str(status)]
+    assert str(status) in operation["responses"], f"{status} undocumented for {path_template}"
+    response = _documented(operation["responses"][str(status)])
     schema = response["content"]["application/json"]["schema"]
     problems = errors(body, schema)
+    assert problems == [], problems
+
+
+# What the document says of every path and method, rather than of one operation.
+_ANYWHERE = {404: "NotFound", 405: "MethodNotAllowed", 500: "InternalError"}
+
+
+def check_http(path_template: str | None, status: int, content_type: str, body: Any) -> None:
+    """Check a whole answer of the API: its media type, and its body against the response
+    documented for its status — for GET ``path_template``, or (``None``: an unknown path,
+    or a method no operation has) against the answers the document gives every path."""
+    assert content_type.split(";", maxsplit=1)[0].strip() == "application/json", content_type
+    if path_template is not None and (
+        status not in _ANYWHERE or str(status) in DOC["paths"][path_template]["get"]["responses"]
+    ):
+        check_response(path_template, status, body)
+        return
+    response = DOC["components"]["responses"][_ANYWHERE[status]]
+    problems = errors(body, response["content"]["application/json"]["schema"])
     assert problems == [], problems

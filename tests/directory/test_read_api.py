@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from roster.directory import apikeys, employees, locations
+from roster.directory import apikeys, employees, locations, queries
 from roster.directory.employees import ManualEmployee
+from roster.http import api as api_module
+from roster.http.app import create_app
+from roster.settings import Settings
 from tests.conftest import Scim, new_connection
 from tests.directory.conftest import Api, api_for, create, user_body
-from tests.openapi_check import DOC, check_response
+from tests.openapi_check import DOC, check_http, check_response
 
 
 def test_only_a_valid_api_key_reads(engine: Engine, client: TestClient, scim: Scim) -> None:
@@ -122,3 +128,103 @@ def test_a_rejected_write_is_invisible_to_the_reader(scim: Scim, api: Api) -> No
     )
     assert scim.post("/Users", bad).status_code == 400
     assert api.employees() == []
+
+
+def _check(template: str | None, response: Any) -> dict[str, Any]:
+    check_http(template, response.status_code, response.headers["content-type"], response.json())
+    return dict(response.json())
+
+
+def test_every_bad_request_is_a_documented_400(scim: Scim, api: Api) -> None:
+    auth = {"Authorization": f"Bearer {api.key}"}
+    cases: list[tuple[str, str, dict[str, str], str]] = [
+        ("/employees", "/employees", {"location": "NoSuchPlace"}, "unknown location"),
+        ("/employees", "/employees", {"status": "gone"}, "status"),
+        ("/employees", "/employees", {"source": "nowhere"}, "source"),
+        ("/employees", "/employees", {"updated_since": "yesterday"}, "updated_since"),
+        ("/employees", "/employees", {"limit": "0"}, "limit"),
+        ("/employees", "/employees", {"cursor": "nope"}, "cursor"),
+        ("/groups", "/groups", {"limit": "many"}, "limit"),
+        ("/groups", "/groups", {"cursor": "nope"}, "cursor"),
+    ]
+    for path, template, params, names in cases:
+        response = api.http.get("/api/v1" + path, params=params, headers=auth)
+        assert response.status_code == 400, (path, params, response.text)
+        assert names in _check(template, response)["error"]["detail"]
+    # An unknown location is a bad filter value, and the message points at this API.
+    unknown = api.http.get("/api/v1/employees", params={"location": "NoSuchPlace"}, headers=auth)
+    detail = unknown.json()["error"]["detail"]
+    assert "'NoSuchPlace'" in detail and "GET /api/v1/locations" in detail
+    assert "roster" not in detail  # no CLI command for a host app
+
+
+def test_every_route_documents_401_and_500_and_its_own_errors() -> None:
+    expected = {
+        "/employees": {"200", "400", "401", "500"},
+        "/employees/{employee_id}": {"200", "401", "404", "500"},
+        "/groups": {"200", "400", "401", "500"},
+        "/locations": {"200", "401", "500"},
+    }
+    assert {p: set(op["get"]["responses"]) for p, op in DOC["paths"].items()} == expected
+    assert set(DOC["components"]["responses"]) >= {"NotFound", "MethodNotAllowed"}
+
+
+def test_unauthenticated_reads_are_documented_401s(client: TestClient) -> None:
+    for path, template in (
+        ("/employees", "/employees"),
+        ("/employees/x", "/employees/{employee_id}"),
+        ("/groups", "/groups"),
+        ("/locations", "/locations"),
+    ):
+        response = client.get("/api/v1" + path, headers={"Authorization": "Bearer rk_1_nope"})
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        _check(template, response)
+
+
+def test_not_found_answers_in_the_api_shape(api: Api) -> None:
+    auth = {"Authorization": f"Bearer {api.key}"}
+    missing = api.http.get("/api/v1/employees/no-such-id", headers=auth)
+    assert missing.status_code == 404
+    assert "no-such-id" in _check("/employees/{employee_id}", missing)["error"]["detail"]
+    for method in ("GET", "POST", "DELETE"):
+        unknown = api.http.request(method, "/api/v1/nothing/here", headers=auth)
+        assert unknown.status_code == 404
+        assert "/api/v1/nothing/here" in _check(None, unknown)["error"]["detail"]
+
+
+def test_methods_other_than_get_are_405_in_the_api_shape(api: Api) -> None:
+    auth = {"Authorization": f"Bearer {api.key}"}
+    for method, path in (
+        ("POST", "/employees"),
+        ("PUT", "/employees/some-id"),
+        ("PATCH", "/employees/some-id"),
+        ("DELETE", "/employees/some-id"),
+        ("POST", "/groups"),
+        ("DELETE", "/locations"),
+        ("POST", "/openapi.json"),
+    ):
+        response = api.http.request(method, "/api/v1" + path, json={}, headers=auth)
+        assert response.status_code == 405, (method, path)
+        assert response.headers["allow"] == "GET, HEAD"
+        assert method in _check(None, response)["error"]["detail"]
+        assert "scim" not in response.headers["content-type"]
+
+
+def test_an_unexpected_failure_is_an_opaque_documented_500(
+    settings: Settings, engine: Engine, scim: Scim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    # Inside a route's own handling, and (the document route) escaping to the app's.
+    monkeypatch.setattr(queries, "list_employees", broken)
+    monkeypatch.setattr(api_module, "document", broken)
+    with TestClient(create_app(settings, engine), raise_server_exceptions=False) as http:
+        key = api_for(engine, http, scim.tenant).key
+        listed = http.get("/api/v1/employees", headers={"Authorization": f"Bearer {key}"})
+        assert listed.status_code == 500
+        assert "secret" not in _check("/employees", listed)["error"]["detail"]
+        doc = http.get("/api/v1/openapi.json")
+        assert doc.status_code == 500 and "secret" not in doc.text
+        _check(None, doc)

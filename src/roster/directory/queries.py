@@ -28,6 +28,15 @@ Json = dict[str, Any]
 _FIELDS = [name for name, _, _ in DEFAULT_MAPPING if name not in ("email", "primaryLocation")]
 
 
+class UnknownLocation(InvalidValue):
+    """A ``location`` filter that names no location of the tenant: bad input to a list (400),
+    not a missing resource. Each surface says where the locations are listed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown location {name!r}")
+        self.name = name
+
+
 def _iso(at: datetime) -> str:
     return f"{at.isoformat(timespec='milliseconds')}Z"
 
@@ -131,7 +140,12 @@ def _filter(
 ) -> EmployeeFilter:
     if status not in (None, "active", "inactive"):
         raise InvalidValue("status must be active or inactive")
-    location_pk = location_actions.get(conn, tenant_id, location).pk if location else None
+    location_pk = None
+    if location:
+        try:
+            location_pk = location_actions.get(conn, tenant_id, location).pk
+        except NotFound:
+            raise UnknownLocation(location) from None
     connection_id = None
     if source not in (None, "manual", "synced"):
         found = [c for c in reads.connection_briefs(conn, tenant_id).values() if c.uid == source]

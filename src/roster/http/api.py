@@ -1,8 +1,10 @@
 """The host application's read API: ``/api/v1`` (employees, groups, locations).
 
 Authenticated by a tenant API key (``roster apikey create``), never by a SCIM token.
-Plain JSON; errors are ``{"error": {"status", "detail"}}``. Described by the OpenAPI
-document at ``/api/v1/openapi.json`` (http/openapi.py).
+Plain JSON; every error under ``/api/v1`` — 400, 401, 404, 405, 500, unknown paths and
+methods included — is ``{"error": {"status", "detail"}}`` as ``application/json``: the
+host app never sees the SCIM error shape of the rest of the server. Described by the
+OpenAPI document at ``/api/v1/openapi.json`` (http/openapi.py).
 """
 
 from __future__ import annotations
@@ -23,12 +25,36 @@ from roster.http.openapi import document
 
 log = logging.getLogger("roster.http.api")
 
+PREFIX = "/api/v1"
 MAX_LIMIT = 1000
+# Every route takes every method, so that a wrong one is answered here, in the API's error
+# shape, rather than by Starlette's router (whose 405 the app renders as a SCIM error).
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_READ = ("GET", "HEAD")
 
 
-def _error(status: int, detail: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="roster-api"'} if status == 401 else None
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="roster-api"'}
     return JSONResponse({"error": {"status": status, "detail": detail}}, status, headers)
+
+
+def owns(path: str) -> bool:
+    """Is ``path`` the API's, so that errors the app answers for it take the API's shape?"""
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    """The API's error shape, for errors the app answers outside the API's own routes."""
+    return _error(status, detail, headers)
+
+
+def _not_allowed(request: Request) -> JSONResponse:
+    return _error(
+        405,
+        f"{request.method} is not allowed on {request.url.path}: the API is read-only (GET)",
+        {"Allow": ", ".join(_READ)},
+    )
 
 
 def _limit(request: Request) -> int:
@@ -58,22 +84,30 @@ def routes(engine: Engine) -> list[Route]:
                 return _error(500, "internal error")
 
         async def call(request: Request) -> Response:
+            if request.method not in _READ:
+                return _not_allowed(request)
             return await run_in_threadpool(run, request)
 
         return call
 
     def employees(conn: Connection, tenant_id: int, request: Request) -> Any:
         q = request.query_params
-        items, cursor = queries.list_employees(
-            conn,
-            tenant_id,
-            status=q.get("status"),
-            location=q.get("location"),
-            source=q.get("source"),
-            updated_since=q.get("updated_since"),
-            cursor=q.get("cursor"),
-            limit=_limit(request),
-        )
+        try:
+            items, cursor = queries.list_employees(
+                conn,
+                tenant_id,
+                status=q.get("status"),
+                location=q.get("location"),
+                source=q.get("source"),
+                updated_since=q.get("updated_since"),
+                cursor=q.get("cursor"),
+                limit=_limit(request),
+            )
+        except queries.UnknownLocation as err:
+            # A filter value, not the resource asked for: 400, pointing at this API.
+            raise InvalidValue(
+                f"unknown location {err.name!r}; list them at GET /api/v1/locations"
+            ) from None
         return _page(items, cursor)
 
     def employee(conn: Connection, tenant_id: int, request: Request) -> Any:
@@ -89,16 +123,24 @@ def routes(engine: Engine) -> list[Route]:
         return {"items": queries.list_locations(conn, tenant_id)}
 
     async def openapi(request: Request) -> Response:
+        if request.method not in _READ:
+            return _not_allowed(request)
         return JSONResponse(document(str(request.base_url).rstrip("/")))
 
     async def unknown(request: Request) -> Response:
-        return _error(404, NotFound(f"no such endpoint: {request.url.path}").detail)
+        return _error(
+            404,
+            NotFound(
+                f"no such endpoint: {request.url.path}; the API is described at "
+                "GET /api/v1/openapi.json"
+            ).detail,
+        )
 
     return [
-        Route("/openapi.json", openapi),
-        Route("/employees", endpoint(employees)),
-        Route("/employees/{employee_id}", endpoint(employee)),
-        Route("/groups", endpoint(groups)),
-        Route("/locations", endpoint(locations)),
-        Route("/{rest:path}", unknown),
+        Route("/openapi.json", openapi, methods=_METHODS),
+        Route("/employees", endpoint(employees), methods=_METHODS),
+        Route("/employees/{employee_id}", endpoint(employee), methods=_METHODS),
+        Route("/groups", endpoint(groups), methods=_METHODS),
+        Route("/locations", endpoint(locations), methods=_METHODS),
+        Route("/{rest:path}", unknown, methods=_METHODS),
     ]

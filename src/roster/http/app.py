@@ -319,13 +319,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def not_found(_: Request, exc: Exception) -> Response:
+    async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if api.owns(request.url.path):  # the read API's routes answer these themselves
+            headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
+            return api.error_response(status, f"no such endpoint: {request.url.path}", headers)
         if status == 405:
             return error_response(MethodNotAllowed("method not allowed"))
         return error_response(
             NotFound("no such endpoint; SCIM base URLs look like /scim/v2/<tenant>/<connection-id>")
         )
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # Only what escaped a route's own handling reaches here; Starlette logs the
+        # traceback. Each surface still answers in its own error shape, never a traceback.
+        if api.owns(request.url.path):
+            return api.error_response(500, "internal error")
+        return scim_json(error_body(500, "internal error"), 500)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
@@ -335,7 +345,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/scim/{version}/{tenant}/{connection}/{rest:path}", other_version, methods=methods),
         Mount("/api/v1", routes=api.routes(engine)),  # the host app's read API
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    app = Starlette(
+        routes=routes, exception_handlers={404: not_found, 405: not_found, Exception: crashed}
+    )
     app.state.engine = engine
     app.state.settings = settings
     return app

@@ -213,19 +213,39 @@ _PAGING = [
 ]
 
 
+# Every error under /api/v1 has the one Error shape, as application/json. Named once here
+# and referenced by each operation, so the document lists every status a route can return.
+RESPONSES: Json = {
+    name: {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
+    for name, text in (
+        ("BadRequest", "A query parameter is invalid (the detail names it)"),
+        ("Unauthorized", "Missing, invalid or revoked API key"),
+        ("NotFound", "No such employee in the API key's tenant, or no such endpoint"),
+        (
+            "MethodNotAllowed",
+            "Any method but GET (or HEAD) on any path of the API; the Allow header "
+            "lists the methods allowed",
+        ),
+        ("InternalError", "An unexpected error; the detail is opaque, the server log has more"),
+    )
+}
+_BY_STATUS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    500: "InternalError",
+}
+
+
 def _responses(schema: str, *errors: int) -> Json:
+    """200 with ``schema``; the ``errors`` the operation has besides the 401 and 500 any
+    authenticated read can answer."""
     out: Json = {
         "200": {"description": "OK", "content": {"application/json": {"schema": _ref(schema)}}}
     }
-    for status in (*errors, 401):
-        out[str(status)] = {
-            "description": {
-                400: "Bad request",
-                401: "Missing or invalid API key",
-                404: "Not found",
-            }[status],
-            "content": {"application/json": {"schema": _ref("Error")}},
-        }
+    for status in sorted({*errors, 401, 500}):
+        out[str(status)] = {"$ref": f"#/components/responses/{_BY_STATUS[status]}"}
     return out
 
 
@@ -234,6 +254,8 @@ PATHS: Json = {
         "get": {
             "operationId": "listEmployees",
             "summary": "List employees (cursor pagination, oldest first)",
+            "description": "400 for an invalid filter, limit or cursor, and for a location "
+            "filter that names no location of the tenant (see GET /locations).",
             "parameters": [
                 _param("status", "active or inactive", {"enum": ["active", "inactive"]}),
                 _param("location", "A location id or name: its members"),
@@ -277,13 +299,18 @@ def document(base_url: str) -> Json:
             "title": "Roster directory API",
             "version": __version__,
             "description": "Read the employee directory of the tenant the API key belongs "
-            "to. Create a key with `roster apikey create --tenant NAME`.",
+            "to. Create a key with `roster apikey create --tenant NAME`.\n\n"
+            "Every error is an `Error` document (`application/json`). Besides the statuses "
+            "each operation lists: any other path under the API answers 404 (`NotFound`), "
+            "and any method but GET or HEAD on any path answers 405 (`MethodNotAllowed`, "
+            "with an `Allow` header).",
         },
         "servers": [{"url": f"{base_url}/api/v1"}],
         "security": [{"apiKey": []}],
         "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
+            "responses": RESPONSES,
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "rk_<id>_<secret>"}
             },
