@@ -5,7 +5,6 @@ employee directory from the command line. Same conventions as cli.py: every comm
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -23,6 +23,7 @@ from roster.directory import (
     custom_fields,
     employees,
     locations,
+    manual_import,
     queries,
     sync_options,  # registers the directory's connection settings (connection show/configure)
     tenancy,
@@ -75,17 +76,25 @@ def _fail(message: str, as_json: bool, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _run(as_json: bool, fn: Callable[[Connection], T]) -> T:
+@contextmanager
+def _refusals(as_json: bool) -> Iterator[None]:
+    """Render a refusal as the CLI does (message, exit 1) — and a database without Roster's
+    tables as the fix for it."""
     try:
-        with _engine() as engine, engine.begin() as conn:
-            return fn(conn)
+        yield
+    except queries.UnknownLocation as err:
+        _fail(f"{err.detail}; see `roster location list`", as_json)
     except RosterError as err:
         _fail(err.detail, as_json)
     except (OperationalError, ProgrammingError) as err:
         if "no such table" in str(err) or "does not exist" in str(err):
             _fail("the database has no Roster tables (or is behind): run `roster migrate`", as_json)
         raise
-    raise AssertionError("unreachable")
+
+
+def _run(as_json: bool, fn: Callable[[Connection], T]) -> T:
+    with _refusals(as_json), _engine() as engine, engine.begin() as conn:
+        return fn(conn)
 
 
 def _print(as_json: bool, data: Any, human: str) -> None:
@@ -132,29 +141,25 @@ def employee_add(
             _fail(f"--field takes name=value, got {item!r}", as_json, 2)
         values[name.strip()] = value
 
-    def run(conn: Connection) -> dict[str, Any]:
+    person = ManualEmployee(email, values, tuple(location or ()))
+
+    def run(conn: Connection) -> dict[str, Any] | RosterError:
         tenant_id = _tenant_id(conn, tenant)
-        row = employees.add_manual(
-            conn, tenant_id, ManualEmployee(email, values, tuple(location or ()))
-        )
+        try:
+            with conn.begin_nested():
+                row = employees.add_manual(conn, tenant_id, person)
+        except RosterError as err:
+            # The refusal is committed (outside the savepoint the add rolled back in), so
+            # the system log shows what was asked and why it was refused.
+            manual_import.note_refused(conn, tenant_id, email, err, where="roster employee add")
+            return err
         return queries.render_employees(conn, tenant_id, [row])[0]
 
     data = _run(as_json, run)
+    if isinstance(data, RosterError):
+        _fail(data.detail, as_json)
+        return
     _print(as_json, data, f"manual employee {data['email']} added ({data['id']})")
-
-
-_ALIASES = {name.lower(): name for name in MANUAL_FIELDS} | {
-    name.lower().replace("_", ""): name for name in MANUAL_FIELDS
-}
-
-
-def _column(header: str) -> str | None:
-    low = header.strip().lower().replace("_", "").replace(" ", "").replace("-", "")
-    if low in ("email", "primaryemail", "emailaddress"):
-        return "email"
-    if low in ("locations", "location"):
-        return "locations"
-    return _ALIASES.get(low)
 
 
 @employee_app.command("import")
@@ -164,65 +169,60 @@ def employee_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import manual employees from CSV. Each row is imported on its own: a bad row is
-    reported (row number and reason) and never stops the good ones.
+    reported (row number and reason) and never stops the good ones. Rows are committed
+    200 at a time; exits 1 if any row was refused.
 
     Columns: email (required), givenName, familyName, displayName, title, department, …
     (any field of `roster employee add --field`), and locations (names separated by ;).
     """
     try:
         with file.open(newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-            headers = list(rows[0].keys()) if rows else []
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            rows = manual_import.read_csv(f)
+    except (OSError, UnicodeDecodeError) as exc:
         _fail(f"cannot read {file}: {exc}", as_json)
-    columns = {h: _column(h) for h in headers if h is not None}
-    unknown = [h for h, c in columns.items() if c is None]
-    if rows and "email" not in columns.values():
-        _fail(f"{file} has no email column (the header row names the columns)", as_json)
-    if unknown:
-        _fail(
-            f"unknown column(s) {', '.join(unknown)}; known: email, locations, "
-            + ", ".join(MANUAL_FIELDS),
-            as_json,
+    except RosterError as err:
+        _fail(f"{file}: {err.detail}", as_json)
+    # The bar is for a person watching a terminal: on stderr, so stdout stays the report.
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        transient=True,
+        disable=as_json or not console.is_terminal,
+        console=console,
+    )
+    with _refusals(as_json), _engine() as engine, progress:
+        with engine.begin() as conn:
+            tenant_id = _tenant_id(conn, tenant)
+        task = progress.add_task("rows", total=len(rows))
+        results = manual_import.import_file(
+            engine, tenant_id, rows, file.name, lambda: progress.advance(task)
         )
-    imported: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-
-    def import_all(conn: Connection) -> None:
-        tenant_id = _tenant_id(conn, tenant)
-        progress = Progress(
-            TextColumn("importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            transient=True,
-            disable=as_json or not sys.stderr.isatty(),
-            console=None,
-        )
-        with progress:
-            task = progress.add_task("rows", total=len(rows))
-            for number, raw in enumerate(rows, start=2):  # line 1 is the header
-                values = {columns[h]: (v or "").strip() for h, v in raw.items() if h in columns}
-                email = values.pop("email", "") or ""
-                names = [n.strip() for n in (values.pop("locations", "") or "").split(";")]
-                person = ManualEmployee(
-                    email, {k: v for k, v in values.items() if v and k}, [n for n in names if n]
-                )
-                try:
-                    # A savepoint per row: a refused row rolls back alone.
-                    with conn.begin_nested():
-                        row = employees.add_manual(conn, tenant_id, person)
-                    imported.append({"row": number, "id": row.id, "email": row.email})
-                except RosterError as err:
-                    failed.append({"row": number, "email": email, "error": err.detail})
-                progress.advance(task)
-
-    _run(as_json, import_all)
-    report = {"imported": len(imported), "failed": failed, "employees": imported}
-    lines = [f"{len(imported)} employees imported, {len(failed)} rows refused"]
+    imported = [
+        {"row": r.number, "id": r.employee_id, "email": r.email} for r in results if r.employee_id
+    ]
+    failed = [
+        {"row": r.number, "email": r.email, "error": r.error}
+        for r in results
+        if r.employee_id is None
+    ]
+    report = {
+        "rows": len(results),
+        "imported": len(imported),
+        "refused": len(failed),
+        "failed": failed,
+        "employees": imported,
+    }
+    lines = [f"{len(imported)} of {len(results)} rows imported, {len(failed)} refused"]
     lines += [f"  row {f['row']} ({f['email'] or 'no email'}): {f['error']}" for f in failed]
     _print(as_json, report, "\n".join(lines))
     if failed:
         raise typer.Exit(1)
+
+
+# Pages of the CLI's listing: the read API's largest, so a big tenant takes few round trips.
+_LIST_PAGE = 1000
 
 
 @employee_app.command("list")
@@ -231,23 +231,32 @@ def employee_list(
     status: Annotated[str | None, typer.Option(help="active or inactive.")] = None,
     source: Annotated[str | None, typer.Option(help="manual, synced, or a connection id.")] = None,
     location: Annotated[str | None, typer.Option(help="A location name.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 1000,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many (default: all).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List the tenant's employees (synced and manual)."""
+    """List the tenant's employees (synced and manual), oldest first."""
+    filters: dict[str, Any] = {"status": status, "source": source, "location": location}
 
-    def run(conn: Connection) -> list[dict[str, Any]]:
-        items, _ = queries.list_employees(
-            conn,
-            _tenant_id(conn, tenant),
-            status=status,
-            source=source,
-            location=location,
-            limit=limit,
-        )
-        return items
+    def run(conn: Connection) -> tuple[list[dict[str, Any]], int | None]:
+        tenant_id = _tenant_id(conn, tenant)
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while limit is None or len(items) < limit:
+            want = _LIST_PAGE if limit is None else min(_LIST_PAGE, limit - len(items))
+            page, cursor = queries.list_employees(
+                conn, tenant_id, **filters, cursor=cursor, limit=want
+            )
+            items += page
+            if cursor is None:
+                return items, None
+        # Cut short by --limit: say how many there are, not just that there are more.
+        return items, queries.count_employees(conn, tenant_id, **filters)
 
-    data = _run(as_json, run)
+    data, total = _run(as_json, run)
+    if total is not None:
+        typer.echo(f"showing {len(data)} of {total} employees (--limit {limit})", err=True)
     _print(as_json, data, "\n".join(_one_line(e) for e in data) or "no employees")
 
 

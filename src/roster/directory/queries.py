@@ -188,6 +188,20 @@ def list_employees(
     )
 
 
+def count_employees(
+    conn: Connection,
+    tenant_id: int,
+    *,
+    status: str | None = None,
+    location: str | None = None,
+    source: str | None = None,
+    updated_since: str | None = None,
+) -> int:
+    """How many employees ``list_employees`` pages through with the same filters."""
+    where = _filter(conn, tenant_id, status, location, source, updated_since)
+    return reads.count_employees(conn, tenant_id, where)
+
+
 def get_employee(conn: Connection, tenant_id: int, employee_id: str) -> Json:
     row = emp_store.by_id(conn, tenant_id, employee_id)
     if row is None:

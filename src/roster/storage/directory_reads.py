@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, exists, select
+from sqlalchemy import ColumnElement, Connection, exists, func, select
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
 from roster.storage.tables import (
@@ -36,10 +36,8 @@ class EmployeeFilter:
     updated_since: datetime | None = None
 
 
-def employee_page(
-    conn: Connection, tenant_id: int, where: EmployeeFilter, after_pk: int, limit: int
-) -> list[EmployeeRow]:
-    conds: list[ColumnElement[bool]] = [E.tenant_id == tenant_id, E.pk > after_pk]
+def _conditions(tenant_id: int, where: EmployeeFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [E.tenant_id == tenant_id]
     if where.status is not None:
         conds.append(E.status == where.status)
     if where.source == "manual":
@@ -58,8 +56,22 @@ def employee_page(
                 EL.employee_pk == E.pk,
             )
         )
+    return conds
+
+
+def employee_page(
+    conn: Connection, tenant_id: int, where: EmployeeFilter, after_pk: int, limit: int
+) -> list[EmployeeRow]:
+    conds = [*_conditions(tenant_id, where), E.pk > after_pk]
     rows = conn.execute(select(*EMPLOYEE_COLUMNS).where(*conds).order_by(E.pk).limit(limit))
     return [employee_row(r) for r in rows]
+
+
+def count_employees(conn: Connection, tenant_id: int, where: EmployeeFilter) -> int:
+    total = conn.execute(
+        select(func.count()).select_from(employees).where(*_conditions(tenant_id, where))
+    ).scalar_one()
+    return int(total)
 
 
 @dataclass(frozen=True)
