@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine
 
+from roster.directory import apikeys, audit, tenancy
+from roster.directory.connections import delete_connection
 from tests.e2e.conftest import Server, cli_json, run_cli
-from tests.openapi_check import check_response
+from tests.openapi_check import check_http, check_response
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENVOY = "urn:scim:schemas:extension:envoy:core:1.0:User"
@@ -27,18 +30,32 @@ def _user(user_name: str, email: str, **attrs: Any) -> dict[str, Any]:
     }
 
 
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
 class _Live:
-    def __init__(self, db_url: str, server: Server) -> None:
-        self.db_url, self.server = db_url, server
+    """A tenant with an API key, and its connections, talking to the live server. Made
+    in-process through the actions: the CLI is tested where it is what a test is about."""
+
+    def __init__(self, db_url: str, server: Server, engine: Engine) -> None:
+        self.db_url, self.server, self.engine = db_url, server, engine
         self.tenant = f"dir-{os.urandom(4).hex()}"
-        cli_json(db_url, "tenant", "create", self.tenant)
-        self.api_key = cli_json(db_url, "apikey", "create", "--tenant", self.tenant)["key"]
+        with engine.begin() as conn:
+            self.tenant_id = tenancy.create_tenant(conn, self.tenant).id
+            self.api_key = apikeys.create(conn, self.tenant_id, "host app").key
 
     def connection(self, idp: str) -> tuple[str, httpx.Client]:
-        data = cli_json(self.db_url, "connection", "create", "--tenant", self.tenant, "--idp", idp)
-        base = data["base_url"].replace("http://127.0.0.1:8000", self.server.url)
-        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {data['token']}"})
-        return data["id"], client
+        with self.engine.begin() as conn:
+            issued = tenancy.create_connection(conn, self.tenant, idp, f"{idp} live")
+        row = issued.connection
+        base = f"{self.server.url}/scim/v2/{row.tenant_slug}/{row.uid}"
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {issued.token}"})
+        return row.uid, client
+
+    def log(self) -> list[audit.LogEntry]:
+        """The tenant's system log, oldest first."""
+        with self.engine.connect() as conn:
+            return list(reversed(audit.recent(conn, self.tenant_id, limit=500)))
 
     def read(self, path: str, template: str, **params: Any) -> Any:
         response = httpx.get(
@@ -56,9 +73,9 @@ class _Live:
 
 
 def test_csv_import_linking_conflict_locations_and_connection_deletion(
-    db_url: str, live_server: Server, tmp_path: Path
+    db_url: str, live_server: Server, engine: Engine, tmp_path: Path
 ) -> None:
-    live = _Live(db_url, live_server)
+    live = _Live(db_url, live_server, engine)
     t = live.tenant
     cli_json(db_url, "location", "add", "--tenant", t, "SF", "--city", "San Francisco")
     cli_json(db_url, "location", "add", "--tenant", t, "Paris", "--locale", "fr_FR")
@@ -149,8 +166,10 @@ def test_csv_import_linking_conflict_locations_and_connection_deletion(
     assert shown["source"]["connection"]["id"] == entra_id
 
 
-def test_primary_location_mapping_and_lifecycle_over_http(db_url: str, live_server: Server) -> None:
-    live = _Live(db_url, live_server)
+def test_primary_location_mapping_and_lifecycle_over_http(
+    db_url: str, live_server: Server, engine: Engine
+) -> None:
+    live = _Live(db_url, live_server, engine)
     t = live.tenant
     cli_json(db_url, "location", "add", "--tenant", t, "London")
     _, okta = live.connection("okta")
@@ -190,3 +209,111 @@ def test_primary_location_mapping_and_lifecycle_over_http(db_url: str, live_serv
     assert missing.status_code == 404
     spec = httpx.get(f"{live_server.url}/api/v1/openapi.json").json()
     assert set(spec["paths"]) == {"/employees", "/employees/{employee_id}", "/groups", "/locations"}
+
+
+def _patch(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def test_what_the_host_app_sees_of_each_sync_outcome(
+    db_url: str, live_server: Server, engine: Engine
+) -> None:
+    live = _Live(db_url, live_server, engine)
+    connection_id, okta = live.connection("okta")
+
+    # No primary email: refused, invisible to the reader, and in the system log.
+    refused = okta.post("/Users", json={"schemas": [USER], "userName": "nomail"})
+    assert refused.status_code == 400 and refused.json()["scimType"] == "invalidValue"
+    assert "primary email" in refused.json()["detail"]
+    assert live.people() == {}
+    [entry] = [e for e in live.log() if e.status == 400]
+    assert (entry.actor, entry.method, entry.path, entry.scim_type) == (
+        "scim",
+        "POST",
+        "/Users",
+        "invalidValue",
+    )
+    assert "primary email" in (entry.detail or "")
+
+    # Assistants: waiting while the assistant is unknown, resolved when they arrive.
+    boss = okta.post(
+        "/Users", json=_user("exec", "exec@corp.test", **{ENVOY: {"assistants": ["pa@corp.test"]}})
+    )
+    assert boss.status_code == 201, boss.text
+    [waiting] = live.people()["exec@corp.test"]["assistants"]
+    assert waiting == {"value": "pa@corp.test", "resolved": False, "employee": None}
+    assert okta.post("/Users", json=_user("pa", "pa@corp.test")).status_code == 201
+    people = live.people()
+    [arrived] = people["exec@corp.test"]["assistants"]
+    assert arrived["resolved"] is True
+    assert arrived["employee"]["id"] == people["pa@corp.test"]["id"]
+
+    # Locales: normalised when valid; stored as sent, and flagged, when not.
+    okta.post("/Users", json=_user("us", "us@corp.test", locale="en-US"))
+    okta.post("/Users", json=_user("odd", "odd@corp.test", locale="english"))
+    people = live.people()
+    assert people["us@corp.test"]["locale"] == "en_US"
+    assert people["odd@corp.test"]["locale"] == "english"
+    [flag] = [e for e in live.log() if e.path == "employee.locale"]
+    assert flag.resource_id == people["odd@corp.test"]["id"] and "'english'" in (flag.detail or "")
+
+    # Remote status: an alias is accepted as its canonical value; anything else refused
+    # with the accepted values, and the employee keeps what it had.
+    on_site = okta.post(
+        "/Users", json=_user("site", "site@corp.test", **{ENVOY: {"remoteStatus": "On-Site"}})
+    )
+    assert on_site.status_code == 201
+    assert live.people()["site@corp.test"]["remoteStatus"] == "In person"
+    moon = okta.patch(
+        f"/Users/{on_site.json()['id']}",
+        json=_patch({"op": "replace", "path": f"{ENVOY}:remoteStatus", "value": "moon"}),
+    )
+    assert moon.status_code == 400 and moon.json()["scimType"] == "invalidValue"
+    detail = moon.json()["detail"]
+    assert "'moon'" in detail and "working from home" in detail and "office based" in detail
+    assert live.people()["site@corp.test"]["remoteStatus"] == "In person"
+
+    # Deactivate and reactivate by PATCH (Okta's shape: no path, a value object).
+    pa_user = okta.get("/Users", params={"filter": 'userName eq "pa"'}).json()["Resources"][0]
+    off = okta.patch(
+        f"/Users/{pa_user['id']}", json=_patch({"op": "replace", "value": {"active": False}})
+    )
+    assert off.status_code == 200, off.text
+    assert list(live.people(status="inactive")) == ["pa@corp.test"]
+    assert "pa@corp.test" not in live.people(status="active")
+    on = okta.patch(
+        f"/Users/{pa_user['id']}", json=_patch({"op": "replace", "value": {"active": True}})
+    )
+    assert on.status_code == 200, on.text
+    assert live.people(status="inactive") == {}
+    assert live.people()["pa@corp.test"]["status"] == "active"
+
+    # The read API's errors, as the host app meets them over HTTP: the documented shape.
+    auth = {"Authorization": f"Bearer {live.api_key}"}
+    api = f"{live_server.url}/api/v1"
+    for method, path, params, status, template in (
+        ("GET", "/employees", {"location": "NoSuchPlace"}, 400, "/employees"),
+        ("GET", "/employees/nobody", {}, 404, "/employees/{employee_id}"),
+        ("POST", "/employees", {}, 405, None),
+        ("GET", "/nothing", {}, 404, None),
+    ):
+        answer = httpx.request(method, api + path, params=params, headers=auth)
+        assert answer.status_code == status, (method, path, answer.text)
+        check_http(template, status, answer.headers["content-type"], answer.json())
+    assert httpx.get(api + "/locations").status_code == 401
+
+    # Deleting the connection keeps everyone it synced, as manual employees.
+    with engine.begin() as conn:
+        assert delete_connection(conn, connection_id).employees_kept == 5
+    people = live.people()
+    assert sorted(people) == [
+        "exec@corp.test",
+        "odd@corp.test",
+        "pa@corp.test",
+        "site@corp.test",
+        "us@corp.test",
+    ]
+    assert all(p["source"] == {"type": "manual", "connection": None} for p in people.values())
+    assert people["exec@corp.test"]["assistants"][0]["resolved"] is True
+    assert live.people(source="synced") == {}
+    assert okta.get("/Users").status_code == 401
