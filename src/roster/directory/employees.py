@@ -336,3 +336,16 @@ def before_delete(
 ) -> None:
     if rt_name == "User":
         remove_user(conn, ctx, stored)
+
+
+def groups_changed(
+    conn: Connection, ctx: ConnectionContext, group_pk: int, member_pks: Sequence[int] | None
+) -> None:
+    """Members joined or left a group, or it was renamed or deleted: the employees it
+    concerns show their groups, so they get a new updatedAt (the read API's updated_since
+    must see them). ``None``: every current member of the group."""
+    at = write_time(conn, ctx.tenant_id)
+    if member_pks is None:
+        store.touch_group_members(conn, ctx.tenant_id, group_pk, at)
+    else:
+        store.touch_resources(conn, ctx.tenant_id, member_pks, at)
