@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import Engine
 
-from roster.directory import tenancy
+from roster.directory import employees, tenancy
 from roster.directory.connections import delete_connection
-from tests.conftest import Scim
+from roster.directory.employees import ManualEmployee
+from roster.storage.employees import EmployeeRow
+from tests.conftest import Scim, wait_for_lock_waiter
 from tests.directory.conftest import ENTERPRISE, Api, create, notes, user_body
 
 
@@ -78,3 +82,27 @@ def test_deleting_a_connection_keeps_its_employees_as_manual_ones(
     assert eve["manager"] is not None and eve["manager"]["employee"]["email"] == "boss@corp.test"
     assert api.groups() == []  # the connection's groups went with it
     assert scim.get("/Users").status_code == 401  # its token no longer opens anything
+
+
+def test_directory_write_times_follow_commit_order(engine: Engine, scim: Scim) -> None:
+    # A host polling updated_since=<newest updatedAt seen> must never miss a change: a
+    # write that started earlier may not commit later with an older time (clock.py).
+    first = engine.connect()
+    tx = first.begin()
+    a = employees.add_manual(first, scim.tenant_id, ManualEmployee("early@corp.test", {}))
+    results: dict[str, EmployeeRow] = {}
+
+    def second() -> None:
+        with engine.begin() as conn:
+            person = ManualEmployee("late@corp.test", {})
+            results["b"] = employees.add_manual(conn, scim.tenant_id, person)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    if engine.dialect.name == "postgresql":
+        wait_for_lock_waiter(engine)  # the second write waits for the first to commit
+    tx.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert results["b"].updated_at >= a.updated_at
