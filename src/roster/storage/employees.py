@@ -169,15 +169,6 @@ def of_connection(conn: Connection, tenant_id: int, connection_id: int) -> list[
     return [employee_row(r) for r in rows]
 
 
-def synced_of_tenant(conn: Connection, tenant_id: int) -> list[EmployeeRow]:
-    rows = conn.execute(
-        select(*EMPLOYEE_COLUMNS)
-        .where(E.tenant_id == tenant_id, E.connection_id.is_not(None))
-        .order_by(E.pk)
-    )
-    return [employee_row(r) for r in rows]
-
-
 def make_manual(conn: Connection, tenant_id: int, connection_id: int, at: datetime) -> int:
     """Detach every employee of a connection from it: they stay, as manual employees."""
     result = conn.execute(
