@@ -3,6 +3,8 @@ on every update); primary location by exact name or the admin's mapping."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
@@ -190,7 +192,7 @@ def test_set_based_evaluation_agrees_with_the_per_user_rule(
     _add(engine, scim, "SF", cities=["San Francisco", "Oakland"], locales=["en_US"])
     _add(engine, scim, "Paris", cities=["Paris"], locales=["fr_FR"])
     _add(engine, scim, "Berlin", cities=["Berlin"])
-    people = {
+    people: dict[str, dict[str, Any]] = {
         "a": {**_address("Oakland"), "locale": "fr_FR"},  # two locations, by city and locale
         "b": {**_address("paris")},
         "c": {"locale": "en_US"},
