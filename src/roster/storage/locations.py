@@ -239,8 +239,12 @@ def relocate(
             ),
         )
     )
+    # preserve_rowcount: SQLAlchemy reports an INSERT's rowcount only when asked (else -1
+    # on PostgreSQL).
     added = conn.execute(
-        insert(employee_locations).from_select(["employee_pk", "location_pk", "tenant_id"], wanted)
+        insert(employee_locations)
+        .from_select(["employee_pk", "location_pk", "tenant_id"], wanted)
+        .execution_options(preserve_rowcount=True)
     ).rowcount
     return Relocated(int(touched or 0), int(added or 0), int(removed or 0))
 
