@@ -8,6 +8,7 @@ Roster makes is scoped by them — which is itself what the isolation tests prov
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -156,6 +157,21 @@ def new_connection(
 @pytest.fixture
 def scim(engine: Engine, client: TestClient) -> Scim:
     return new_connection(engine, client)
+
+
+def wait_for_lock_waiter(engine: Engine) -> None:
+    """PostgreSQL: wait (bounded) until some transaction is blocked on a lock, so a race a
+    test sets up really happens. Polls the server's own view; it does not time a result."""
+    deadline = time.monotonic() + 10
+    with engine.connect() as probe:
+        while time.monotonic() < deadline:
+            waiting = probe.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            ).scalar_one()
+            probe.rollback()
+            if waiting:
+                return
+    raise AssertionError("no transaction ever waited on a lock")
 
 
 class StatementCounter:

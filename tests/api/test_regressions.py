@@ -7,17 +7,16 @@ PostgreSQL, the LIKE case-sensitivity one on SQLite. The suite runs on both.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from roster.directory import scim_resources as actions
 from roster.directory.context import ConnectionContext
 from roster.scim.dialects import profile_for
 from roster.scim.schema import USER
 from roster.storage.tables import log_entries
-from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
+from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim, wait_for_lock_waiter
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 
@@ -145,19 +144,6 @@ def _patch_body(path: str, value: Any) -> dict[str, Any]:
     return {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": path, "value": value}]}
 
 
-def _wait_for_lock_waiter(engine: Engine) -> None:
-    deadline = time.monotonic() + 10
-    with engine.connect() as probe:
-        while time.monotonic() < deadline:
-            waiting = probe.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-            ).scalar_one()
-            probe.rollback()
-            if waiting:
-                return
-    raise AssertionError("the second PATCH never waited on the row lock")
-
-
 def test_concurrent_patches_do_not_lose_updates(scim: Scim, engine: Engine) -> None:
     # PostgreSQL (READ COMMITTED): patch() reads the document without a row lock and
     # update_resource() writes version = read_version + 1 without checking it, so two
@@ -188,7 +174,7 @@ def test_concurrent_patches_do_not_lose_updates(scim: Scim, engine: Engine) -> N
     if engine.dialect.name == "postgresql":
         # Wait (bounded) until the second transaction is blocked on our row, so the race
         # really happens; SQLite's BEGIN IMMEDIATE serialises the two whatever the timing.
-        _wait_for_lock_waiter(engine)
+        wait_for_lock_waiter(engine)
     tx.commit()
     first.close()
     thread.join(timeout=30)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import audit, tenancy
+from roster.directory import audit, employees, tenancy
 from roster.directory.connections import delete_connection
-from tests.conftest import Scim, new_connection
+from roster.directory.employees import ManualEmployee
+from roster.storage.employees import EmployeeRow
+from tests.conftest import Scim, new_connection, wait_for_lock_waiter
 from tests.directory.conftest import ENTERPRISE, ENVOY, Api, create, notes, user_body
 
 
@@ -143,3 +147,27 @@ def _admin_notes(engine: Engine, scim: Scim, action: str) -> list[audit.LogEntry
     with engine.connect() as conn:
         entries = audit.recent(conn, scim.tenant_id, limit=500)
     return [e for e in reversed(entries) if e.actor == "admin" and e.path == action]
+
+
+def test_directory_write_times_follow_commit_order(engine: Engine, scim: Scim) -> None:
+    # A host polling updated_since=<newest updatedAt seen> must never miss a change: a
+    # write that started earlier may not commit later with an older time (clock.py).
+    first = engine.connect()
+    tx = first.begin()
+    a = employees.add_manual(first, scim.tenant_id, ManualEmployee("early@corp.test", {}))
+    results: dict[str, EmployeeRow] = {}
+
+    def second() -> None:
+        with engine.begin() as conn:
+            person = ManualEmployee("late@corp.test", {})
+            results["b"] = employees.add_manual(conn, scim.tenant_id, person)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    if engine.dialect.name == "postgresql":
+        wait_for_lock_waiter(engine)  # the second write waits for the first to commit
+    tx.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert results["b"].updated_at >= a.updated_at

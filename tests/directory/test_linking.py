@@ -70,6 +70,22 @@ def test_email_as_unique_identifier_answers_okta_email_lookups(engine: Engine, s
     assert [u["id"] for u in found["Resources"]] == [first["id"]]
     none = scim.get("/Users", params={"filter": 'email eq "nobody@corp.test"'}).json()
     assert none["totalResults"] == 0
+    # The primary email, not any email: a secondary address of someone else never matches.
+    second = scim.post(
+        "/Users",
+        user_body(
+            "second",
+            None,
+            emails=[
+                {"value": "second@corp.test", "primary": True},
+                {"value": "alias@corp.test", "type": "other"},
+            ],
+        ),
+    )
+    assert second.status_code == 201, second.text
+    third = create(scim, "third", "alias@corp.test")
+    found = scim.get("/Users", params={"filter": 'email eq "ALIAS@corp.test"'}).json()
+    assert [u["id"] for u in found["Resources"]] == [third["id"]]
     # Only the attribute name is rewritten, never quoted text.
     titled = scim.get("/Users", params={"filter": 'title eq "email eq x"'}).json()
     assert titled["totalResults"] == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
@@ -122,3 +124,29 @@ def test_a_rejected_write_is_invisible_to_the_reader(scim: Scim, api: Api) -> No
     )
     assert scim.post("/Users", bad).status_code == 400
     assert api.employees() == []
+
+
+def test_group_changes_show_in_updated_since(scim: Scim, api: Api) -> None:
+    # An employee's groups are part of what the read API shows, so joining, leaving, a
+    # rename and a group's deletion give its employees a new updatedAt.
+    member = create(scim, "member")
+    other = create(scim, "other")
+    group = scim.create_group("Crew")
+    steps: list[list[dict[str, Any]] | None] = [
+        [{"op": "add", "path": "members", "value": [{"value": member["id"]}]}],
+        [{"op": "replace", "path": "displayName", "value": "Crew 2"}],
+        [{"op": "remove", "path": f'members[value eq "{member["id"]}"]'}],
+        [{"op": "add", "path": "members", "value": [{"value": member["id"]}]}],
+        None,  # DELETE of the group
+    ]
+    for n, operations in enumerate(steps):
+        # Someone else changes last, so the member is not the newest before each step.
+        title = [{"op": "replace", "path": "title", "value": f"T{n}"}]
+        assert scim.patch(f"/Users/{other['id']}", title).status_code == 200
+        mark = max(e["updatedAt"] for e in api.employees())
+        if operations is None:
+            assert scim.delete(f"/Groups/{group['id']}").status_code == 204
+        else:
+            assert scim.patch(f"/Groups/{group['id']}", operations).status_code == 200
+        changed = {e["email"] for e in api.employees(updated_since=mark)}
+        assert "member@corp.test" in changed, operations

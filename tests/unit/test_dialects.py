@@ -10,7 +10,7 @@ import pytest
 from roster.errors import InvalidValue
 from roster.scim import dialects
 from roster.scim.dialects import normalise_filter, normalise_patch, normalise_resource, profile_for
-from roster.scim.filter import parse_filter, parse_value_filter
+from roster.scim.filter import matches, parse_filter, parse_value_filter
 from roster.scim.patch import apply_patch, parse_operations
 from roster.scim.paths import resolve
 from roster.scim.schema import ENTERPRISE_USER, GROUP, PATCH_OP, USER
@@ -294,12 +294,19 @@ def test_unqualified_manager_in_a_filter_means_the_enterprise_manager_value() ->
     assert normalise_filter(OKTA, text) == text
 
 
-def test_email_identifier_reads_the_email_attribute_as_emails_value() -> None:
+def test_email_identifier_reads_the_email_attribute_as_the_primary_email() -> None:
     text = 'email eq "a@x" and title eq "email eq b"'
-    assert normalise_filter(GENERIC, text, email_identifier=True) == (
-        'emails.value eq "a@x" and title eq "email eq b"'
+    rewritten = normalise_filter(GENERIC, text, email_identifier=True)
+    assert rewritten == (
+        '(emails[primary eq true and value eq "a@x"] or '
+        '(emails.value eq "a@x" and not (emails.primary eq true))) and title eq "email eq b"'
     )
+    node = parse_filter(USER, rewritten)
+    primary = {"emails": [{"value": "a@x", "primary": True}], "title": "email eq b"}
+    secondary = {
+        "emails": [{"value": "p@x", "primary": True}, {"value": "a@x"}],
+        "title": "email eq b",
+    }
+    only = {"emails": [{"value": "A@X"}], "title": "email eq b"}
+    assert matches(node, primary) and matches(node, only) and not matches(node, secondary)
     assert normalise_filter(GENERIC, text) == text
-    assert normalise_filter(GENERIC, "emails.value eq 1", email_identifier=True) == (
-        "emails.value eq 1"
-    )

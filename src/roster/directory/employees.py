@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from roster.directory import locales, locations, references
-from roster.directory.audit import now
+from roster.directory.clock import write_time
 from roster.directory.context import ConnectionContext
 from roster.directory.history import note
 from roster.directory.mapping import MappedUser, map_user
@@ -104,8 +104,8 @@ def sync_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) ->
     opts = ctx.sync
     custom = field_mappings.of_connection(conn, ctx.tenant_id, ctx.connection_id)
     mapped = map_user(user.doc, custom)
-    at = now()
     tenant_id = ctx.tenant_id
+    at = write_time(conn, tenant_id)
     current = store.by_resource(conn, tenant_id, user.pk)
     holder = store.by_email(conn, tenant_id, mapped.email)
     values = _columns(mapped, current or holder)
@@ -189,7 +189,8 @@ def remove_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) 
     employee = store.by_resource(conn, ctx.tenant_id, user.pk)
     if employee is None:
         return
-    references.wait_again(conn, ctx.tenant_id, ctx.connection_uid, employee, now())
+    at = write_time(conn, ctx.tenant_id)
+    references.wait_again(conn, ctx.tenant_id, ctx.connection_uid, employee, at)
     store.delete_employee(conn, ctx.tenant_id, employee.pk)
     note(
         conn,
@@ -254,7 +255,7 @@ def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> Empl
         raise InvalidValue(f"locale {fields['locale']!r} is not ISO 639-1 + ISO 3166-1 (en_US)")
     if locale:
         fields["locale"] = locale
-    at = now()
+    at = write_time(conn, tenant_id)
     chosen = [locations.get(conn, tenant_id, n) for n in person.locations]
     try:
         employee = store.insert_employee(
@@ -304,7 +305,7 @@ def remove_manual(conn: Connection, tenant_id: int, id_or_email: str) -> Employe
             f"{employee.email} is synced ({_describe(conn, tenant_id, employee)}): remove or "
             "unassign the user in the IdP instead"
         )
-    references.wait_again(conn, tenant_id, None, employee, now())
+    references.wait_again(conn, tenant_id, None, employee, write_time(conn, tenant_id))
     store.delete_employee(conn, tenant_id, employee.pk)
     note(
         conn,
@@ -334,3 +335,16 @@ def before_delete(
 ) -> None:
     if rt_name == "User":
         remove_user(conn, ctx, stored)
+
+
+def groups_changed(
+    conn: Connection, ctx: ConnectionContext, group_pk: int, member_pks: Sequence[int] | None
+) -> None:
+    """Members joined or left a group, or it was renamed or deleted: the employees it
+    concerns show their groups, so they get a new updatedAt (the read API's updated_since
+    must see them). ``None``: every current member of the group."""
+    at = write_time(conn, ctx.tenant_id)
+    if member_pks is None:
+        store.touch_group_members(conn, ctx.tenant_id, group_pk, at)
+    else:
+        store.touch_resources(conn, ctx.tenant_id, member_pks, at)

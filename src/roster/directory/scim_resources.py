@@ -32,7 +32,7 @@ from roster.scim.patch import (
     member_ids_in,
     parse_operations,
 )
-from roster.scim.schema import ENTERPRISE_USER, ResourceType
+from roster.scim.schema import ENTERPRISE_USER, GROUP, ResourceType
 from roster.scim.search import SearchQuery
 from roster.storage import resources as store
 from roster.storage.filtering import Scope, compile_filter, sort_key, sorts_by_column
@@ -293,6 +293,7 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     if members:
         pks = _resolve_members(conn, scope, _member_ids(members), strict=True)
         store.add_members(conn, scope, stored.pk, pks, at)
+        employees.groups_changed(conn, ctx, stored.pk, pks)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     return Result(stored, render(ctx, rt, stored, related))
 
@@ -341,8 +342,10 @@ def replace(
         # PUT replaces the whole resource (RFC 7644 §3.5.1), members included.
         pks = _resolve_members(conn, scope, _member_ids(members or []), strict=True)
         _refuse_self(stored, pks)
+        employees.groups_changed(conn, ctx, stored.pk, None)  # old members, and the name
         store.remove_all_members(conn, scope, stored.pk, at)
         store.add_members(conn, scope, stored.pk, pks, at)
+        employees.groups_changed(conn, ctx, stored.pk, pks)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     else:
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
@@ -355,20 +358,25 @@ def _refuse_self(group: StoredResource, pks: list[int]) -> None:
 
 
 def _apply_member_change(
-    conn: Connection, scope: Scope, group: StoredResource, change: MemberChange, at: datetime
+    conn: Connection,
+    ctx: ConnectionContext,
+    group: StoredResource,
+    change: MemberChange,
+    at: datetime,
 ) -> None:
+    scope = ctx.scope(GROUP)
     group_pk = group.pk
     match change.kind:
         case "add" | "replace":
             pks = _resolve_members(conn, scope, change.ids(), strict=True)
             _refuse_self(group, pks)
             if change.kind == "replace":
+                employees.groups_changed(conn, ctx, group_pk, None)
                 store.remove_all_members(conn, scope, group_pk, at)
             store.add_members(conn, scope, group_pk, pks, at)
-        case "remove":
-            pks = _resolve_members(conn, scope, change.ids(), strict=False)
-            store.remove_members(conn, scope, group_pk, pks, at)
+            employees.groups_changed(conn, ctx, group_pk, pks)
         case "remove_all":
+            employees.groups_changed(conn, ctx, group_pk, None)
             store.remove_all_members(conn, scope, group_pk, at)
         case "remove_where":
             assert change.where is not None
@@ -384,6 +392,7 @@ def _apply_member_change(
                     if element_matches(change.where, {"value": m.id, "type": m.resource_type})
                 ]
             store.remove_members(conn, scope, group_pk, pks, at)
+            employees.groups_changed(conn, ctx, group_pk, pks)
 
 
 def _patch_options(ctx: ConnectionContext) -> PatchOptions:
@@ -416,10 +425,12 @@ def patch(
         if doc_changed:
             _check_unique(conn, scope, rt, result.doc, current.pk)
         for change in result.members:
-            _apply_member_change(conn, scope, current, change, at)
+            _apply_member_change(conn, ctx, current, change, at)
         stored = _update(conn, scope, rt, current, result.doc, at, doc_changed=doc_changed)
         if doc_changed:
             employees.after_write(conn, ctx, rt.name, stored)
+            if rt.name == "Group":
+                employees.groups_changed(conn, ctx, stored.pk, None)  # a rename shows
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, scope, rt, [stored.pk])[stored.pk]
@@ -436,5 +447,7 @@ def delete(
     current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
     employees.before_delete(conn, ctx, rt.name, current)
+    if rt.name == "Group":
+        employees.groups_changed(conn, ctx, current.pk, None)
     store.delete_resource(conn, ctx.scope(rt), current, now())
     return current

@@ -276,7 +276,24 @@ _JSON_LITERAL = re.compile(r"^(true|false|null|-?\d+(\.\d+)?([eE][+-]?\d+)?)$", 
 _MANAGER_IN_FILTER = re.compile(r"(?<![\w:.$-])manager(?:\.value)?(?=\s)", re.IGNORECASE)
 
 
-_EMAIL_IN_FILTER = re.compile(r"(?<![\w:.$-])email(?=\s)", re.IGNORECASE)
+_EMAIL_COMPARISON = re.compile(
+    r'(?P<string>"(?:[^"\\]|\\.)*")'
+    r"|(?<![\w:.$-])email\s+(?P<op>eq|ne|co|sw|ew|gt|ge|lt|le)\s+"
+    r'(?P<value>"(?:[^"\\]|\\.)*"|[^\s()\[\]"]+)',
+    re.IGNORECASE,
+)
+
+
+def _primary_email(m: re.Match[str]) -> str:
+    """``email eq "x"`` -> the primary email compares (the one marked primary, else the
+    only one: the directory refuses users with several emails and none marked)."""
+    if m.group("string") is not None:
+        return m.group(0)
+    op, value = m.group("op"), m.group("value")
+    return (
+        f"(emails[primary eq true and value {op} {value}] or "
+        f"(emails.value {op} {value} and not (emails.primary eq true)))"
+    )
 
 
 def normalise_filter(profile: Profile, text: str, *, email_identifier: bool = False) -> str:
@@ -285,11 +302,13 @@ def normalise_filter(profile: Profile, text: str, *, email_identifier: bool = Fa
 
     ``email_identifier``: the connection identifies users by email, as Okta's "Unique
     identifier field for users: email" does (the Engagedly guide); Okta then looks users
-    up with ``email eq "…"``, which names no SCIM attribute: read it as ``emails.value``.
+    up with ``email eq "…"``, which names no SCIM attribute: read it as the primary email.
     """
     bare, manager = profile.on("bare_filter_values"), profile.on("manager_shapes")
     if not bare and not manager and not email_identifier:
         return text
+    if email_identifier:
+        text = _EMAIL_COMPARISON.sub(_primary_email, text)
 
     def quote(m: re.Match[str]) -> str:
         # [ENTRA-TUT] Example 1: ``externalId eq jyoung``; quote bare words that are not
@@ -300,8 +319,6 @@ def normalise_filter(profile: Profile, text: str, *, email_identifier: bool = Fa
         return m.group("op") + json.dumps(value)
 
     def rewrite(part: str) -> str:
-        if email_identifier:
-            part = _EMAIL_IN_FILTER.sub("emails.value", part)
         if manager:
             # [ENTRA-TUT] Example 4: ``id eq … and manager eq …`` names the enterprise
             # manager without its URN and compares the object itself: its value is meant.

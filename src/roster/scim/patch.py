@@ -30,8 +30,8 @@ class Operation:
 
 @dataclass(frozen=True)
 class MemberChange:
-    """``add``/``remove`` of listed ids, ``replace`` of the whole list, ``remove_all``,
-    or ``remove_where`` with a value filter over member elements."""
+    """``add`` of listed ids, ``replace`` of the whole list, ``remove_all``, or
+    ``remove_where`` with a value filter over member elements."""
 
     kind: str
     values: tuple[dict[str, Any], ...] = ()

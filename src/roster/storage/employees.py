@@ -29,6 +29,7 @@ from roster.storage.tables import (
     employee_locations,
     employee_refs,
     employees,
+    memberships,
     resources,
 )
 
@@ -166,6 +167,32 @@ def touch(conn: Connection, tenant_id: int, pks: Iterable[int], at: datetime) ->
             .where(E.tenant_id == tenant_id, E.pk.in_(wanted))
             .values(updated_at=at)
         )
+
+
+def touch_resources(
+    conn: Connection, tenant_id: int, resource_pks: Iterable[int], at: datetime
+) -> None:
+    """A new ``updated_at`` for the employees of these SCIM users (their groups changed)."""
+    wanted = list(dict.fromkeys(resource_pks))
+    if wanted:
+        conn.execute(
+            update(employees)
+            .where(E.tenant_id == tenant_id, E.resource_pk.in_(wanted))
+            .values(updated_at=at)
+        )
+
+
+def touch_group_members(conn: Connection, tenant_id: int, group_pk: int, at: datetime) -> None:
+    """A new ``updated_at`` for the employees who are members of a group: one statement,
+    whatever the group's size."""
+    members = select(memberships.c.member_pk).where(
+        memberships.c.tenant_id == tenant_id, memberships.c.group_pk == group_pk
+    )
+    conn.execute(
+        update(employees)
+        .where(E.tenant_id == tenant_id, E.resource_pk.in_(members))
+        .values(updated_at=at)
+    )
 
 
 def delete_employee(conn: Connection, tenant_id: int, pk: int) -> None:

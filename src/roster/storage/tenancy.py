@@ -57,6 +57,11 @@ def all_tenants(conn: Connection) -> list[TenantRow]:
     return [TenantRow(r.id, r.name, r.slug, r.created_at) for r in rows]
 
 
+def lock_tenant(conn: Connection, tenant_id: int) -> None:
+    """Hold the tenant's row until this transaction ends (see directory/clock.py)."""
+    conn.execute(select(T.id).where(T.id == tenant_id).with_for_update())
+
+
 def slug_taken(conn: Connection, slug: str) -> bool:
     return conn.execute(select(T.id).where(T.slug == slug)).first() is not None
 
