@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from roster.directory.audit import now
+from roster.directory.clock import write_time
 from roster.directory.history import note
 from roster.directory.tenancy import get_connection
 from roster.storage import employees as emp_store
@@ -31,7 +31,7 @@ class Deleted:
 
 def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
     row = get_connection(conn, connection_uid)
-    at = now()
+    at = write_time(conn, row.tenant_id)
     refs = emp_store.detach_refs(conn, row.tenant_id, row.id, at)
     kept = emp_store.make_manual(conn, row.tenant_id, row.id, at)
     emp_store.delete_connection(conn, row.tenant_id, row.id)

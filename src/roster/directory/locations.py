@@ -10,11 +10,12 @@ employee is in the locations an admin gave it. The primary location (Envoy's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import Connection
 
 from roster.directory import locales
-from roster.directory.audit import now
+from roster.directory.clock import write_time
 from roster.directory.history import note
 from roster.directory.sync_options import of as options_of
 from roster.errors import InvalidValue, NotFound, UniquenessConflict
@@ -108,6 +109,7 @@ def relocate(
     *,
     location_pk: int | None = None,
     connection: ConnectionRow | None = None,
+    at: datetime,
 ) -> store.Relocated:
     """Re-evaluate synced employees' memberships after an admin change, set-based: the
     statements do not grow with the employees (a location added to a tenant of thousands
@@ -123,7 +125,7 @@ def relocate(
         tenant_id,
         store.all_of(conn, tenant_id),
         per,
-        now(),
+        at,
         connection_id=connection.id if connection is not None else None,
         location_pk=location_pk,
     )
@@ -132,7 +134,7 @@ def relocate(
 def location_sync_changed(conn: Connection, row: ConnectionRow) -> None:
     """The on_change hook of the location_sync setting: the connection's employees move
     now, not one by one at their next update."""
-    moved = relocate(conn, row.tenant_id, connection=row)
+    moved = relocate(conn, row.tenant_id, connection=row, at=write_time(conn, row.tenant_id))
     note(
         conn,
         row.tenant_id,
@@ -180,11 +182,11 @@ def add(
                 f"locale {value!r} is not ISO 639-1 language + ISO 3166-1 country (e.g. en_US)"
             )
         locale_keys.append(normalised)
-    at = now()
+    at = write_time(conn, tenant_id)
     row = store.insert_location(conn, tenant_id, name, city_keys, sorted(set(locale_keys)), at)
     # An exact name match assigns the primary location automatically.
     primary = store.assign_primary(conn, tenant_id, name.lower(), row.pk, at)
-    joined = relocate(conn, tenant_id, location_pk=row.pk)
+    joined = relocate(conn, tenant_id, location_pk=row.pk, at=at)
     note(
         conn,
         tenant_id,
@@ -201,7 +203,7 @@ def add(
 def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
     row = get(conn, tenant_id, name)
     members, primary = store.holders(conn, tenant_id, row.pk)
-    store.delete_location(conn, tenant_id, row.pk, now())
+    store.delete_location(conn, tenant_id, row.pk, write_time(conn, tenant_id))
     note(
         conn,
         tenant_id,
@@ -225,7 +227,7 @@ def map_value(conn: Connection, tenant_id: int, value: str, location: str) -> Lo
         )
     target = get(conn, tenant_id, location)
     store.put_alias(conn, tenant_id, value, target.pk)
-    count = store.assign_primary(conn, tenant_id, value_key, target.pk, now())
+    count = store.assign_primary(conn, tenant_id, value_key, target.pk, write_time(conn, tenant_id))
     note(
         conn,
         tenant_id,
@@ -241,7 +243,7 @@ def unmap_value(conn: Connection, tenant_id: int, value: str) -> None:
     value_key = key(value)
     if value_key is None or not store.delete_alias(conn, tenant_id, value_key):
         raise NotFound(f"no mapping for {value!r}")
-    store.assign_primary(conn, tenant_id, value_key, None, now())
+    store.assign_primary(conn, tenant_id, value_key, None, write_time(conn, tenant_id))
     note(conn, tenant_id, None, "location.unmap", f"mapping of {value!r} removed", actor="admin")
 
 
