@@ -1,6 +1,8 @@
 """A tenant's locations: which employees each one receives, and primary locations.
 
-Membership follows the employee's current attributes, re-evaluated on every sync: with
+Membership follows the employee's current attributes, re-evaluated on every sync (one
+employee, ``place``) and on every admin change of locations or of a connection's
+``location_sync`` (set-based, ``relocate``): with
 ``location_sync = all`` a synced employee is in every location; with ``per_location`` in
 each location listing its city (``addresses[].locality``) or its (valid) locale. A manual
 employee is in the locations an admin gave it. The primary location (Envoy's
