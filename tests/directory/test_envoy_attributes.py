@@ -117,6 +117,38 @@ def test_a_manager_by_scim_id_resolves_at_once_and_waits_again_when_deleted(
     bo = api.by_email("bo@corp.test")
     assert bo is not None
     assert bo["manager"] == {"value": boss["id"], "resolved": False, "employee": None}
+    waiting = notes(engine, scim, "employee.manager")[-1]
+    assert waiting.resource_id == bo["id"]
+    assert f"manager of bo@corp.test waits again for {boss['id']!r}" in (waiting.detail or "")
+    assert "boss@corp.test left the directory" in (waiting.detail or "")
+
+
+def test_a_reference_the_idp_removes_is_noted(engine: Engine, scim: Scim, api: Api) -> None:
+    create(scim, "boss", "boss@corp.test")
+    user = create(
+        scim,
+        "al",
+        "al@corp.test",
+        **{
+            ENTERPRISE: {"manager": {"value": "00u1", "displayName": "boss@corp.test"}},
+            ENVOY: {"assistants": ["boss@corp.test", "nobody@corp.test"]},
+        },
+    )
+    removed = scim.patch(
+        f"/Users/{user['id']}",
+        [
+            {"op": "remove", "path": f"{ENTERPRISE}:manager"},
+            {"op": "replace", "path": f"{ENVOY}:assistants", "value": ["boss@corp.test"]},
+        ],
+    )
+    assert removed.status_code == 200, removed.text
+    al = api.by_email("al@corp.test")
+    assert al is not None and al["manager"] is None and len(al["assistants"]) == 1
+    details = [n.detail for n in notes(engine, scim, r"employee\.(manager|assistant)")]
+    assert set(details[-2:]) == {
+        "manager of al@corp.test removed (was 'boss@corp.test')",
+        "assistant of al@corp.test removed (was 'nobody@corp.test')",
+    }
 
 
 def test_a_manager_is_never_a_manual_employee(engine: Engine, scim: Scim, api: Api) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import locations
+from roster.directory import locations, queries
 from tests.conftest import Scim, StatementCounter, new_connection
 from tests.directory.conftest import ENTERPRISE, ENVOY, configure, create, user_body
 
@@ -67,3 +67,44 @@ def test_a_user_sync_costs_the_same_in_a_small_and_a_larger_directory(
     # up here. Four of create's are log entries of the notes (location placement,
     # manager resolved, assistant resolved, assistant waiting).
     assert large == {"create": 25, "move": 22, "delete": 10}
+
+
+def _heads(engine: Engine, scim: Scim) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            loc["name"]: loc["employeeCount"]
+            for loc in queries.list_locations(conn, scim.tenant_id)
+        }
+
+
+def _admin_costs(
+    engine: Engine, scim: Scim, counter: Callable[[], StatementCounter], people: int
+) -> dict[str, int]:
+    costs = {}
+    with counter() as c, engine.begin() as conn:
+        locations.add(conn, scim.tenant_id, "Denver", ["Austin"])  # everyone lives in Austin
+    costs["location add"] = _count(c)
+    assert _heads(engine, scim) == {"Austin": people, "Boston": 0, "Chicago": 0, "Denver": people}
+    with counter() as c:
+        configure(engine, scim, location_sync="all")
+    costs["location_sync change"] = _count(c)
+    assert set(_heads(engine, scim).values()) == {people}
+    with counter() as c, engine.begin() as conn:
+        locations.remove(conn, scim.tenant_id, "Denver")
+    costs["location remove"] = _count(c)
+    assert _heads(engine, scim) == {"Austin": people, "Boston": people, "Chicago": people}
+    return costs
+
+
+def test_location_changes_cost_the_same_for_5_and_200_employees(
+    engine: Engine, client: TestClient, count_statements: Callable[[], StatementCounter]
+) -> None:
+    small, large = _tenant(engine, client, 5), _tenant(engine, client, 200)
+    small_costs = _admin_costs(engine, small, count_statements, 5)
+    large_costs = _admin_costs(engine, large, count_statements, 200)
+    assert small_costs == large_costs
+    # Re-evaluation is set-based: touch the movers, delete, insert, one summary log entry;
+    # each action also locks the tenant row for its write time (directory/clock.py).
+    # Before: 8 + 4 per synced employee for an add (808 for these 200) and a log entry each;
+    # a location_sync change re-evaluated nobody.
+    assert large_costs == {"location add": 10, "location_sync change": 9, "location remove": 6}

@@ -2,8 +2,11 @@
 
 Engagedly: "Syncing stops when the connection is deleted, but previously synced employees
 remain unaffected"; the product brief: "the employees it brought stay". Its employees
-become manual employees (fields, locations and resolved references kept); its SCIM
-resources and tokens go. Deactivating a connection, by contrast, only refuses its
+become manual employees (fields and locations kept); its SCIM resources and tokens go.
+References resolve only to synced employees, so references to its employees are unresolved
+again: those of employees still synced wait for the person to be synced again; its own
+employees keep every reference's value as sent, display-only (nothing resolves a manual
+employee's references by itself). Deactivating a connection, by contrast, only refuses its
 requests (directory/tenancy.set_status) and changes no employee.
 """
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from roster.directory.audit import now
+from roster.directory.clock import write_time
 from roster.directory.history import note
 from roster.directory.tenancy import get_connection
 from roster.storage import employees as emp_store
@@ -28,18 +31,24 @@ class Deleted:
 
 def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
     row = get_connection(conn, connection_uid)
-    # References still waiting would otherwise complete later and change, by SCIM, an
-    # employee that is now manual; resolved ones are kept as they are.
-    emp_store.drop_pending_refs(conn, row.tenant_id, row.id)
-    kept = emp_store.make_manual(conn, row.tenant_id, row.id, now())
+    at = write_time(conn, row.tenant_id)
+    refs = emp_store.detach_refs(conn, row.tenant_id, row.id, at)
+    kept = emp_store.make_manual(conn, row.tenant_id, row.id, at)
     emp_store.delete_connection(conn, row.tenant_id, row.id)
+    unresolved = (
+        f"; {refs.references} references (manager, assistants) to them are unresolved: "
+        f"{refs.of_synced} synced employees wait for those people to be synced again, "
+        f"{refs.of_own} of its own keep the value sent"
+        if refs.references
+        else ""
+    )
     note(
         conn,
         row.tenant_id,
         row.uid,
         "connection.delete",
         f"connection {row.name!r} ({row.idp}) deleted; its {kept} employees stay, as manual "
-        "employees",
+        f"employees{unresolved}",
         actor="admin",
     )
     return Deleted(row, kept)

@@ -189,8 +189,8 @@ def remove_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) 
     employee = store.by_resource(conn, ctx.tenant_id, user.pk)
     if employee is None:
         return
-    subjects = store.unresolve_refs_to(conn, ctx.tenant_id, employee.pk)
-    store.touch(conn, ctx.tenant_id, subjects, write_time(conn, ctx.tenant_id))
+    at = write_time(conn, ctx.tenant_id)
+    references.wait_again(conn, ctx.tenant_id, ctx.connection_uid, employee, at)
     store.delete_employee(conn, ctx.tenant_id, employee.pk)
     note(
         conn,
@@ -305,8 +305,7 @@ def remove_manual(conn: Connection, tenant_id: int, id_or_email: str) -> Employe
             f"{employee.email} is synced ({_describe(conn, tenant_id, employee)}): remove or "
             "unassign the user in the IdP instead"
         )
-    subjects = store.unresolve_refs_to(conn, tenant_id, employee.pk)
-    store.touch(conn, tenant_id, subjects, write_time(conn, tenant_id))
+    references.wait_again(conn, tenant_id, None, employee, write_time(conn, tenant_id))
     store.delete_employee(conn, tenant_id, employee.pk)
     note(
         conn,

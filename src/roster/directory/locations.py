@@ -1,6 +1,8 @@
 """A tenant's locations: which employees each one receives, and primary locations.
 
-Membership follows the employee's current attributes, re-evaluated on every sync: with
+Membership follows the employee's current attributes, re-evaluated on every sync (one
+employee, ``place``) and on every admin change of locations or of a connection's
+``location_sync`` (set-based, ``relocate``): with
 ``location_sync = all`` a synced employee is in every location; with ``per_location`` in
 each location listing its city (``addresses[].locality``) or its (valid) locale. A manual
 employee is in the locations an admin gave it. The primary location (Envoy's
@@ -10,11 +12,12 @@ employee is in the locations an admin gave it. The primary location (Envoy's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import Connection
 
 from roster.directory import locales
-from roster.directory.audit import now
+from roster.directory.clock import write_time
 from roster.directory.history import note
 from roster.directory.sync_options import of as options_of
 from roster.errors import InvalidValue, NotFound, UniquenessConflict
@@ -23,6 +26,7 @@ from roster.storage import locations as store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.employees import EmployeeRow
 from roster.storage.locations import LocationRow
+from roster.storage.tenancy import ConnectionRow
 
 __all__ = ["LocationRow", "add", "evaluate", "get", "list_all", "remove"]
 
@@ -61,11 +65,10 @@ def place(
     employee: EmployeeRow,
     mode: str,
     locations: Sequence[LocationRow] | None = None,
-    *,
-    touch: bool = False,
 ) -> None:
     """Bring a synced employee's memberships in line with its attributes; log a move.
-    ``touch``: give it a new updated_at (when nothing else in this change did)."""
+    The sync path, one employee at a time (its updated_at is already new); admin changes
+    re-evaluate set-based (``relocate``)."""
     if locations is None:
         locations = store.all_of(conn, tenant_id)
     wanted = evaluate(mode, locations, employee.city_key, employee.locale_key)
@@ -73,8 +76,6 @@ def place(
     if wanted == have:
         return
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
-    if touch:
-        emp_store.touch(conn, tenant_id, [employee.pk], now())
     note(
         conn,
         tenant_id,
@@ -95,24 +96,57 @@ def primary_location(conn: Connection, tenant_id: int, value_key: str | None) ->
     return store.alias_target(conn, tenant_id, value_key)
 
 
-def reevaluate(conn: Connection, tenant_id: int) -> None:
-    """After locations change: every synced employee's memberships, anew."""
-    locations = store.all_of(conn, tenant_id)
-    modes = {
-        c.id: options_of(c).location_sync for c in tenancy_store.connections_of(conn, tenant_id)
-    }
-    uids = {c.id: c.uid for c in tenancy_store.connections_of(conn, tenant_id)}
-    for employee in emp_store.synced_of_tenant(conn, tenant_id):
-        assert employee.connection_id is not None
-        place(
-            conn,
-            tenant_id,
-            uids.get(employee.connection_id),
-            employee,
-            modes.get(employee.connection_id, "all"),
-            locations,
-            touch=True,
-        )
+def per_location_connections(conn: Connection, tenant_id: int) -> list[int]:
+    """The tenant's connections syncing per location (the others sync to all locations)."""
+    return [
+        c.id
+        for c in tenancy_store.connections_of(conn, tenant_id)
+        if options_of(c).location_sync == "per_location"
+    ]
+
+
+def relocate(
+    conn: Connection,
+    tenant_id: int,
+    *,
+    location_pk: int | None = None,
+    connection: ConnectionRow | None = None,
+    at: datetime,
+) -> store.Relocated:
+    """Re-evaluate synced employees' memberships after an admin change, set-based: the
+    statements do not grow with the employees (a location added to a tenant of thousands
+    must not write thousands of rows one by one, nor one log entry each). The caller writes
+    one summary entry. Narrowed to one location (added) or one connection (its
+    location_sync changed)."""
+    if connection is not None:
+        per = [connection.id] if options_of(connection).location_sync == "per_location" else []
+    else:
+        per = per_location_connections(conn, tenant_id)
+    return store.relocate(
+        conn,
+        tenant_id,
+        store.all_of(conn, tenant_id),
+        per,
+        at,
+        connection_id=connection.id if connection is not None else None,
+        location_pk=location_pk,
+    )
+
+
+def location_sync_changed(conn: Connection, row: ConnectionRow) -> None:
+    """The on_change hook of the location_sync setting: the connection's employees move
+    now, not one by one at their next update."""
+    moved = relocate(conn, row.tenant_id, connection=row, at=write_time(conn, row.tenant_id))
+    note(
+        conn,
+        row.tenant_id,
+        row.uid,
+        "location.resync",
+        f"location_sync of connection {row.name!r} is now {options_of(row).location_sync}: "
+        f"{moved.employees} employees' locations changed ({moved.added} memberships added, "
+        f"{moved.removed} removed)",
+        actor="admin",
+    )
 
 
 # ---- admin actions -----------------------------------------------------------------------
@@ -150,27 +184,37 @@ def add(
                 f"locale {value!r} is not ISO 639-1 language + ISO 3166-1 country (e.g. en_US)"
             )
         locale_keys.append(normalised)
-    at = now()
+    at = write_time(conn, tenant_id)
     row = store.insert_location(conn, tenant_id, name, city_keys, sorted(set(locale_keys)), at)
+    # An exact name match assigns the primary location automatically.
+    primary = store.assign_primary(conn, tenant_id, name.lower(), row.pk, at)
+    joined = relocate(conn, tenant_id, location_pk=row.pk, at=at)
     note(
         conn,
         tenant_id,
         None,
         "location.add",
         f"location {name!r} added (cities: {', '.join(city_keys) or '-'}; "
-        f"locales: {', '.join(row.locales) or '-'})",
+        f"locales: {', '.join(row.locales) or '-'}); {joined.added} synced employees joined it; "
+        f"{primary} have it as primary location",
         actor="admin",
     )
-    # An exact name match assigns the primary location automatically.
-    store.assign_primary(conn, tenant_id, name.lower(), row.pk, at)
-    reevaluate(conn, tenant_id)
     return row
 
 
 def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
     row = get(conn, tenant_id, name)
-    store.delete_location(conn, tenant_id, row.pk, now())
-    note(conn, tenant_id, None, "location.remove", f"location {row.name!r} removed", actor="admin")
+    members, primary = store.holders(conn, tenant_id, row.pk)
+    store.delete_location(conn, tenant_id, row.pk, write_time(conn, tenant_id))
+    note(
+        conn,
+        tenant_id,
+        None,
+        "location.remove",
+        f"location {row.name!r} removed: {members} employees lost their membership; "
+        f"{primary} lost it as primary location",
+        actor="admin",
+    )
     return row
 
 
@@ -185,7 +229,7 @@ def map_value(conn: Connection, tenant_id: int, value: str, location: str) -> Lo
         )
     target = get(conn, tenant_id, location)
     store.put_alias(conn, tenant_id, value, target.pk)
-    count = store.assign_primary(conn, tenant_id, value_key, target.pk, now())
+    count = store.assign_primary(conn, tenant_id, value_key, target.pk, write_time(conn, tenant_id))
     note(
         conn,
         tenant_id,
@@ -201,7 +245,7 @@ def unmap_value(conn: Connection, tenant_id: int, value: str) -> None:
     value_key = key(value)
     if value_key is None or not store.delete_alias(conn, tenant_id, value_key):
         raise NotFound(f"no mapping for {value!r}")
-    store.assign_primary(conn, tenant_id, value_key, None, now())
+    store.assign_primary(conn, tenant_id, value_key, None, write_time(conn, tenant_id))
     note(conn, tenant_id, None, "location.unmap", f"mapping of {value!r} removed", actor="admin")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -32,6 +32,10 @@ class OptionSpec:
     parse: Callable[[str], Any]  # admin text -> value; raises InvalidValue
     default: Callable[[ConnectionRow], Any]
     section: str | None = None  # options[section][name] instead of options[name]
+    # Called by ``configure``, in its transaction and after the new value is written, when
+    # the effective value changed: for settings whose meaning reaches rows already there
+    # (location_sync re-evaluates the connection's location memberships).
+    on_change: Callable[[Connection, ConnectionRow], None] | None = None
 
 
 REGISTRY: dict[str, OptionSpec] = {}
@@ -132,6 +136,7 @@ def configure(
     if not changes:
         raise InvalidValue("nothing to change: give --set name=value or --reset name")
     store.update_connection(conn, row.tenant_id, row.id, options=options)
+    updated = replace(row, options=options)
     for line in changes:
         record(
             conn,
@@ -144,6 +149,10 @@ def configure(
             request_id=str(uuid.uuid4()),
             duration_ms=0.0,
         )
+    touched = dict.fromkeys(_spec(item.partition("=")[0].strip()) for item in [*sets, *resets])
+    for spec in touched:
+        if spec.on_change is not None and value(updated, spec.name) != value(row, spec.name):
+            spec.on_change(conn, updated)
     return changes
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from roster.directory.context import ConnectionContext
-from roster.directory.history import note
+from roster.directory.history import note, notes
 from roster.directory.mapping import MappedUser
 from roster.scim.schema import USER
 from roster.storage import employees as store
@@ -92,6 +92,17 @@ def sync(
                     "synced by this tenant has it yet; it resolves when that person is synced",
                     employee.id,
                 )
+    kept = {(r.kind, r.position) for r in new}
+    for place, before in old.items():
+        if place not in kept:  # the IdP no longer sends it
+            note(
+                conn,
+                ctx.tenant_id,
+                ctx.connection_uid,
+                f"employee.{before.kind}",
+                f"{_LABEL[before.kind]} of {employee.email} removed (was {before.raw!r})",
+                employee.id,
+            )
     if changed:
         store.replace_refs(conn, ctx.tenant_id, employee.pk, new)
 
@@ -117,3 +128,32 @@ def complete_pending(
             f"(waiting for {ref.raw!r}; arrived)",
             subject.id,
         )
+
+
+def wait_again(
+    conn: Connection, tenant_id: int, connection_uid: str | None, leaving: EmployeeRow, at: datetime
+) -> None:
+    """``leaving`` leaves the directory: references to it are unresolved again (they show
+    the value sent), the referring employees touched, and each reference noted."""
+    refs = store.unresolve_refs_to(conn, tenant_id, leaving.pk)
+    if not refs:
+        return
+    subjects = store.by_pks(conn, tenant_id, [r.employee_pk for r in refs])
+    store.touch(conn, tenant_id, subjects, at)
+    items = []
+    for ref in refs:
+        subject = subjects[ref.employee_pk]
+        then = (
+            "it resolves when that person is synced again"
+            if subject.synced
+            else "shown as sent: a manual employee's references do not resolve by themselves"
+        )
+        items.append(
+            (
+                f"employee.{ref.kind}",
+                f"{_LABEL[ref.kind]} of {subject.email} waits again for {ref.raw!r}: "
+                f"{leaving.email} left the directory; {then}",
+                subject.id,
+            )
+        )
+    notes(conn, tenant_id, connection_uid, items)

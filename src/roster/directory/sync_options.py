@@ -26,6 +26,13 @@ from roster.storage import tenancy as tenancy_store
 from roster.storage.tenancy import ConnectionRow
 
 
+def _relocate(conn: Connection, row: ConnectionRow) -> None:
+    # Imported here: locations reads these settings, so a module-level import is a cycle.
+    from roster.directory import locations  # noqa: PLC0415
+
+    locations.location_sync_changed(conn, row)
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         for choice in choices:
@@ -75,6 +82,7 @@ _SPECS = (
         ("all", "per_location"),
         _choice("all", "per_location"),
         lambda _row: _DEFAULTS.location_sync,
+        on_change=_relocate,  # memberships follow at once, not at each user's next update
     ),
 )
 for _spec in _SPECS:

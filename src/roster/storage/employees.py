@@ -9,7 +9,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    delete,
+    distinct,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from roster.storage.tables import (
     connections,
@@ -196,15 +209,6 @@ def of_connection(conn: Connection, tenant_id: int, connection_id: int) -> list[
     return [employee_row(r) for r in rows]
 
 
-def synced_of_tenant(conn: Connection, tenant_id: int) -> list[EmployeeRow]:
-    rows = conn.execute(
-        select(*EMPLOYEE_COLUMNS)
-        .where(E.tenant_id == tenant_id, E.connection_id.is_not(None))
-        .order_by(E.pk)
-    )
-    return [employee_row(r) for r in rows]
-
-
 def make_manual(conn: Connection, tenant_id: int, connection_id: int, at: datetime) -> int:
     """Detach every employee of a connection from it: they stay, as manual employees."""
     result = conn.execute(
@@ -315,12 +319,18 @@ def pending_for(
         match = or_(
             match, and_(ER.by == "id", ER.key == scim_id, ER.connection_id == connection_id)
         )
+    # A manual employee's references (kept from a deleted connection) are display-only: a
+    # manual employee changes by an admin's hand, never by someone's later arrival.
+    referrer_synced = exists().where(
+        E.tenant_id == tenant_id, E.pk == ER.employee_pk, E.connection_id.is_not(None)
+    )
     rows = conn.execute(
         select(*_REF_COLUMNS).where(
             ER.tenant_id == tenant_id,
             ER.key.in_([k for k in (email_key, scim_id) if k is not None]),
             ER.target_pk.is_(None),
             match,
+            referrer_synced,
         )
     )
     return [_ref(r) for r in rows]
@@ -340,37 +350,66 @@ def resolve_refs(conn: Connection, tenant_id: int, refs: Sequence[RefRow], targe
         )
 
 
-def unresolve_refs_to(conn: Connection, tenant_id: int, target_pk: int) -> list[int]:
+def unresolve_refs_to(conn: Connection, tenant_id: int, target_pk: int) -> list[RefRow]:
     """Unresolve every reference to ``target_pk`` (it is leaving the directory); returns
-    the employees that referred to it: they wait for the person again."""
-    subjects = [
-        r.employee_pk
+    them as they were: the employees that referred to it wait for the person again."""
+    refs = [
+        _ref(r)
         for r in conn.execute(
-            select(ER.employee_pk).where(ER.tenant_id == tenant_id, ER.target_pk == target_pk)
+            select(*_REF_COLUMNS).where(ER.tenant_id == tenant_id, ER.target_pk == target_pk)
         )
     ]
-    if subjects:
+    if refs:
         conn.execute(
             update(employee_refs)
             .where(ER.tenant_id == tenant_id, ER.target_pk == target_pk)
             .values(target_pk=None)
         )
-    return subjects
+    return refs
 
 
-def drop_pending_refs(conn: Connection, tenant_id: int, connection_id: int) -> None:
-    """Pending references of a connection's employees: dropped when they turn manual (a
-    manual employee changes only by an admin's hand, never by a later arrival)."""
-    of_connection_employees = select(E.pk).where(
-        E.tenant_id == tenant_id, E.connection_id == connection_id
-    )
-    conn.execute(
-        delete(employee_refs).where(
-            ER.tenant_id == tenant_id,
-            ER.target_pk.is_(None),
-            ER.employee_pk.in_(of_connection_employees),
+@dataclass(frozen=True)
+class Unresolved:
+    references: int  # references that pointed to the connection's employees
+    of_synced: int  # employees still synced (elsewhere) whose references wait again
+    of_own: int  # the connection's own employees, whose references become display-only
+
+
+def detach_refs(conn: Connection, tenant_id: int, connection_id: int, at: datetime) -> Unresolved:
+    """Before a connection's employees turn manual, set-based: references to them are
+    unresolved (a reference never resolves to a manual employee) and the referring
+    employees touched; its employees' own references keep the value sent, display-only
+    (no connection to resolve a SCIM id in; pending_for skips manual employees)."""
+    targets = select(E.pk).where(E.tenant_id == tenant_id, E.connection_id == connection_id)
+    referring = select(ER.employee_pk).where(ER.tenant_id == tenant_id, ER.target_pk.in_(targets))
+    subject = employees.alias("subject")
+    own = subject.c.connection_id == connection_id
+    counts = conn.execute(
+        select(
+            func.count(),
+            func.count(distinct(case((~own, ER.employee_pk)))),
+            func.count(distinct(case((own, ER.employee_pk)))),
         )
+        .select_from(employee_refs.join(subject, subject.c.pk == ER.employee_pk))
+        .where(ER.tenant_id == tenant_id, ER.target_pk.in_(targets))
+    ).one()
+    if counts[0]:
+        conn.execute(
+            update(employees)
+            .where(E.tenant_id == tenant_id, E.pk.in_(referring))
+            .values(updated_at=at)
+        )
+        conn.execute(
+            update(employee_refs)
+            .where(ER.tenant_id == tenant_id, ER.target_pk.in_(targets))
+            .values(target_pk=None)
+        )
+    conn.execute(
+        update(employee_refs)
+        .where(ER.tenant_id == tenant_id, ER.connection_id == connection_id)
+        .values(connection_id=None)
     )
+    return Unresolved(int(counts[0]), int(counts[1]), int(counts[2]))
 
 
 def connection_brief(conn: Connection, tenant_id: int, connection_id: int) -> tuple[str, str, str]:

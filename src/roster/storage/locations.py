@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from roster.storage.tables import employee_locations, employees, location_aliases, locations
 
 L = locations.c
 A = location_aliases.c
 E = employees.c
+EL = employee_locations.c
 
 
 @dataclass(frozen=True)
@@ -40,7 +55,9 @@ def all_of(conn: Connection, tenant_id: int) -> list[LocationRow]:
 
 def by_name(conn: Connection, tenant_id: int, name: str) -> LocationRow | None:
     r = conn.execute(
-        select(*_COLUMNS).where(L.tenant_id == tenant_id, L.name_key == name.strip().lower())
+        select(*_COLUMNS).where(
+            L.tenant_id == tenant_id, L.name_key == " ".join(name.split()).lower()
+        )
     ).first()
     return _row(r) if r else None
 
@@ -73,7 +90,6 @@ def insert_location(
 
 
 def delete_location(conn: Connection, tenant_id: int, pk: int, at: datetime) -> None:
-    EL = employee_locations.c
     members = select(EL.employee_pk).where(EL.tenant_id == tenant_id, EL.location_pk == pk)
     # Their rendered locations change: new updated_at, so updated_since readers see it.
     conn.execute(
@@ -86,13 +102,151 @@ def delete_location(conn: Connection, tenant_id: int, pk: int, at: datetime) -> 
 
 
 def member_counts(conn: Connection, tenant_id: int) -> dict[int, int]:
-    EL = employee_locations.c
     rows = conn.execute(
         select(EL.location_pk, func.count())
         .where(EL.tenant_id == tenant_id)
         .group_by(EL.location_pk)
     )
     return {r[0]: int(r[1]) for r in rows}
+
+
+def holders(conn: Connection, tenant_id: int, pk: int) -> tuple[int, int]:
+    """(members, employees with it as primary location) of a location."""
+    members = select(func.count()).where(EL.tenant_id == tenant_id, EL.location_pk == pk)
+    primary = select(func.count()).where(E.tenant_id == tenant_id, E.primary_location_pk == pk)
+    r = conn.execute(select(members.scalar_subquery(), primary.scalar_subquery())).one()
+    return int(r[0]), int(r[1])
+
+
+# ---- set-based re-evaluation of synced employees' memberships ---------------------------
+
+
+@dataclass(frozen=True)
+class Relocated:
+    employees: int  # synced employees whose memberships changed (each given a new updated_at)
+    added: int  # memberships added
+    removed: int  # memberships removed
+
+
+def relocate(
+    conn: Connection,
+    tenant_id: int,
+    all_locations: Sequence[LocationRow],
+    per_location: Collection[int],
+    at: datetime,
+    *,
+    connection_id: int | None = None,
+    location_pk: int | None = None,
+) -> Relocated:
+    """Bring synced employees' memberships in line with the rules, in three statements
+    whatever the number of employees: touch the employees whose memberships change, delete
+    the memberships no rule gives, insert the ones missing.
+
+    ``all_locations``: every location of the tenant (their cities and locales become the SQL
+    predicate); ``per_location``: the connections whose location_sync is per_location (the
+    others sync everyone to every location). Narrowed to one connection's employees and/or
+    one location; manual employees' memberships are an admin's and never touched.
+    """
+    per = sorted(set(per_location))
+
+    def belongs(e: FromClause, loc: FromClause) -> ColumnElement[bool]:
+        # The SQL twin of directory.locations.evaluate; tests hold the two together.
+        if not per:
+            return true()
+        by_keys = [
+            and_(
+                loc.c.pk == row.pk,
+                or_(
+                    *([e.c.city_key.in_(row.cities)] if row.cities else []),
+                    *([e.c.locale_key.in_(row.locales)] if row.locales else []),
+                ),
+            )
+            for row in all_locations
+            if row.cities or row.locales
+        ]
+        return or_(e.c.connection_id.not_in(per), *by_keys)
+
+    def employee_scope(e: FromClause) -> ColumnElement[bool]:
+        scope = [e.c.tenant_id == tenant_id, e.c.connection_id.is_not(None)]
+        if connection_id is not None:
+            scope.append(e.c.connection_id == connection_id)
+        return and_(*scope)
+
+    def location_scope(column: Any) -> ColumnElement[bool]:
+        return column == location_pk if location_pk is not None else true()
+
+    # Touch first, while the old memberships are there to compare with. ``employees`` is
+    # the UPDATE's row, correlated by hand: SQLAlchemy only auto-correlates one level up.
+    loc = locations.alias("loc")
+    member = employee_locations.alias("member")
+    other = locations.alias("other")
+    is_member = exists().where(
+        member.c.tenant_id == tenant_id,
+        member.c.employee_pk == E.pk,
+        member.c.location_pk == loc.c.pk,
+    )
+    joins = exists().where(
+        loc.c.tenant_id == E.tenant_id,
+        location_scope(loc.c.pk),
+        belongs(employees, loc),
+        ~is_member.correlate(employees, loc),
+    )
+    still_belongs = exists().where(
+        other.c.tenant_id == E.tenant_id,
+        other.c.pk == member.c.location_pk,
+        belongs(employees, other),
+    )
+    leaves = exists().where(
+        member.c.tenant_id == tenant_id,
+        member.c.employee_pk == E.pk,
+        location_scope(member.c.location_pk),
+        ~still_belongs.correlate(employees, member),
+    )
+    touched = conn.execute(
+        update(employees)
+        .where(
+            employee_scope(employees),
+            or_(joins.correlate(employees), leaves.correlate(employees)),
+        )
+        .values(updated_at=at)
+    ).rowcount
+
+    e = employees.alias("e")
+    kept = (
+        select(e.c.pk)
+        .join(loc, loc.c.tenant_id == e.c.tenant_id)
+        .where(e.c.pk == EL.employee_pk, loc.c.pk == EL.location_pk, belongs(e, loc))
+    )
+    removed = conn.execute(
+        delete(employee_locations).where(
+            EL.tenant_id == tenant_id,
+            location_scope(EL.location_pk),
+            EL.employee_pk.in_(select(e.c.pk).where(employee_scope(e))),
+            ~kept.exists(),
+        )
+    ).rowcount
+    wanted = (
+        select(e.c.pk, loc.c.pk, e.c.tenant_id)
+        .join(loc, loc.c.tenant_id == e.c.tenant_id)
+        .where(
+            employee_scope(e),
+            location_scope(loc.c.pk),
+            belongs(e, loc),
+            ~exists().where(
+                member.c.tenant_id == tenant_id,
+                member.c.employee_pk == e.c.pk,
+                member.c.location_pk == loc.c.pk,
+            ),
+        )
+    )
+    # preserve_rowcount: SQLAlchemy reports an INSERT's rowcount only when asked (else -1
+    # on PostgreSQL).
+    added = conn.execute(
+        insert(employee_locations)
+        .from_select(["employee_pk", "location_pk", "tenant_id"], wanted)
+        .execution_options(preserve_rowcount=True)
+    ).rowcount
+    return Relocated(int(touched or 0), int(added or 0), int(removed or 0))
 
 
 # ---- primary location (defaultLocationName) --------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +38,12 @@ _INSERT = insert(log_entries)
 def insert_entry(conn: Connection, entry: LogEntry) -> None:
     values = {k: v for k, v in entry.__dict__.items() if k != "id"}
     conn.execute(_INSERT, values)
+
+
+def insert_entries(conn: Connection, entries: Sequence[LogEntry]) -> None:
+    """Several entries in one executemany: one statement however many there are."""
+    if entries:
+        conn.execute(_INSERT, [{k: v for k, v in e.__dict__.items() if k != "id"} for e in entries])
 
 
 def entries(

@@ -218,6 +218,10 @@ employees = Table(
     Index("ix_employees_connection", "tenant_id", "connection_id", "pk"),
     Index("ix_employees_updated", "tenant_id", "updated_at", "pk"),
     Index("ix_employees_primary_location", "tenant_id", "primary_location_key"),
+    # The read API's status filter walks pages in pk order.
+    Index("ix_employees_status", "tenant_id", "status", "pk"),
+    # Removing a location: its primary-location holders (touched, then SET NULL).
+    Index("ix_employees_primary_location_pk", "primary_location_pk"),
 )
 
 employee_locations = Table(
@@ -228,7 +232,9 @@ employee_locations = Table(
         "location_pk", Integer(), ForeignKey("locations.pk", ondelete="CASCADE"), primary_key=True
     ),
     Column("tenant_id", Integer(), nullable=False),
-    Index("ix_employee_locations_location", "tenant_id", "location_pk", "employee_pk"),
+    # Location-led: the read API's location filter, head counts, and the ON DELETE CASCADE
+    # of a removed location (which filters on location_pk alone).
+    Index("ix_employee_locations_location", "location_pk", "tenant_id", "employee_pk"),
 )
 
 # Manager and assistants: one row per reference as the IdP sent it. ``target_pk`` is NULL

@@ -182,6 +182,10 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_employees_updated", ["tenant_id", "updated_at", "pk"], unique=False
         )
+        batch_op.create_index("ix_employees_status", ["tenant_id", "status", "pk"], unique=False)
+        batch_op.create_index(
+            "ix_employees_primary_location_pk", ["primary_location_pk"], unique=False
+        )
 
     op.create_table(
         "employee_locations",
@@ -207,7 +211,7 @@ def upgrade() -> None:
     with op.batch_alter_table("employee_locations", schema=None) as batch_op:
         batch_op.create_index(
             "ix_employee_locations_location",
-            ["tenant_id", "location_pk", "employee_pk"],
+            ["location_pk", "tenant_id", "employee_pk"],
             unique=False,
         )
 
@@ -260,6 +264,8 @@ def downgrade() -> None:
 
     op.drop_table("employee_locations")
     with op.batch_alter_table("employees", schema=None) as batch_op:
+        batch_op.drop_index("ix_employees_primary_location_pk")
+        batch_op.drop_index("ix_employees_status")
         batch_op.drop_index("ix_employees_updated")
         batch_op.drop_index("ix_employees_primary_location")
         batch_op.drop_index("ix_employees_connection")
