@@ -314,6 +314,10 @@ def test_what_the_host_app_sees_of_each_sync_outcome(
         "us@corp.test",
     ]
     assert all(p["source"] == {"type": "manual", "connection": None} for p in people.values())
-    assert people["exec@corp.test"]["assistants"][0]["resolved"] is True
+    # References resolve to synced employees only: the assistant, manual now, is shown as
+    # the IdP sent it.
+    assert people["exec@corp.test"]["assistants"] == [
+        {"value": "pa@corp.test", "resolved": False, "employee": None}
+    ]
     assert live.people(source="synced") == {}
     assert okta.get("/Users").status_code == 401
