@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from roster import __version__
+from roster.directory.employees import MANUAL_FIELDS
 
 Json = dict[str, Any]
 
@@ -22,25 +23,8 @@ def _ref(name: str) -> Json:
 _STR = {"type": "string"}
 _NSTR = _nullable(_STR)
 
-_TEXT_FIELDS = (
-    "givenName",
-    "familyName",
-    "displayName",
-    "phone",
-    "title",
-    "department",
-    "division",
-    "employeeNumber",
-    "costCenter",
-    "organization",
-    "city",
-    "state",
-    "postalCode",
-    "country",
-    "locale",
-    "timezone",
-    "userType",
-)
+# The employee's text fields: the ones an admin can set on a manual employee.
+_TEXT_FIELDS = MANUAL_FIELDS
 
 SCHEMAS: Json = {
     "Error": {

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import Connection
 
+from roster.cli.support import JsonFlag
+from roster.cli.support import engine as _engine
+from roster.cli.support import fail as _fail
+from roster.cli.support import refusals as _refusals
+from roster.cli.support import run as _run
+from roster.cli.support import show as _print
 from roster.directory import (
     apikeys,
     custom_fields,
@@ -32,8 +35,6 @@ from roster.directory.connections import delete_connection
 from roster.directory.employees import MANUAL_FIELDS, ManualEmployee
 from roster.directory.mapping import DEFAULT_MAPPING, REFERENCE_MAPPING
 from roster.errors import RosterError
-from roster.settings import Settings
-from roster.storage.engine import make_engine
 
 __all__ = ["register", "sync_options"]
 
@@ -45,60 +46,16 @@ mapping_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 TenantOpt = Annotated[str, typer.Option(help="Tenant name.")]
-T = TypeVar("T")
 
 
 def register(app: typer.Typer, connection_app: typer.Typer) -> None:
-    """Add the directory's commands to the ``roster`` command (called by cli.py)."""
+    """Add the directory's commands to the ``roster`` command (called by roster.cli)."""
     app.add_typer(employee_app, name="employee")
     app.add_typer(location_app, name="location")
     app.add_typer(apikey_app, name="apikey")
     app.add_typer(mapping_app, name="mapping")
     connection_app.command("delete")(connection_delete)
-
-
-@contextmanager
-def _engine() -> Iterator[Engine]:
-    engine = make_engine(Settings().resolved_database_url())
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def _fail(message: str, as_json: bool, code: int = 1) -> None:
-    if as_json:
-        typer.echo(json.dumps({"error": message}))
-    else:
-        typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _refusals(as_json: bool) -> Iterator[None]:
-    """Render a refusal as the CLI does (message, exit 1) — and a database without Roster's
-    tables as the fix for it."""
-    try:
-        yield
-    except queries.UnknownLocation as err:
-        _fail(f"{err.detail}; see `roster location list`", as_json)
-    except RosterError as err:
-        _fail(err.detail, as_json)
-    except (OperationalError, ProgrammingError) as err:
-        if "no such table" in str(err) or "does not exist" in str(err):
-            _fail("the database has no Roster tables (or is behind): run `roster migrate`", as_json)
-        raise
-
-
-def _run(as_json: bool, fn: Callable[[Connection], T]) -> T:
-    with _refusals(as_json), _engine() as engine, engine.begin() as conn:
-        return fn(conn)
-
-
-def _print(as_json: bool, data: Any, human: str) -> None:
-    typer.echo(json.dumps(data, default=str, indent=2) if as_json else human)
 
 
 def _tenant_id(conn: Connection, tenant: str) -> int:

@@ -6,21 +6,19 @@ Every command takes ``--json`` and then prints exactly one JSON document (errors
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import Connection
 
-from roster.cli_directory import register as register_directory_commands
+from roster.cli.directory import register as register_directory_commands
+from roster.cli.support import JsonFlag
+from roster.cli.support import fail as _fail
+from roster.cli.support import run as _run
+from roster.cli.support import settings as _settings
+from roster.cli.support import show as _print
 from roster.directory import audit, options, tenancy
-from roster.errors import RosterError
-from roster.settings import Settings
-from roster.storage.engine import make_engine
 from roster.storage.tenancy import ConnectionRow
 
 app = typer.Typer(
@@ -35,48 +33,6 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(connection_app, name="connection")
 app.add_typer(token_app, name="token")
 register_directory_commands(app, connection_app)  # employee, location, apikey, mapping
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    return Settings()
-
-
-@contextmanager
-def _transaction() -> Iterator[Connection]:
-    engine: Engine = make_engine(_settings().resolved_database_url())
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        engine.dispose()
-
-
-def _fail(message: str, as_json: bool, code: int = 1) -> None:
-    if as_json:
-        typer.echo(json.dumps({"error": message}))
-    else:
-        typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _run(as_json: bool, fn: Callable[[Connection], T]) -> T:
-    try:
-        with _transaction() as conn:
-            return fn(conn)
-    except RosterError as err:
-        _fail(err.detail, as_json)
-    except (OperationalError, ProgrammingError) as err:
-        if "no such table" in str(err) or "does not exist" in str(err):
-            _fail("the database has no Roster tables yet: run `roster migrate` first", as_json)
-        raise
-    raise AssertionError("unreachable")
-
-
-def _print(as_json: bool, data: Any, human: str) -> None:
-    typer.echo(json.dumps(data, default=str, indent=2) if as_json else human)
 
 
 def _connection_json(row: ConnectionRow, token: str | None = None) -> dict[str, Any]:

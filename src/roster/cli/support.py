@@ -1,0 +1,68 @@
+"""What every ``roster`` command shares: settings, one transaction per command, and how a
+refusal is printed (a message, or ``{"error": …}`` with ``--json``; exit status 1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from roster.directory import queries
+from roster.errors import RosterError
+from roster.settings import Settings
+from roster.storage.engine import make_engine
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+T = TypeVar("T")
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+@contextmanager
+def engine() -> Iterator[Engine]:
+    made = make_engine(settings().resolved_database_url())
+    try:
+        yield made
+    finally:
+        made.dispose()
+
+
+def fail(message: str, as_json: bool, code: int = 1) -> NoReturn:
+    if as_json:
+        typer.echo(json.dumps({"error": message}))
+    else:
+        typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def refusals(as_json: bool) -> Iterator[None]:
+    """Render a refusal as the CLI does (message, exit 1), and a database without Roster's
+    tables as the fix for it."""
+    try:
+        yield
+    except queries.UnknownLocation as err:
+        fail(f"{err.detail}; see `roster location list`", as_json)
+    except RosterError as err:
+        fail(err.detail, as_json)
+    except (OperationalError, ProgrammingError) as err:
+        if "no such table" in str(err) or "does not exist" in str(err):
+            fail("the database has no Roster tables (or is behind): run `roster migrate`", as_json)
+        raise
+
+
+def run(as_json: bool, fn: Callable[[Connection], T]) -> T:
+    """``fn`` in one transaction; a refusal rolls it back and exits 1."""
+    with refusals(as_json), engine() as made, made.begin() as conn:
+        return fn(conn)
+
+
+def show(as_json: bool, data: Any, human: str) -> None:
+    typer.echo(json.dumps(data, default=str, indent=2) if as_json else human)
