@@ -99,14 +99,20 @@ def _columns(mapped: MappedUser, old: EmployeeRow | None) -> dict[str, Any]:
     }
 
 
-def sync_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) -> EmployeeRow:
-    """Bring the employee of a SCIM user in line with it (create, link or update)."""
+def sync_user(
+    conn: Connection, ctx: ConnectionContext, user: StoredResource, *, created: bool = False
+) -> EmployeeRow:
+    """Bring the employee of a SCIM user in line with it (create, link or update).
+
+    ``created``: the SCIM user is new, so no employee is synced from it yet; a brand-new
+    employee has no memberships or references to compare with either. Skipping those
+    reads keeps the create path (the hot one during an initial sync) short."""
     opts = ctx.sync
     custom = field_mappings.of_connection(conn, ctx.tenant_id, ctx.connection_id)
     mapped = map_user(user.doc, custom)
     tenant_id = ctx.tenant_id
     at = write_time(conn, tenant_id)
-    current = store.by_resource(conn, tenant_id, user.pk)
+    current = None if created else store.by_resource(conn, tenant_id, user.pk)
     holder = store.by_email(conn, tenant_id, mapped.email)
     values = _columns(mapped, current or holder)
     values["primary_location_pk"] = locations.primary_location(
@@ -145,8 +151,9 @@ def sync_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) ->
         ) from exc
     before = current or holder
     _note_changes(conn, ctx, before, employee, mapped)
-    locations.place(conn, tenant_id, ctx.connection_uid, employee, opts.location_sync)
-    references.sync(conn, ctx, employee, mapped)
+    fresh = current is None and holder is None
+    locations.place(conn, tenant_id, ctx.connection_uid, employee, opts.location_sync, fresh=fresh)
+    references.sync(conn, ctx, employee, mapped, fresh=fresh)
     references.complete_pending(conn, ctx, employee, user.id, at)
     return employee
 
@@ -323,11 +330,16 @@ def remove_manual(conn: Connection, tenant_id: int, id_or_email: str) -> Employe
 
 
 def after_write(
-    conn: Connection, ctx: ConnectionContext, rt_name: str, stored: StoredResource
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt_name: str,
+    stored: StoredResource,
+    *,
+    created: bool = False,
 ) -> None:
     """A SCIM resource was created or changed: users sync to the directory."""
     if rt_name == "User":
-        sync_user(conn, ctx, stored)
+        sync_user(conn, ctx, stored, created=created)
 
 
 def before_delete(

@@ -65,14 +65,17 @@ def place(
     employee: EmployeeRow,
     mode: str,
     locations: Sequence[LocationRow] | None = None,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Bring a synced employee's memberships in line with its attributes; log a move.
+    ``fresh``: the employee was just inserted and has no memberships yet.
     The sync path, one employee at a time (its updated_at is already new); admin changes
     re-evaluate set-based (``relocate``)."""
     if locations is None:
         locations = store.all_of(conn, tenant_id)
     wanted = evaluate(mode, locations, employee.city_key, employee.locale_key)
-    have = emp_store.locations_of(conn, tenant_id, [employee.pk])[employee.pk]
+    have = set() if fresh else emp_store.locations_of(conn, tenant_id, [employee.pk])[employee.pk]
     if wanted == have:
         return
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)

@@ -51,13 +51,17 @@ def _wanted(ctx: ConnectionContext, employee: EmployeeRow, mapped: MappedUser) -
 
 
 def sync(
-    conn: Connection, ctx: ConnectionContext, employee: EmployeeRow, mapped: MappedUser
+    conn: Connection,
+    ctx: ConnectionContext,
+    employee: EmployeeRow,
+    mapped: MappedUser,
+    *,
+    fresh: bool = False,
 ) -> None:
-    """Replace the employee's references with the IdP's, resolving what can be resolved."""
-    old = {
-        (r.kind, r.position): r
-        for r in store.refs_of(conn, ctx.tenant_id, [employee.pk])[employee.pk]
-    }
+    """Replace the employee's references with the IdP's, resolving what can be resolved.
+    ``fresh``: the employee was just inserted and has no references yet."""
+    stored = [] if fresh else store.refs_of(conn, ctx.tenant_id, [employee.pk])[employee.pk]
+    old = {(r.kind, r.position): r for r in stored}
     new: list[RefRow] = []
     changed = len(old) != len(_wanted(ctx, employee, mapped))
     for ref in _wanted(ctx, employee, mapped):

@@ -288,7 +288,7 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
         stored = store.insert_resource(conn, scope, doc, at)
     except IntegrityError as exc:  # a concurrent create won the race for the unique key
         raise _conflict(rt, doc) from exc
-    employees.after_write(conn, ctx, rt.name, stored)
+    employees.after_write(conn, ctx, rt.name, stored, created=True)
     related: list[MemberRef] = []
     if members:
         pks = _resolve_members(conn, scope, _member_ids(members), strict=True)
