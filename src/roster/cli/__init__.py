@@ -196,12 +196,16 @@ def _settings_json(row: ConnectionRow) -> list[dict[str, Any]]:
     ]
 
 
+def _setting_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _show_connection(row: ConnectionRow, as_json: bool) -> None:
     data = {**_connection_json(row), "profile": row.idp, "settings": _settings_json(row)}
     head = "\n".join(f"{k}: {v}" for k, v in _connection_json(row).items())
     width = max(len(s["name"]) for s in data["settings"])
     rows = "\n".join(
-        f"  {s['name']:<{width}}  {str(s['value']).lower():<11} {s['source']}"
+        f"  {s['name']:<{width}}  {_setting_text(s['value']):<11} {s['source']}"
         for s in data["settings"]
     )
     human = (
