@@ -353,13 +353,13 @@ def normalise_patch(profile: Profile, rt: ResourceType, body: Any, resource_id: 
     if not isinstance(ops, list):
         return body
     out: list[Any] = []
-    for raw in ops:
+    for index, raw in enumerate(ops):
         if not isinstance(raw, dict):
             out.append(raw)
             continue
         op = dict(raw)
         if profile.on("op_case"):
-            op = _fold(op, ("op", "path", "value"), f"Operations[{len(out)}]")
+            op = _fold(op, ("op", "path", "value"), f"Operations[{index}]")
             if isinstance(op.get("op"), str):
                 op["op"] = op["op"].lower()
         out.extend(_operation(profile, rt, op, resource_id))
