@@ -31,6 +31,7 @@ class Deleted:
 
 def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
     row = get_connection(conn, connection_uid)
+    emp_store.lock_connection_resources(conn, row.tenant_id, row.id)  # before the clock
     at = write_time(conn, row.tenant_id)
     refs = emp_store.detach_refs(conn, row.tenant_id, row.id, at)
     kept = emp_store.make_manual(conn, row.tenant_id, row.id, at)

@@ -437,6 +437,19 @@ def drop_pending_refs_of(conn: Connection, tenant_id: int, employee_pk: int) -> 
     )
 
 
+def lock_connection_resources(conn: Connection, tenant_id: int, connection_id: int) -> None:
+    """Row-lock every SCIM resource of a connection (PostgreSQL; SQLite serialises writes).
+
+    A SCIM write locks its resource first and the tenant's clock row second
+    (directory/clock.py); deleting a connection takes the resources first too, so the two
+    wait for each other instead of deadlocking."""
+    conn.execute(
+        select(resources.c.pk)
+        .where(resources.c.tenant_id == tenant_id, resources.c.connection_id == connection_id)
+        .with_for_update()
+    )
+
+
 def delete_connection(conn: Connection, tenant_id: int, connection_id: int) -> None:
     """The connection row; its SCIM resources, values, memberships and custom-field
     mappings go by ON DELETE CASCADE (employees were detached first)."""
