@@ -130,11 +130,11 @@ def test_list_pages_through_every_employee(db_url: str, engine: Engine) -> None:
             employees.add_manual(conn, tenant_id, ManualEmployee(f"p{i:04}@corp.test", {}))
     everyone = cli_json(db_url, "employee", "list", "--tenant", t)
     assert len(everyone) == 1003
-    assert everyone[-1]["email"] == "p1002@corp.test"
+    # Every one exactly once, in the API's order: creation time, then id.
+    assert {e["email"] for e in everyone} == {f"p{i:04}@corp.test" for i in range(1003)}
+    assert everyone == sorted(everyone, key=lambda e: (e["createdAt"], e["id"]))
     human = run_cli(db_url, "employee", "list", "--tenant", t)
     assert len(human.stdout.splitlines()) == 1003 and human.stderr == ""
     limited = run_cli(db_url, "employee", "list", "--tenant", t, "--limit", "5", "--json")
-    assert [e["email"] for e in json.loads(limited.stdout)] == [
-        f"p{i:04}@corp.test" for i in range(5)
-    ]
+    assert json.loads(limited.stdout) == everyone[:5]
     assert "showing 5 of 1003 employees" in limited.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -41,19 +42,23 @@ def _iso(at: datetime) -> str:
     return f"{at.isoformat(timespec='milliseconds')}Z"
 
 
-def encode_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"e{pk}".encode()).decode().rstrip("=")
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    """The position after a row: its creation time and public id, both shown on the page
+    (never an internal key, which would leak how many rows other tenants added)."""
+    text = json.dumps([created_at.isoformat(timespec="microseconds"), row_id])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> int:
+def decode_cursor(cursor: str | None) -> reads.After | None:
     if not cursor:
-        return 0
+        return None
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("e"):
+        at, row_id = json.loads(text)
+        if not isinstance(at, str) or not isinstance(row_id, str):
             raise ValueError(text)
-        return int(text[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return datetime.fromisoformat(at), row_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise InvalidValue(f"cursor {cursor!r} is not one this API returned") from None
 
 
@@ -183,8 +188,9 @@ def list_employees(
     rows = reads.employee_page(conn, tenant_id, where, decode_cursor(cursor), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
+    last = rows[-1] if more and rows else None
     return render_employees(conn, tenant_id, rows), (
-        encode_cursor(rows[-1].pk) if more and rows else None
+        encode_cursor(last.created_at, last.id) if last is not None else None
     )
 
 
@@ -215,7 +221,7 @@ def list_groups(
     page = reads.group_page(conn, tenant_id, decode_cursor(cursor), limit + 1)
     more = len(page) > limit
     page = page[:limit]
-    members = reads.employee_members(conn, tenant_id, [g.pk for g, _ in page])
+    members = reads.employee_members(conn, tenant_id, [g.pk for g, _, _ in page])
     connections = reads.connection_briefs(conn, tenant_id)
     items = [
         {
@@ -224,9 +230,12 @@ def list_groups(
             "connection": connections[cid].uid if cid in connections else None,
             "members": [{"id": e.id, "email": e.email, "status": e.status} for e in members[g.pk]],
         }
-        for g, cid in page
+        for g, cid, _ in page
     ]
-    return items, encode_cursor(page[-1][0].pk) if more and page else None
+    if more and page:
+        last, _, created_at = page[-1]
+        return items, encode_cursor(created_at, last.id)
+    return items, None
 
 
 def list_locations(conn: Connection, tenant_id: int) -> list[Json]:

@@ -192,7 +192,10 @@ def _param(name: str, description: str, schema: Json | None = None) -> Json:
 
 
 _PAGING = [
-    _param("cursor", "The nextCursor of the previous page"),
+    _param(
+        "cursor",
+        "The nextCursor of the previous page (pages run oldest first: by creation time, then id)",
+    ),
     _param("limit", "Page size (1-1000, default 100)", {"type": "integer"}),
 ]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select
+from sqlalchemy import ColumnElement, Connection, exists, func, select, tuple_
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
 from roster.storage.tables import (
@@ -59,11 +59,19 @@ def _conditions(tenant_id: int, where: EmployeeFilter) -> list[ColumnElement[boo
     return conds
 
 
+# A page position: (created_at, id) of the last row shown; both are on the page already.
+After = tuple[datetime, str]
+
+
 def employee_page(
-    conn: Connection, tenant_id: int, where: EmployeeFilter, after_pk: int, limit: int
+    conn: Connection, tenant_id: int, where: EmployeeFilter, after: After | None, limit: int
 ) -> list[EmployeeRow]:
-    conds = [*_conditions(tenant_id, where), E.pk > after_pk]
-    rows = conn.execute(select(*EMPLOYEE_COLUMNS).where(*conds).order_by(E.pk).limit(limit))
+    conds = _conditions(tenant_id, where)
+    if after is not None:
+        conds.append(tuple_(E.created_at, E.id) > tuple_(*after))
+    rows = conn.execute(
+        select(*EMPLOYEE_COLUMNS).where(*conds).order_by(E.created_at, E.id).limit(limit)
+    )
     return [employee_row(r) for r in rows]
 
 
@@ -143,15 +151,20 @@ def groups_of_users(
 
 
 def group_page(
-    conn: Connection, tenant_id: int, after_pk: int, limit: int
-) -> list[tuple[ResourceBrief, int]]:
+    conn: Connection, tenant_id: int, after: After | None, limit: int
+) -> list[tuple[ResourceBrief, int, datetime]]:
+    conds = [R.tenant_id == tenant_id, R.resource_type == "Group"]
+    if after is not None:
+        conds.append(tuple_(R.created_at, R.id) > tuple_(*after))
     rows = conn.execute(
-        select(R.pk, R.id, R.display, R.connection_id)
-        .where(R.tenant_id == tenant_id, R.resource_type == "Group", R.pk > after_pk)
-        .order_by(R.pk)
+        select(R.pk, R.id, R.display, R.connection_id, R.created_at)
+        .where(*conds)
+        .order_by(R.created_at, R.id)
         .limit(limit)
     )
-    return [(ResourceBrief(r.pk, r.id, r.display or ""), r.connection_id) for r in rows]
+    return [
+        (ResourceBrief(r.pk, r.id, r.display or ""), r.connection_id, r.created_at) for r in rows
+    ]
 
 
 def employee_members(

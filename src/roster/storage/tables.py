@@ -103,6 +103,8 @@ resources = Table(
     Index("ix_resources_order", "tenant_id", "connection_id", "resource_type", "pk"),
     Index("ix_resources_created", "tenant_id", "connection_id", "resource_type", "created_at"),
     Index("ix_resources_updated", "tenant_id", "connection_id", "resource_type", "updated_at"),
+    # The read API's tenant-wide group list, in (created_at, id) order like employees.
+    Index("ix_resources_listing", "tenant_id", "resource_type", "created_at", "id"),
 )
 
 # One row per scalar in a resource document: path "emails.value", element index, value.
@@ -218,8 +220,11 @@ employees = Table(
     Index("ix_employees_connection", "tenant_id", "connection_id", "pk"),
     Index("ix_employees_updated", "tenant_id", "updated_at", "pk"),
     Index("ix_employees_primary_location", "tenant_id", "primary_location_key"),
-    # The read API's status filter walks pages in pk order.
-    Index("ix_employees_status", "tenant_id", "status", "pk"),
+    # The read API pages in (created_at, id) order: its cursor carries only what the page
+    # already shows, never an internal key (a global pk would tell how many rows other
+    # tenants added in between).
+    Index("ix_employees_listing", "tenant_id", "created_at", "id"),
+    Index("ix_employees_status", "tenant_id", "status", "created_at", "id"),
     # Removing a location: its primary-location holders (touched, then SET NULL).
     Index("ix_employees_primary_location_pk", "primary_location_pk"),
 )
