@@ -1,4 +1,4 @@
-"""Robustness of the IdP quirks (docs/compatibility.md, scim/dialects.py): every quirky
+"""Robustness of the IdP quirks (docs/compatibility.md, scim/dialects/): every quirky
 form has malformed variants, and each is refused with a clear SCIM error (RFC 7644 §3.12),
 written to the system log with its reason, and changes nothing — atomically, when the
 malformed operation follows a valid one. The profile boundary: a quirky-but-valid form is

@@ -18,7 +18,7 @@ class ConnectionContext:
     connection_uid: str  # public id: the base URL and the system log
     idp: str
     base_url: str
-    profile: Profile  # the IdP dialect this connection speaks (scim/dialects.py)
+    profile: Profile  # the IdP dialect this connection speaks (scim/dialects/)
     sync: SyncOptions = field(default_factory=SyncOptions)  # the directory's settings
 
     def scope(self, rt: ResourceType) -> Scope:

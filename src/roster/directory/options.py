@@ -2,7 +2,7 @@
 with its effective value and where that value comes from, and `configure` validates them.
 
 Settings live in ``connections.options`` (a JSON object). IdP quirk overrides sit under
-``options["dialect"]`` (scim/dialects.py owns their meaning); other modules register
+``options["dialect"]`` (scim/dialects/ owns their meaning); other modules register
 their own keys with ``register`` and read them with ``value``.
 """
 

@@ -44,7 +44,7 @@ class MemberChange:
 @dataclass(frozen=True)
 class PatchOptions:
     """Choices a connection's dialect makes where RFC 7644 says "error" and an IdP relies on
-    something else (see dialects.py)."""
+    something else (see scim/dialects/)."""
 
     # Builds the element a value filter describes, for add/replace when none matches;
     # None keeps RFC 7644 §3.5.2.3's 400 noTarget.
@@ -273,7 +273,7 @@ def _apply(
 def _remove_with_value(where: str) -> InvalidValue:
     """RFC 7644 §3.5.2.2 gives remove no value: ``path: "members"`` alone removes them all.
     A value list says the client meant only those, so guessing either way could empty the
-    attribute by mistake; refuse, and say how to name the values (dialects.py rewrites the
+    attribute by mistake; refuse, and say how to name the values (scim/dialects/ rewrites the
     Entra form when the connection's profile allows it)."""
     return InvalidValue(
         f"remove on {where} carries a value, which RFC 7644 §3.5.2.2 does not define; to remove "

@@ -66,7 +66,7 @@ connections = Table(
     Column("token_created_at", DateTime(), nullable=False),
     Column("created_at", DateTime(), nullable=False),
     # Per-connection settings, each validated by the code that owns it: "dialect" holds
-    # overrides of the IdP compatibility profile (scim/dialects.py); the directory keeps
+    # overrides of the IdP compatibility profile (scim/dialects/); the directory keeps
     # its own keys here. A JSON object so a new setting needs no migration.
     Column("options", JSON(), nullable=False, server_default="{}"),
     UniqueConstraint("tenant_id", "name", name="uq_connections_tenant_name"),
