@@ -108,3 +108,23 @@ def test_location_changes_cost_the_same_for_5_and_200_employees(
     # Before: 8 + 4 per synced employee for an add (808 for these 200) and a log entry each;
     # a location_sync change re-evaluated nobody.
     assert large_costs == {"location add": 10, "location_sync change": 9, "location remove": 6}
+
+
+def test_a_manager_arriving_costs_the_same_for_3_and_30_waiting_reports(
+    engine: Engine, client: TestClient, count_statements: Callable[[], StatementCounter]
+) -> None:
+    def arrival_cost(reports: int) -> int:
+        scim = new_connection(engine, client)
+        manager = {ENTERPRISE: {"manager": {"displayName": "boss@corp.test"}}}
+        for i in range(reports):
+            create(scim, f"r{i}", f"r{i}@corp.test", **manager)
+        with count_statements() as c:
+            boss = create(scim, "boss", "boss@corp.test")
+        with engine.connect() as conn:  # the read side shows every report resolved
+            people, _ = queries.list_employees(conn, scim.tenant_id, limit=500)
+        managers = [(p.get("manager") or {}).get("employee") or {} for p in people]
+        assert sum(m.get("email") == "boss@corp.test" for m in managers) == reports
+        assert boss["userName"] == "boss"
+        return _count(c)
+
+    assert arrival_cost(3) == arrival_cost(30)

@@ -118,20 +118,24 @@ def complete_pending(
     waiting = store.pending_for(conn, ctx.tenant_id, employee.email_key, ctx.connection_id, scim_id)
     if not waiting:
         return
+    # A manager with many reports arrives once: the same few statements for any number.
     store.resolve_refs(conn, ctx.tenant_id, waiting, employee.pk)
     subjects = store.by_pks(conn, ctx.tenant_id, [r.employee_pk for r in waiting])
     store.touch(conn, ctx.tenant_id, subjects, at)
-    for ref in waiting:
-        subject = subjects[ref.employee_pk]
-        note(
-            conn,
-            ctx.tenant_id,
-            ctx.connection_uid,
-            f"employee.{ref.kind}",
-            f"{_LABEL[ref.kind]} of {subject.email} resolved to {employee.email} "
-            f"(waiting for {ref.raw!r}; arrived)",
-            subject.id,
-        )
+    notes(
+        conn,
+        ctx.tenant_id,
+        ctx.connection_uid,
+        [
+            (
+                f"employee.{ref.kind}",
+                f"{_LABEL[ref.kind]} of {subjects[ref.employee_pk].email} resolved to "
+                f"{employee.email} (waiting for {ref.raw!r}; arrived)",
+                subjects[ref.employee_pk].id,
+            )
+            for ref in waiting
+        ],
+    )
 
 
 def wait_again(

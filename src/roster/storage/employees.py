@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    bindparam,
     case,
     delete,
     distinct,
@@ -336,17 +337,33 @@ def pending_for(
     return [_ref(r) for r in rows]
 
 
+_RESOLVE = (
+    update(employee_refs)
+    .where(
+        ER.tenant_id == bindparam("t"),
+        ER.employee_pk == bindparam("e"),
+        ER.kind == bindparam("k"),
+        ER.position == bindparam("p"),
+    )
+    .values(target_pk=bindparam("target"))
+)
+
+
 def resolve_refs(conn: Connection, tenant_id: int, refs: Sequence[RefRow], target_pk: int) -> None:
-    for r in refs:
+    """One executemany, however many references wait for this person."""
+    if refs:
         conn.execute(
-            update(employee_refs)
-            .where(
-                ER.tenant_id == tenant_id,
-                ER.employee_pk == r.employee_pk,
-                ER.kind == r.kind,
-                ER.position == r.position,
-            )
-            .values(target_pk=target_pk)
+            _RESOLVE,
+            [
+                {
+                    "t": tenant_id,
+                    "e": r.employee_pk,
+                    "k": r.kind,
+                    "p": r.position,
+                    "target": target_pk,
+                }
+                for r in refs
+            ],
         )
 
 
