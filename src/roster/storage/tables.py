@@ -290,3 +290,172 @@ api_keys = Table(
     Column("created_at", DateTime(), nullable=False),
     UniqueConstraint("tenant_id", "name", name="uq_api_keys_name"),
 )
+
+# ---- roles, rules and access (issue 5) -----------------------------------------------------
+
+access_groups = Table(
+    "access_groups",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("name_key", _binary(200), nullable=False),
+    Column("description", Text()),
+    Column("created_at", DateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "name_key", name="uq_access_groups_name"),
+    UniqueConstraint("tenant_id", "id", name="uq_access_groups_id"),
+)
+
+# The tenant's ordered rules (Sequr): conditions and actions are JSON documents whose
+# meaning rules/ owns; actions name access groups and locations by their public ids.
+rules = Table(
+    "rules",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("name_key", _binary(200), nullable=False),
+    Column("position", Integer(), nullable=False),
+    Column("match", String(3), nullable=False),  # all | any
+    Column("conditions", JSON(), nullable=False),
+    Column("actions", JSON(), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "id", name="uq_rules_id"),
+    UniqueConstraint("tenant_id", "name_key", name="uq_rules_name"),
+    Index("ix_rules_position", "tenant_id", "position"),
+)
+
+# A pushed group (by name, per connection) grants a role (Envoy's "Sync admins").
+role_mappings = Table(
+    "role_mappings",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "connection_id",
+        Integer(),
+        ForeignKey("connections.id", ondelete="CASCADE"),  # Envoy: mappings are not kept
+        nullable=False,
+    ),
+    Column("group_name", String(512), nullable=False),
+    Column("group_key", _binary(512), nullable=False),
+    Column("role", String(40), nullable=False),
+    Column("locations", JSON(), nullable=False),  # location public ids; [] for company roles
+    Column("created_at", DateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "id", name="uq_role_mappings_id"),
+    UniqueConstraint(
+        "tenant_id", "connection_id", "group_key", "role", name="uq_role_mappings_group_role"
+    ),
+)
+
+# The role an employee holds in one scope: a location (scope_pk = its pk) or the company
+# (scope_pk = 0). One row per scope: "at most one location role per location and one
+# company role" is the unique constraint.
+employee_roles = Table(
+    "employee_roles",
+    metadata,
+    Column("pk", BigPK, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer(), nullable=False),
+    Column("employee_pk", BigPK, ForeignKey("employees.pk", ondelete="CASCADE"), nullable=False),
+    Column("scope_pk", Integer(), nullable=False),
+    Column("location_pk", Integer(), ForeignKey("locations.pk", ondelete="CASCADE")),
+    Column("role", String(40), nullable=False),
+    Column("source", String(6), nullable=False),  # manual | group | rule
+    Column("origin", String(600)),  # the group name or the rule id behind a synced role
+    Column("connection_id", Integer(), ForeignKey("connections.id", ondelete="SET NULL")),
+    # A synced role that a higher-ranking manual role outranks (kept for explain/read API).
+    Column("shadowed", String(40)),
+    Column("updated_at", DateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "employee_pk", "scope_pk", name="uq_employee_roles_scope"),
+)
+
+# What a rule granted: access groups, locations and the mobile key. Revoked grants stay
+# (status "revoked", with the reason): Sequr deactivates, it does not delete.
+employee_grants = Table(
+    "employee_grants",
+    metadata,
+    Column("pk", BigPK, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer(), nullable=False),
+    Column("employee_pk", BigPK, ForeignKey("employees.pk", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(12), nullable=False),  # access_group | location | mobile_key
+    Column("target_pk", Integer(), nullable=False),  # access group / location pk; 0: key
+    Column("status", String(7), nullable=False),  # active | revoked
+    Column("rule_id", String(36)),
+    # Counts grants: the onboarding email of the n-th grant is keyed by n, so a retry or a
+    # resumed apply can never queue it twice.
+    Column("activations", Integer(), nullable=False),
+    Column("granted_at", DateTime(), nullable=False),
+    Column("revoked_at", DateTime()),
+    Column("reason", Text()),
+    UniqueConstraint(
+        "tenant_id", "employee_pk", "kind", "target_pk", name="uq_employee_grants_target"
+    ),
+)
+
+# The rule that fired for each employee at its last evaluation (none: no rule matched).
+employee_decisions = Table(
+    "employee_decisions",
+    metadata,
+    Column("employee_pk", BigPK, ForeignKey("employees.pk", ondelete="CASCADE"), primary_key=True),
+    Column("tenant_id", Integer(), nullable=False),
+    Column("rule_id", String(36)),
+    Column("evaluated_at", DateTime(), nullable=False),
+)
+
+# A re-evaluation of the whole directory, batch by batch: the cursor commits with each
+# batch, so a crashed apply resumes after the last committed batch.
+rule_runs = Table(
+    "rule_runs",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("rules_digest", String(64), nullable=False),
+    Column("status", String(8), nullable=False),  # running | done
+    Column("cursor_pk", BigInteger(), nullable=False),
+    Column("processed", Integer(), nullable=False),
+    Column("changed", Integer(), nullable=False),
+    Column("batches", Integer(), nullable=False),
+    Column("started_at", DateTime(), nullable=False),
+    Column("finished_at", DateTime()),
+    UniqueConstraint("tenant_id", "id", name="uq_rule_runs_id"),
+    Index("ix_rule_runs_status", "tenant_id", "status"),
+)
+
+# Outgoing email (the onboarding email of a mobile key): written in the transaction of
+# the grant, delivered later; dedupe_key makes a second queueing of one grant a no-op.
+email_outbox = Table(
+    "email_outbox",
+    metadata,
+    Column("pk", BigPK, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("dedupe_key", String(200), nullable=False),
+    Column("employee_id", String(36)),
+    Column("to_addr", String(320), nullable=False),
+    Column("subject", Text(), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("message_id", String(300), nullable=False),
+    Column("status", String(7), nullable=False),  # pending | sent
+    Column("attempts", Integer(), nullable=False),
+    Column("next_attempt_at", DateTime(), nullable=False),
+    Column("lease_until", DateTime()),
+    Column("last_error", Text()),
+    Column("created_at", DateTime(), nullable=False),
+    Column("sent_at", DateTime()),
+    UniqueConstraint("tenant_id", "dedupe_key", name="uq_email_outbox_dedupe"),
+    Index("ix_email_outbox_due", "status", "next_attempt_at"),
+)
+
+email_templates = Table(
+    "email_templates",
+    metadata,
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(32), primary_key=True),  # onboarding
+    Column("subject", Text(), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+)

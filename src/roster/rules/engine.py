@@ -1,0 +1,238 @@
+"""Sequr's provisioning rules: an ordered list, the first matching rule wins.
+
+A rule tests group membership (in any / all / none of given groups) and employee
+attributes (equals, not equals, contains, starts with, in list, is present), combined
+with *match all* or *match any*. Its actions grant access groups, a role, locations and
+whether to issue a mobile key. With no rules, nothing is granted (Sequr: "if no rules are
+defined, no users will be provisioned").
+
+Every condition of every rule tried is evaluated and kept in the trace, so `roster
+employee explain` can say, for each rule above the one that fired, which condition
+failed and what the employee's value was.
+
+Comparisons ignore case and surrounding whitespace: IdPs differ in both ("New York" from
+Okta's profile, "new york " from a hand-typed CSV) and an admin means the same city.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from roster.errors import InvalidValue
+
+Match = Literal["all", "any"]
+
+GROUP_OPS = ("any", "all", "none")
+ATTRIBUTE_OPS = ("eq", "ne", "contains", "starts_with", "in", "present")
+
+# Rule attribute name -> the employee field it reads (directory/mapping.py's names).
+ATTRIBUTES: dict[str, str] = {
+    "city": "city",
+    "state": "state",
+    "postal_code": "postalCode",
+    "country": "country",
+    "department": "department",
+    "division": "division",
+    "title": "title",
+    "locale": "locale",
+    "employee_type": "userType",
+    "employee_number": "employeeNumber",
+    "cost_center": "costCenter",
+    "organization": "organization",
+    "timezone": "timezone",
+    "given_name": "givenName",
+    "family_name": "familyName",
+    "email": "email",
+}
+CUSTOM_PREFIX = "custom."
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``field`` is ``groups``, an ATTRIBUTES name, or ``custom.<field>``."""
+
+    field: str
+    op: str
+    values: tuple[str, ...] = ()
+
+    def check(self) -> Condition:
+        """This condition in canonical form; raises InvalidValue naming what is wrong."""
+        name = self.field.strip()
+        op = self.op.strip().lower()
+        values = tuple(v.strip() for v in self.values)
+        if any(not v for v in values):
+            raise InvalidValue(f"condition on {name!r}: values must not be empty")
+        if name.lower() == "groups":
+            if op not in GROUP_OPS:
+                raise InvalidValue(
+                    f"groups condition: {self.op!r} is not one of {', '.join(GROUP_OPS)}"
+                )
+            if not values:
+                raise InvalidValue(f"groups {op}: name at least one group")
+            return Condition("groups", op, values)
+        if name.lower().startswith(CUSTOM_PREFIX):
+            custom = name[len(CUSTOM_PREFIX) :]
+            if not custom:
+                raise InvalidValue("custom.<field>: name the custom field")
+            name = CUSTOM_PREFIX + custom
+        elif name.lower() in ATTRIBUTES:
+            name = name.lower()
+        else:
+            raise InvalidValue(
+                f"unknown attribute {name!r}; known: groups, {', '.join(ATTRIBUTES)}, "
+                "custom.<field>"
+            )
+        if op not in ATTRIBUTE_OPS:
+            raise InvalidValue(f"{name}: {self.op!r} is not one of {', '.join(ATTRIBUTE_OPS)}")
+        if op == "present" and values:
+            raise InvalidValue(f"{name} present takes no value")
+        if op == "in" and not values:
+            raise InvalidValue(f"{name} in: give at least one value")
+        if op not in ("present", "in") and len(values) != 1:
+            raise InvalidValue(f"{name} {op} takes exactly one value, got {len(values)}")
+        return Condition(name, op, values)
+
+
+@dataclass(frozen=True)
+class Actions:
+    access_groups: tuple[str, ...] = ()  # access group ids
+    role: str | None = None
+    locations: tuple[str, ...] = ()  # location ids
+    mobile_key: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    match: Match
+    conditions: tuple[Condition, ...]
+    actions: Actions
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What rules can see of one employee: attribute values by ATTRIBUTES name (and
+    ``custom.<field>``), and the names of the groups it is a member of."""
+
+    attributes: Mapping[str, str | None]
+    groups: Sequence[str] = ()
+    _folded: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_folded", frozenset(_fold(g) for g in self.groups))
+
+    def in_group(self, name: str) -> bool:
+        return _fold(name) in self._folded
+
+    def value(self, name: str) -> str | None:
+        raw = self.attributes.get(name)
+        return raw if raw is not None and raw.strip() else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    condition: Condition
+    passed: bool
+    because: str  # what the employee had, in words
+
+
+@dataclass(frozen=True)
+class Trace:
+    rule: Rule
+    matched: bool
+    outcomes: tuple[Outcome, ...]
+
+    def failed(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if not o.passed)
+
+
+@dataclass(frozen=True)
+class Decision:
+    rule: Rule | None  # the rule that fired
+    traces: tuple[Trace, ...]  # every rule tried, in order, ending with the one that fired
+
+    @property
+    def actions(self) -> Actions:
+        return self.rule.actions if self.rule is not None else Actions()
+
+    def reason(self) -> str:
+        """One line for the system log."""
+        if self.rule is not None:
+            return f"rule {self.rule.name!r} ({self.rule.id}) matched"
+        if not self.traces:
+            return "no rules are defined, so nothing is granted"
+        misses = "; ".join(f"{t.rule.name!r}: {_miss(t)}" for t in self.traces)
+        return f"no rule matched, so nothing is granted ({misses})"
+
+
+def _miss(trace: Trace) -> str:
+    failed = trace.failed()
+    if trace.rule.match == "any" and len(failed) > 1:
+        return "none of: " + ", ".join(o.because for o in failed)
+    return failed[0].because if failed else "no conditions"
+
+
+def describe(condition: Condition) -> str:
+    """The condition as an admin reads it (and types it: see syntax.py)."""
+    from roster.rules.syntax import render  # noqa: PLC0415 (syntax imports this module)
+
+    return render(condition)
+
+
+def judge(condition: Condition, subject: Subject) -> Outcome:
+    c = condition
+    if c.field == "groups":
+        inside = [g for g in c.values if subject.in_group(g)]
+        if c.op == "any":
+            ok = bool(inside)
+        elif c.op == "all":
+            ok = len(inside) == len(c.values)
+        else:
+            ok = not inside
+        member = f"member of {', '.join(repr(g) for g in inside)}" if inside else "in none"
+        return Outcome(c, ok, f"{describe(c)} is {str(ok).lower()}: {member}")
+    value = subject.value(c.field)
+    if c.op == "present":
+        ok = value is not None
+    elif value is None:
+        ok = c.op == "ne"
+    else:
+        have = _fold(value)
+        wants = [_fold(v) for v in c.values]
+        if c.op == "eq":
+            ok = have == wants[0]
+        elif c.op == "ne":
+            ok = have != wants[0]
+        elif c.op == "contains":
+            ok = wants[0] in have
+        elif c.op == "starts_with":
+            ok = have.startswith(wants[0])
+        else:
+            ok = have in wants
+    shown = "not set" if value is None else repr(value)
+    return Outcome(c, ok, f"{describe(c)} is {str(ok).lower()}: {c.field} is {shown}")
+
+
+def evaluate(rules: Sequence[Rule], subject: Subject) -> Decision:
+    """The first rule whose conditions match wins. A rule without conditions matches
+    everyone (a catch-all to put last)."""
+    traces: list[Trace] = []
+    for rule in rules:
+        outcomes = tuple(judge(c, subject) for c in rule.conditions)
+        if not outcomes:
+            matched = True
+        elif rule.match == "all":
+            matched = all(o.passed for o in outcomes)
+        else:
+            matched = any(o.passed for o in outcomes)
+        traces.append(Trace(rule, matched, outcomes))
+        if matched:
+            return Decision(rule, tuple(traces))
+    return Decision(None, tuple(traces))

@@ -1,0 +1,41 @@
+"""The condition text admins type and read back: ``FIELD OP [VALUE ...]``, shell-quoted.
+
+    city eq "New York"          department contains Eng      title starts_with Senior
+    state in CA NY WA           postal_code present          custom.badge ne none
+    groups any Eng Ops          groups all "Envi_Admins"     groups none Contractors
+
+Short forms are accepted as in SCIM filters (``co``, ``sw``, ``pr``).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from roster.errors import InvalidValue
+from roster.rules.engine import Condition
+
+_ALIASES = {"co": "contains", "sw": "starts_with", "pr": "present", "startswith": "starts_with"}
+
+
+def parse(text: str) -> Condition:
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise InvalidValue(f"condition {text!r}: {exc}") from exc
+    if len(words) < 2:
+        raise InvalidValue(
+            f"condition {text!r}: write FIELD OP [VALUE ...], e.g. 'city eq \"New York\"' or "
+            "'groups any Eng Ops'"
+        )
+    op = words[1].lower()
+    return Condition(words[0], _ALIASES.get(op, op), tuple(words[2:])).check()
+
+
+def render(condition: Condition) -> str:
+    return " ".join([condition.field, condition.op, *(_quote(v) for v in condition.values)])
+
+
+def _quote(value: str) -> str:
+    if value and all(ch.isalnum() or ch in "_-.@" for ch in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
