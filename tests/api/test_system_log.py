@@ -24,7 +24,9 @@ def test_every_request_writes_one_entry(engine: Engine, scim: Scim) -> None:
     scim.get("/Users", params={"filter": 'userName eq "logged"'})
     scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "x"}])
     scim.delete(f"/Users/{user['id']}")
-    entries = list(reversed(_entries(engine, scim)))
+    # Directory notes (method SYNC: "no rules are defined, so nothing is granted" on the
+    # create) share the request's id; the requests' own entries are one each.
+    entries = [e for e in reversed(_entries(engine, scim)) if e.method != "SYNC"]
     assert [(e.method, e.status) for e in entries] == [
         ("POST", 201),
         ("GET", 200),

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from roster.directory.clock import write_time
 from roster.directory.history import note
 from roster.directory.tenancy import get_connection
+from roster.storage import access as access_store
 from roster.storage import employees as emp_store
 from roster.storage.tenancy import ConnectionRow
 
@@ -27,6 +28,7 @@ from roster.storage.tenancy import ConnectionRow
 class Deleted:
     connection: ConnectionRow
     employees_kept: int
+    roles_made_manual: int = 0
 
 
 def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
@@ -34,6 +36,10 @@ def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
     emp_store.lock_connection_resources(conn, row.tenant_id, row.id)  # before the clock
     at = write_time(conn, row.tenant_id)
     refs = emp_store.detach_refs(conn, row.tenant_id, row.id, at)
+    # Envoy: "If you disconnect Okta, your roles will turn into manual roles and will stop
+    # syncing. Your mappings won't be saved" (the mappings go with the connection's rows).
+    roles = access_store.group_roles_to_manual(conn, row.tenant_id, row.id, at)
+    mappings = len(access_store.mappings_of(conn, row.tenant_id, row.id))
     kept = emp_store.make_manual(conn, row.tenant_id, row.id, at)
     emp_store.delete_connection(conn, row.tenant_id, row.id)
     unresolved = (
@@ -49,7 +55,8 @@ def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
         row.uid,
         "connection.delete",
         f"connection {row.name!r} ({row.idp}) deleted; its {kept} employees stay, as manual "
-        f"employees{unresolved}",
+        f"employees{unresolved}; {roles} roles synced from its groups are now manual roles; "
+        f"its {mappings} group-role mappings are discarded",
         actor="admin",
     )
-    return Deleted(row, kept)
+    return Deleted(row, kept, roles)

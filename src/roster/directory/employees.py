@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from roster.directory import locales, locations, references
+from roster.directory import evaluations, locales, locations, references
 from roster.directory.clock import write_time
 from roster.directory.context import ConnectionContext
 from roster.directory.history import note
@@ -155,6 +155,7 @@ def sync_user(
     locations.place(conn, tenant_id, ctx.connection_uid, employee, opts.location_sync, fresh=fresh)
     references.sync(conn, ctx, employee, mapped, fresh=fresh)
     references.complete_pending(conn, ctx, employee, user.id, at)
+    evaluations.after_user_sync(conn, ctx, employee, fresh=fresh)
     return employee
 
 
@@ -291,6 +292,7 @@ def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> Empl
         employee.id,
         actor="admin",
     )
+    evaluations.employee_changed(conn, tenant_id, employee, "manual employee added")
     return employee
 
 
@@ -360,3 +362,9 @@ def groups_changed(
         store.touch_group_members(conn, ctx.tenant_id, group_pk, at)
     else:
         store.touch_resources(conn, ctx.tenant_id, member_pks, at)
+    evaluations.members_changed(conn, ctx, group_pk, member_pks)
+
+
+def operation_done(conn: Connection, ctx: ConnectionContext) -> None:
+    """The SCIM operation's writes are done: evaluate those whose groups changed."""
+    evaluations.flush(conn, ctx)

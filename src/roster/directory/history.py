@@ -42,6 +42,8 @@ def notes(
     tenant_id: int,
     connection_uid: str | None,
     items: Sequence[tuple[str, str, str]],
+    *,
+    actor: str = "directory",
 ) -> None:
     """Several directory notes of one change, ``(action, detail, employee_id)`` each, in one
     statement: a manager leaving notes each report's reference without a write per report."""
@@ -53,7 +55,7 @@ def notes(
                 tenant_id=tenant_id,
                 connection_uid=connection_uid,
                 at=at,
-                actor="directory",
+                actor=actor,
                 method="SYNC",
                 path=action,
                 resource_type="Employee",

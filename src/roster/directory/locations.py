@@ -20,7 +20,8 @@ from roster.directory import locales
 from roster.directory.clock import write_time
 from roster.directory.history import note
 from roster.directory.sync_options import of as options_of
-from roster.errors import InvalidValue, NotFound, UniquenessConflict
+from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
+from roster.storage import access as access_store
 from roster.storage import employees as emp_store
 from roster.storage import locations as store
 from roster.storage import tenancy as tenancy_store
@@ -207,6 +208,21 @@ def add(
 
 def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
     row = get(conn, tenant_id, name)
+    users = [
+        f"rule {r.name!r}"
+        for r in access_store.rules_of(conn, tenant_id)
+        if row.id in (r.actions.get("locations") or [])
+    ] + [
+        f"the role mapping of group {m.group_name!r}"
+        for m in access_store.mappings_of(conn, tenant_id)
+        if row.id in m.locations
+    ]
+    if users:
+        raise Conflict(
+            f"location {row.name!r} is used by {', '.join(users)}: change or remove those first"
+        )
+    # Roles held there go with it (ON DELETE CASCADE); so do its revoked grants' rows.
+    access_store.delete_grants_of_target(conn, tenant_id, "location", row.pk)
     members, primary = store.holders(conn, tenant_id, row.pk)
     store.delete_location(conn, tenant_id, row.pk, write_time(conn, tenant_id))
     note(

@@ -295,6 +295,7 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
         store.add_members(conn, scope, stored.pk, pks, at)
         employees.groups_changed(conn, ctx, stored.pk, pks)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
+    employees.operation_done(conn, ctx)
     return Result(stored, render(ctx, rt, stored, related))
 
 
@@ -349,6 +350,7 @@ def replace(
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     else:
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
+    employees.operation_done(conn, ctx)
     return Result(stored, render(ctx, rt, stored, related))
 
 
@@ -431,6 +433,7 @@ def patch(
             employees.after_write(conn, ctx, rt.name, stored)
             if rt.name == "Group":
                 employees.groups_changed(conn, ctx, stored.pk, None)  # a rename shows
+        employees.operation_done(conn, ctx)
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, scope, rt, [stored.pk])[stored.pk]
@@ -450,4 +453,5 @@ def delete(
     if rt.name == "Group":
         employees.groups_changed(conn, ctx, current.pk, None)
     store.delete_resource(conn, ctx.scope(rt), current, now())
+    employees.operation_done(conn, ctx)
     return current

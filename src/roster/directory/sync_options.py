@@ -9,6 +9,11 @@ configure ID --set name=value` validates and sets them. Stored under plain keys 
   employee (or to one of an inactive connection) links to it; ``false``: 409 instead.
 - ``location_sync``: ``all`` (default; every user in every location) or ``per_location``
   (each location receives the users of its cities and locales).
+- ``group_role_prefix``: ``""`` (default: every group) or a prefix such as ``Envi_``:
+  only groups whose name starts with it take part in role mapping (Envi); the others are
+  stored and ignored for roles.
+- ``group_provisioning``: ``true`` (default); ``false``: group requests are acknowledged
+  and change nothing (the system log says so).
 """
 
 from __future__ import annotations
@@ -31,6 +36,19 @@ def _relocate(conn: Connection, row: ConnectionRow) -> None:
     from roster.directory import locations  # noqa: PLC0415
 
     locations.location_sync_changed(conn, row)
+
+
+def _reevaluate(conn: Connection, row: ConnectionRow) -> None:
+    from roster.directory import evaluations  # noqa: PLC0415 (evaluations reads these)
+
+    evaluations.connection_changed(conn, row, "group_role_prefix changed")
+
+
+def _prefix(text: str) -> str:
+    value = text.strip()
+    if len(value) > 100:
+        raise InvalidValue("group_role_prefix: at most 100 characters")
+    return value
 
 
 def _choice(*choices: str) -> Callable[[str], str]:
@@ -57,6 +75,8 @@ class SyncOptions:
     unique_identifier: str = "userName"
     link_by_email: bool = True
     location_sync: str = "all"
+    group_role_prefix: str = ""
+    group_provisioning: bool = True
 
 
 _DEFAULTS = SyncOptions()
@@ -83,6 +103,22 @@ _SPECS = (
         _choice("all", "per_location"),
         lambda _row: _DEFAULTS.location_sync,
         on_change=_relocate,  # memberships follow at once, not at each user's next update
+    ),
+    OptionSpec(
+        "group_role_prefix",
+        "only groups whose name starts with this prefix map to roles (Envi: Envi_); "
+        "empty: every group",
+        ("", "Envi_"),
+        _prefix,
+        lambda _row: _DEFAULTS.group_role_prefix,
+        on_change=_reevaluate,  # roles follow at once
+    ),
+    OptionSpec(
+        "group_provisioning",
+        "group requests change groups (off: acknowledged, nothing changes, logged)",
+        (True, False),
+        _boolean,
+        lambda _row: _DEFAULTS.group_provisioning,
     ),
 )
 for _spec in _SPECS:

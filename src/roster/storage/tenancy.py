@@ -110,6 +110,15 @@ def connection_by_uid(conn: Connection, uid: str) -> ConnectionRow | None:
     return _conn_row(r) if r else None
 
 
+def connection_by_id(conn: Connection, tenant_id: int, connection_id: int) -> ConnectionRow | None:
+    r = conn.execute(
+        select(*_CONN_COLUMNS)
+        .join(tenants, T.id == C.tenant_id)
+        .where(C.tenant_id == tenant_id, C.id == connection_id)
+    ).first()
+    return _conn_row(r) if r else None
+
+
 # Built once: every SCIM request authenticates through it.
 _BY_URL = (
     select(*_CONN_COLUMNS)
