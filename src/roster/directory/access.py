@@ -92,9 +92,12 @@ def load(
     *,
     connection_id: int | None = None,
     prefix: str | None = None,
+    labels: bool = False,
 ) -> Catalogue:
     """The tenant's rules and the mappings of one connection (with its prefix as the
-    request already knows it), or of every connection (``connection_id=None``)."""
+    request already knows it), or of every connection (``connection_id=None``).
+    ``labels``: the names of locations and access groups even without rules (to name
+    grants that outlived them)."""
     rules = tuple(to_rule(r) for r in store.rules_of(conn, tenant_id))
     mappings: dict[int, list[MappingRow]] = {}
     for m in store.mappings_of(conn, tenant_id, connection_id):
@@ -108,10 +111,10 @@ def load(
         for row in tenancy_store.connections_of(conn, tenant_id):
             prefixes[row.id] = sync_options.of(row).group_role_prefix
     catalogue = Catalogue(rules, mappings, prefixes)
-    if catalogue.idle:
+    if catalogue.idle and not labels:
         return catalogue
     locs = loc_store.all_of(conn, tenant_id)
-    groups = store.access_groups_of(conn, tenant_id) if rules else []
+    groups = store.access_groups_of(conn, tenant_id)
     return Catalogue(
         rules,
         mappings,

@@ -6,6 +6,7 @@ the same transaction and commits, or rolls everything back and logs the rejectio
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -455,3 +456,29 @@ def delete(
     store.delete_resource(conn, ctx.scope(rt), current, now())
     employees.operation_done(conn, ctx)
     return current
+
+
+# ---- group provisioning off ------------------------------------------------------------------
+
+GROUPS_OFF = (
+    "group provisioning is off for this connection (setting group_provisioning): request "
+    "acknowledged, nothing changed"
+)
+
+
+def acknowledged_group(ctx: ConnectionContext, body: Any, resource_id: str | None) -> Doc:
+    """The answer to a group create or replace when group provisioning is off: the group
+    as sent, checked like any other (bad input still gets its 400), stored nowhere. The
+    IdP sees success, so its push does not stall on a group the tenant chose to ignore."""
+    doc, members = _prepare(GROUP, body)
+    at = _iso(now())
+    group_id = resource_id or str(uuid.uuid4())
+    answer: Doc = {"schemas": document.schemas_of(GROUP, doc), "id": group_id, **doc}
+    answer["members"] = [m for m in members or [] if isinstance(m, dict)]
+    answer["meta"] = {
+        "resourceType": GROUP.name,
+        "created": at,
+        "lastModified": at,
+        "location": location(ctx, GROUP, group_id),
+    }
+    return answer

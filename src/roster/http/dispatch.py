@@ -207,6 +207,23 @@ def _discovery(ctx: ConnectionContext, segments: list[str], settings: Settings) 
     return Reply(200, discovery.list_response(items))
 
 
+def _groups_off(ctx: ConnectionContext, rt: ResourceType, op: Operation) -> Reply:
+    """Group provisioning is off: writes are acknowledged and change nothing; the log
+    entry of the request says so."""
+    resource_id = op.segments[1] if len(op.segments) > 1 else None
+    if op.method in ("POST", "PUT"):
+        body = dialects.normalise_resource(ctx.profile, rt, op.body)
+        doc = actions.acknowledged_group(ctx, body, resource_id)
+        status = 201 if op.method == "POST" else 200
+        headers = {"Location": doc["meta"]["location"]}
+        return Reply(
+            status, doc, headers, Outcome(status, rt.name, doc["id"], None, actions.GROUPS_OFF)
+        )
+    if op.method == "PATCH":
+        dialects.normalise_patch(ctx.profile, rt, op.body, resource_id or "")
+    return Reply(204, None, {}, Outcome(204, rt.name, resource_id, None, actions.GROUPS_OFF))
+
+
 def execute(conn: Connection, ctx: ConnectionContext, op: Operation, settings: Settings) -> Reply:
     """Run one operation inside ``conn``'s transaction (Bulk is handled by the caller)."""
     kind, rt = route_kind(op.segments)
@@ -223,6 +240,8 @@ def execute(conn: Connection, ctx: ConnectionContext, op: Operation, settings: S
             return _root_search(conn, ctx, params, settings)
         return _list(conn, ctx, rt, params, settings)
     assert rt is not None
+    if rt.name == "Group" and op.method != "GET" and not ctx.sync.group_provisioning:
+        return _groups_off(ctx, rt, op)
     if kind == "collection":
         if op.method == "GET":
             return _list(conn, ctx, rt, _dialect_params(ctx, op.query), settings)

@@ -309,12 +309,16 @@ def insert_grant(conn: Connection, tenant_id: int, values: dict[str, Any]) -> No
 
 
 def update_grant(conn: Connection, tenant_id: int, pk: int, values: dict[str, Any]) -> None:
-    conn.execute(update(employee_grants).where(G.tenant_id == tenant_id, G.pk == pk).values(**values))
+    conn.execute(
+        update(employee_grants).where(G.tenant_id == tenant_id, G.pk == pk).values(**values)
+    )
 
 
 def delete_grants_of_target(conn: Connection, tenant_id: int, kind: str, target_pk: int) -> None:
     conn.execute(
-        delete(employee_grants).where(G.tenant_id == tenant_id, G.kind == kind, G.target_pk == target_pk)
+        delete(employee_grants).where(
+            G.tenant_id == tenant_id, G.kind == kind, G.target_pk == target_pk
+        )
     )
 
 
@@ -413,4 +417,8 @@ def employees_of_connection_in_groups(
 
 
 def count_employees(conn: Connection, tenant_id: int) -> int:
-    return int(conn.execute(select(func.count()).select_from(employees).where(E.tenant_id == tenant_id)).scalar_one())
+    return int(
+        conn.execute(
+            select(func.count()).select_from(employees).where(E.tenant_id == tenant_id)
+        ).scalar_one()
+    )
