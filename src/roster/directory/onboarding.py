@@ -112,7 +112,9 @@ class Rendered:
 def message_id(tenant_id: int, dedupe_key: str) -> str:
     """The same for every send of one outbox row, so a resend (a worker died between the
     server's acceptance and the commit) can be recognised by receivers (RFC 5322 §3.6.4)."""
-    digest = hashlib.sha256(f"{tenant_id}:{dedupe_key}".encode()).hexdigest()[:40]
+    digest = hashlib.sha256(f"{tenant_id}:{dedupe_key}".encode()).hexdigest()[
+        :32
+    ]  # 128 bits; the header stays on one line
     return f"<onboarding.{digest}@{MESSAGE_ID_DOMAIN}>"
 
 

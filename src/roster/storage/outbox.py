@@ -120,8 +120,10 @@ def insert_if_absent(conn: Connection, email: NewEmail) -> bool:
         _insert(conn, email_outbox)
         .values(values)
         .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
+        .returning(O.pk)
     )
-    return conn.execute(stmt).rowcount == 1
+    # RETURNING, not rowcount: drivers disagree on rowcount for an INSERT that did nothing.
+    return conn.execute(stmt).first() is not None
 
 
 def claim_due(
