@@ -10,6 +10,7 @@ from datetime import timedelta
 from email.utils import parseaddr
 
 import pytest
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
@@ -156,9 +157,7 @@ def test_two_workers_never_claim_the_same_row_at_once(engine: Engine, tenant: Te
 def test_credentials_are_used_and_a_refused_login_is_retried(
     engine: Engine, tenant: Tenant, smtp_server: Callable[..., SmtpServer]
 ) -> None:
-    from aiosmtpd.smtp import AuthResult, LoginPassword
-
-    def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+    def authenticator(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"roster"
         # handled=False: aiosmtpd answers a refusal (535) itself.
         return AuthResult(success=ok and auth_data.password == b"s3cret", handled=False)

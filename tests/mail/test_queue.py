@@ -16,10 +16,9 @@ from tests.mail.conftest import T0, Tenant, add_employee, log, outbox, queue
 
 def test_the_email_is_queued_in_the_callers_transaction(engine: Engine, tenant: Tenant) -> None:
     ada = add_employee(engine, tenant, "ada@corp.test", givenName="Ada", familyName="Lovelace")
-    with engine.connect() as conn:
-        with conn.begin() as tx:
-            assert onboarding.queue(conn, tenant.id, ada, 1, rule_name="r", at=T0)
-            tx.rollback()  # the grant failed: no email either
+    with engine.connect() as conn, conn.begin() as tx:
+        assert onboarding.queue(conn, tenant.id, ada, 1, rule_name="r", at=T0)
+        tx.rollback()  # the grant failed: no email either
     assert outbox(engine, tenant) == []
     assert log(engine, tenant, "mail.queued") == []
 
