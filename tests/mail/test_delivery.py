@@ -26,8 +26,15 @@ from tests.mail.conftest import T0, SmtpServer, Tenant, add_employee, log, outbo
 FROM = "Roster <roster@corp.test>"
 
 
-def sender(port: int, **kwargs: object) -> SmtpSender:
-    return SmtpSender(host="127.0.0.1", port=port, mail_from=FROM, timeout=10, **kwargs)  # type: ignore[arg-type]
+def sender(port: int, username: str = "", password: str = "") -> SmtpSender:
+    return SmtpSender(
+        host="127.0.0.1",
+        port=port,
+        mail_from=FROM,
+        username=username,
+        password=password,
+        timeout=10,
+    )
 
 
 def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
