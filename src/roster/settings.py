@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +31,22 @@ class Settings(BaseSettings):
     # RFC 7644 §3.7: advertised in ServiceProviderConfig.bulk.
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 1_048_576
+
+    # Onboarding email (README "Onboarding email"). No host: nothing is sent, mail queues.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    # none: plain SMTP; starttls: upgrade after EHLO (RFC 3207, usually port 587);
+    # tls: TLS from the first byte (RFC 8314 "implicit TLS", usually port 465).
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = 30.0
+    mail_from: str = ""
+    # How often `roster serve` looks for due mail.
+    mail_poll_seconds: float = 30.0
+    # A failed send is retried after base * 2^(attempts-1) seconds, at most cap.
+    mail_retry_base_seconds: float = 30.0
+    mail_retry_cap_seconds: float = 3600.0
 
     def resolved_database_url(self) -> str:
         return self.database_url or _default_database_url()

@@ -13,6 +13,7 @@ import typer
 from sqlalchemy import Connection
 
 from roster.cli.directory import register as register_directory_commands
+from roster.cli.mail import register as register_mail_commands
 from roster.cli.support import JsonFlag
 from roster.cli.support import fail as _fail
 from roster.cli.support import run as _run
@@ -33,6 +34,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(connection_app, name="connection")
 app.add_typer(token_app, name="token")
 register_directory_commands(app, connection_app)  # employee, location, apikey, mapping
+register_mail_commands(app)  # mail template|outbox|deliver
 
 
 def _connection_json(row: ConnectionRow, token: str | None = None) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,8 @@ from starlette.routing import Mount, Route
 from roster.directory import audit
 from roster.directory.audit import Outcome
 from roster.directory.context import ConnectionContext
+from roster.directory.mail import Backoff, DeliveryLoop
+from roster.directory.smtp import SmtpSender
 from roster.directory.tenancy import AuthenticationFailed, authenticate
 from roster.errors import (
     InvalidSyntax,
@@ -256,6 +260,16 @@ def _allowed(segments: list[str]) -> tuple[str, ...]:
         return ()
 
 
+def mail_loop(settings: Settings, engine: Engine) -> DeliveryLoop | None:
+    """The onboarding-mail delivery loop, when an SMTP server is configured."""
+    if not settings.smtp_host:
+        return None
+    # Built here, not at the first pass, so bad SMTP settings stop the server at start.
+    sender = SmtpSender.from_settings(settings)
+    backoff = Backoff(settings.mail_retry_base_seconds, settings.mail_retry_cap_seconds)
+    return DeliveryLoop(engine, sender, settings.mail_poll_seconds, backoff)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     settings = settings or Settings()
     engine = engine or make_engine(settings.resolved_database_url())
@@ -345,9 +359,24 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/scim/{version}/{tenant}/{connection}/{rest:path}", other_version, methods=methods),
         Mount("/api/v1", routes=api.routes(engine)),  # the host app's read API
     ]
+    loop = mail_loop(settings, engine)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if loop is not None:
+            loop.start()
+        try:
+            yield
+        finally:
+            if loop is not None:
+                await run_in_threadpool(loop.stop)
+
     app = Starlette(
-        routes=routes, exception_handlers={404: not_found, 405: not_found, Exception: crashed}
+        routes=routes,
+        exception_handlers={404: not_found, 405: not_found, Exception: crashed},
+        lifespan=lifespan,
     )
     app.state.engine = engine
     app.state.settings = settings
+    app.state.mail_loop = loop
     return app

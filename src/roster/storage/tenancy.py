@@ -52,6 +52,11 @@ def tenant_by_name(conn: Connection, name: str) -> TenantRow | None:
     return TenantRow(r.id, r.name, r.slug, r.created_at) if r else None
 
 
+def tenant_by_id(conn: Connection, tenant_id: int) -> TenantRow | None:
+    r = conn.execute(select(T.id, T.name, T.slug, T.created_at).where(T.id == tenant_id)).first()
+    return TenantRow(r.id, r.name, r.slug, r.created_at) if r else None
+
+
 def all_tenants(conn: Connection) -> list[TenantRow]:
     rows = conn.execute(select(T.id, T.name, T.slug, T.created_at).order_by(T.created_at, T.name))
     return [TenantRow(r.id, r.name, r.slug, r.created_at) for r in rows]
