@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from roster.directory import onboarding
 from roster.directory.history import notes
 from roster.rules import roles as role_rules
 from roster.rules.engine import ATTRIBUTES, Actions, Condition, Decision, Rule, Subject, evaluate
@@ -413,8 +414,6 @@ def write(
             else:
                 store.update_grant(conn, tenant_id, grant_pk, values)
         if plan.mobile_key_activation is not None and plan.decision.rule is not None:
-            from roster.directory import onboarding  # noqa: PLC0415 (built beside this)
-
             onboarding.queue(
                 conn,
                 tenant_id,
