@@ -355,7 +355,7 @@ def read_held(
     return Held(
         groups,
         store.roles_of(conn, tenant_id, pks),
-        store.grants_of(conn, tenant_id, pks) if cat.rules else {},
+        store.grants_of(conn, tenant_id, pks),
         store.decisions_of(conn, tenant_id, pks),
     )
 

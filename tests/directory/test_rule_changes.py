@@ -1,0 +1,63 @@
+"""Editing rules changes nobody until applied; applying settles everyone, including when
+the last rule goes (nothing granted, and the log says why for each user)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from roster.directory import audit, locations, rule_runs, rulebook
+from roster.directory.employees import find
+from roster.directory.rulebook import RuleSpec
+from roster.storage import access as access_store
+from tests.conftest import Scim
+from tests.directory.conftest import create
+
+
+def _grants(engine: Engine, scim: Scim, email: str) -> dict[str, tuple[str, str | None]]:
+    with engine.connect() as conn:
+        e = find(conn, scim.tenant_id, email)
+        rows = access_store.grants_of(conn, scim.tenant_id, [e.pk])[e.pk]
+    return {g.kind: (g.status, g.reason) for g in rows}
+
+
+def test_removing_the_last_rule_revokes_its_grants_only_on_apply(
+    engine: Engine, scim: Scim
+) -> None:
+    with engine.begin() as conn:
+        locations.add(conn, scim.tenant_id, "HQ")
+        rulebook.add_access_group(conn, scim.tenant_id, "Doors")
+        rulebook.add_rule(
+            conn,
+            scim.tenant_id,
+            RuleSpec("Boston", ["city eq Boston"], access_groups=["Doors"], locations=["HQ"]),
+        )
+    create(scim, "amy", addresses=[{"type": "work", "locality": "Boston"}])
+    assert _grants(engine, scim, "amy@corp.test") == {
+        "access_group": ("active", None),
+        "location": ("active", None),
+    }
+    with engine.begin() as conn:
+        rulebook.remove_rule(conn, scim.tenant_id, "Boston")
+    # Removing the rule changed nobody yet; the dry run says what applying would do.
+    assert _grants(engine, scim, "amy@corp.test")["location"] == ("active", None)
+    with engine.connect() as conn:
+        preview = rule_runs.dry_run(conn, scim.tenant_id)
+    assert [(d.email, [c.line() for c in d.changes]) for d in preview.diffs] == [
+        (
+            "amy@corp.test",
+            [
+                "- access group 'Doors': revoked: no rules are defined, so nothing is granted",
+                "- location 'HQ': revoked: no rules are defined, so nothing is granted",
+            ],
+        )
+    ]
+    report = rule_runs.apply(engine, scim.tenant_id)
+    assert (report.processed, report.changed) == (1, 1)
+    assert _grants(engine, scim, "amy@corp.test") == {
+        "access_group": ("revoked", "no rules are defined, so nothing is granted"),
+        "location": ("revoked", "no rules are defined, so nothing is granted"),
+    }
+    with engine.connect() as conn:
+        entries = audit.recent(conn, scim.tenant_id, limit=50)
+    said = [e.detail or "" for e in entries if e.path == "access.evaluate"]
+    assert said[0].startswith("amy@corp.test: no rules are defined, so nothing is granted; ")
