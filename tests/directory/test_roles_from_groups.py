@@ -283,6 +283,8 @@ def test_with_group_provisioning_off_group_writes_are_acknowledged_and_change_no
     assert bad.status_code == 400, bad.text
     bad_patch = scim.patch(f"/Groups/{group_id}", [{"op": "jump", "path": "members"}])
     assert bad_patch.status_code == 400, bad_patch.text
+    bad_path = scim.patch(f"/Groups/{group_id}", [{"op": "remove", "path": "members[value"}])
+    assert bad_path.status_code == 400, bad_path.text
     # Nothing stored, nothing granted, and the log says why for each write.
     assert groups_stored(engine, scim) == 0
     assert scim.get("/Groups").json()["totalResults"] == 0
