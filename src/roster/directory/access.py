@@ -354,7 +354,9 @@ def read_held(
     return Held(
         groups,
         store.roles_of(conn, tenant_id, pks),
-        store.grants_of(conn, tenant_id, pks) if cat.rules else {},
+        # Read even without rules: grants of a removed last rule are revoked (no rules,
+        # nothing granted), not kept forever.
+        store.grants_of(conn, tenant_id, pks),
         store.decisions_of(conn, tenant_id, pks),
     )
 
