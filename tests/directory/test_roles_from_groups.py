@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from roster.directory import role_admin, rulebook
 from roster.directory.connections import delete_connection
+from roster.directory.employees import find
 from roster.directory.scim_resources import GROUPS_OFF
 from roster.errors import Conflict, InvalidValue
 from tests.conftest import GROUP_SCHEMA, Scim, StatementCounter, new_connection
@@ -111,9 +112,7 @@ def test_a_manual_front_desk_admin_stays_when_synced_to_security_admin(
     # Envoy: "you will still have a manual front desk admin role for that location".
     assert roles(engine, scim, _email("ann")) == {(FDA, "HQ", "manual")}
     with engine.connect() as conn:
-        [held] = role_admin.held(
-            conn, scim.tenant_id, role_admin.find_employee(conn, scim.tenant_id, _email("ann"))
-        )
+        [held] = role_admin.held(conn, scim.tenant_id, find(conn, scim.tenant_id, _email("ann")))
     assert held.shadowed == SEC
     assert any(
         "kept the manual Front desk admin: the synced Security admin by group 'Security'"

@@ -10,17 +10,16 @@ import pytest
 
 from roster.errors import InvalidValue
 from roster.rules import syntax
-from roster.rules.engine import Actions, Condition, Rule, Subject, evaluate, judge
+from roster.rules.engine import Actions, Condition, Match, Rule, Subject, evaluate, judge
 
 
 def _subject(groups: tuple[str, ...] = (), **attributes: str | None) -> Subject:
     return Subject(dict(attributes), groups)
 
 
-def _rule(rule_id: str, *conditions: str, match: str = "all", role: str | None = None) -> Rule:
+def _rule(rule_id: str, *conditions: str, match: Match = "all", role: str | None = None) -> Rule:
     parsed = tuple(syntax.parse(c) for c in conditions)
-    how = "any" if match == "any" else "all"
-    return Rule(rule_id, rule_id.title(), how, parsed, Actions(role=role))
+    return Rule(rule_id, rule_id.title(), match, parsed, Actions(role=role))
 
 
 # ---- attribute operators -----------------------------------------------------------------
@@ -121,7 +120,7 @@ def test_group_outcome_names_the_groups_the_employee_is_in() -> None:
         ("any", {}, False),
     ],
 )
-def test_match_all_versus_any(match: str, attributes: dict[str, str], fires: bool) -> None:
+def test_match_all_versus_any(match: Match, attributes: dict[str, str], fires: bool) -> None:
     rule = _rule("r", "city eq Boston", "department eq Eng", match=match)
     decision = evaluate([rule], Subject(attributes))
     assert (decision.rule is rule) is fires
@@ -129,7 +128,7 @@ def test_match_all_versus_any(match: str, attributes: dict[str, str], fires: boo
 
 
 @pytest.mark.parametrize("match", ["all", "any"])
-def test_a_rule_without_conditions_matches_everyone(match: str) -> None:
+def test_a_rule_without_conditions_matches_everyone(match: Match) -> None:
     catch_all = _rule("everyone", match=match)
     assert evaluate([catch_all], _subject()).rule is catch_all
     assert evaluate([catch_all], _subject(("Eng",), city="Paris")).rule is catch_all
