@@ -405,9 +405,19 @@ def _count(c: StatementCounter) -> int:
     return sum(1 for sql, _ in c.statements if not sql.startswith("BEGIN"))
 
 
+def _bound(c: StatementCounter) -> int:
+    """Values bound to the statements: an IN list of every member would show here even
+    when the number of statements stays the same."""
+    total = 0
+    for _, params in c.statements:
+        many = params if isinstance(params, list) else [params]
+        total += sum(len(p) for p in many if p)
+    return total
+
+
 def _member_cost(
     engine: Engine, client: TestClient, size: int, counter: Callable[[], StatementCounter]
-) -> tuple[int, int]:
+) -> tuple[tuple[int, int], tuple[int, int]]:
     scim = new_connection(engine, client, "okta")
     add_location(engine, scim, "HQ")
     map_group(engine, scim, "Front Desk", FDA, "HQ")
@@ -415,7 +425,7 @@ def _member_cost(
     group = scim.create_group("Front Desk", people)
     assert roles(engine, scim, _email(f"p{size - 1}")) == {(FDA, "HQ", "group")}
     newcomer = _person(scim, "new")
-    costs = []
+    costs: list[tuple[int, int]] = []
     for op in (
         {"op": "add", "path": "members", "value": [{"value": newcomer}]},
         {"op": "remove", "path": f'members[value eq "{newcomer}"]'},
@@ -423,7 +433,7 @@ def _member_cost(
         with counter() as c:
             response = scim.patch(f"/Groups/{group['id']}", [op])
         assert response.status_code == 204, response.text
-        costs.append(_count(c))
+        costs.append((_count(c), _bound(c)))
         expected = {(FDA, "HQ", "group")} if op["op"] == "add" else set()
         assert roles(engine, scim, _email("new")) == expected
     return costs[0], costs[1]
