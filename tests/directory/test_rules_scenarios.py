@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from roster.directory import role_admin, rule_runs, rulebook
 from roster.directory.employees import find
+from roster.errors import Conflict
 from roster.storage import access as access_store
 from roster.storage import rule_runs as runs_store
 from roster.storage.rule_runs import RunRow
@@ -428,3 +429,30 @@ def test_one_tenants_rules_and_mappings_never_reach_another_tenants_employees(
     assert evaluations_of(engine, theirs, _email("ann")) == [
         "ann@corp.test: no rules are defined, so nothing is granted"
     ]
+
+
+# ---- a role granted by a rule ----------------------------------------------------------------
+
+
+def test_a_rules_role_is_synced_refused_by_hand_and_goes_when_the_rule_stops_matching(
+    engine: Engine, scim: Scim
+) -> None:
+    add_rule(engine, scim, "Finance", "department eq Finance", role="billing_admin")
+    ann = _person(scim, "ann", department="Finance")
+    assert roles(engine, scim, _email("ann")) == {("Billing admin", None, "rule")}
+    with pytest.raises(Conflict) as refused, engine.begin() as conn:
+        role_admin.unassign(conn, scim.tenant_id, _email("ann"))
+    assert "it is granted by rule 'Finance': change the rules" in str(refused.value)
+    with pytest.raises(Conflict), engine.begin() as conn:
+        role_admin.assign(conn, scim.tenant_id, _email("ann"), "Global admin")
+    assert roles(engine, scim, _email("ann")) == {("Billing admin", None, "rule")}
+    moved = scim.patch(
+        f"/Users/{ann}",
+        [{"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Sales"}],
+    )
+    assert moved.status_code == 200, moved.text
+    assert roles(engine, scim, _email("ann")) == set()
+    assert any(
+        "removed Billing admin: the rule that granted it (Finance) no longer applies" in d
+        for d in evaluations_of(engine, scim, _email("ann"))
+    )
