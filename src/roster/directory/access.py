@@ -355,6 +355,8 @@ def read_held(
     return Held(
         groups,
         store.roles_of(conn, tenant_id, pks),
+        # Read even without rules: grants of a removed last rule are revoked (no rules,
+        # nothing granted), not kept forever.
         store.grants_of(conn, tenant_id, pks),
         store.decisions_of(conn, tenant_id, pks),
     )

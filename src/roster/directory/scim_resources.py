@@ -32,6 +32,7 @@ from roster.scim.patch import (
     apply_patch,
     member_ids_in,
     parse_operations,
+    parse_path,
 )
 from roster.scim.schema import ENTERPRISE_USER, GROUP, ResourceType
 from roster.scim.search import SearchQuery
@@ -482,3 +483,11 @@ def acknowledged_group(ctx: ConnectionContext, body: Any, resource_id: str | Non
         "location": location(ctx, GROUP, group_id),
     }
     return answer
+
+
+def acknowledged_patch(rt: ResourceType, body: Any) -> None:
+    """A group PATCH when group provisioning is off: the PatchOp checked like any other
+    (a malformed one still gets its 400, as a create or replace does), applied nowhere."""
+    for operation in parse_operations(body):
+        if operation.path is not None:
+            parse_path(rt, operation.path)

@@ -220,7 +220,8 @@ def _groups_off(ctx: ConnectionContext, rt: ResourceType, op: Operation) -> Repl
             status, doc, headers, Outcome(status, rt.name, doc["id"], None, actions.GROUPS_OFF)
         )
     if op.method == "PATCH":
-        dialects.normalise_patch(ctx.profile, rt, op.body, resource_id or "")
+        body = dialects.normalise_patch(ctx.profile, rt, op.body, resource_id or "")
+        actions.acknowledged_patch(rt, body)
     return Reply(204, None, {}, Outcome(204, rt.name, resource_id, None, actions.GROUPS_OFF))
 
 
