@@ -61,3 +61,24 @@ def test_removing_the_last_rule_revokes_its_grants_only_on_apply(
         entries = audit.recent(conn, scim.tenant_id, limit=50)
     said = [e.detail or "" for e in entries if e.path == "access.evaluate"]
     assert said[0].startswith("amy@corp.test: no rules are defined, so nothing is granted; ")
+
+
+def test_an_update_after_the_last_rule_went_revokes_like_apply(engine: Engine, scim: Scim) -> None:
+    with engine.begin() as conn:
+        locations.add(conn, scim.tenant_id, "HQ")
+        rulebook.add_rule(
+            conn, scim.tenant_id, RuleSpec("Boston", ["city eq Boston"], locations=["HQ"])
+        )
+    user = create(scim, "bo", addresses=[{"type": "work", "locality": "Boston"}])
+    with engine.begin() as conn:
+        rulebook.remove_rule(conn, scim.tenant_id, "Boston")
+    # The user's next update is evaluated under the rules as they are now: none.
+    moved = scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "x"}])
+    assert moved.status_code == 200, moved.text
+    assert _grants(engine, scim, "bo@corp.test") == {
+        "location": ("revoked", "no rules are defined, so nothing is granted")
+    }
+    # Settled: a further update has nothing to look at (no decision row left).
+    with engine.connect() as conn:
+        e = find(conn, scim.tenant_id, "bo@corp.test")
+        assert access_store.decisions_of(conn, scim.tenant_id, [e.pk]) == {}

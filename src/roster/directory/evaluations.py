@@ -3,7 +3,8 @@ settings. Each evaluates the employees concerned in the caller's transaction (so
 refused request changes no access either) and logs what changed (directory/access.py).
 
 Cost on the hot path: a tenant with no rules and no group-role mappings pays two reads
-per SCIM write (the catalogue) and nothing per group member; a group change evaluates
+per SCIM write (the catalogue), a third on updates (was the employee evaluated before?),
+and nothing per group member; a group change evaluates
 only the members it names, so adding one member costs the same in any group size.
 """
 
@@ -43,7 +44,8 @@ def after_user_sync(
     """A SCIM create or update reached the employee: evaluate it (``fresh``: a brand-new
     employee, which holds nothing yet)."""
     cat = _catalogue(conn, ctx)
-    if cat.idle:
+    idle = cat.idle
+    if idle:
         if fresh:
             note(
                 conn,
@@ -54,11 +56,18 @@ def after_user_sync(
                 employee.id,
                 actor="rules",
             )
-        return
+            return
+        # Without rules or mappings, only someone evaluated before can hold something
+        # to revoke (the grants of a since-removed last rule): the decision row says so.
+        if not store.decisions_of(conn, ctx.tenant_id, [employee.pk]):
+            return
     at = employee.updated_at
     held = access.read_held(conn, ctx.tenant_id, [employee], cat, fresh=fresh)
     plan = access.plan_for(employee, held, cat, at)
     access.write(conn, ctx.tenant_id, ctx.connection_uid, [plan], at, always_note=fresh)
+    if idle:
+        # Settled to "nothing"; later updates need not look again until rules exist.
+        store.delete_decision(conn, ctx.tenant_id, employee.pk)
 
 
 def members_changed(

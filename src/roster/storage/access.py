@@ -331,6 +331,12 @@ def decisions_of(conn: Connection, tenant_id: int, pks: Sequence[int]) -> dict[i
     return {r.employee_pk: r.rule_id for r in conn.execute(query)}
 
 
+def delete_decision(conn: Connection, tenant_id: int, employee_pk: int) -> None:
+    conn.execute(
+        delete(employee_decisions).where(D.tenant_id == tenant_id, D.employee_pk == employee_pk)
+    )
+
+
 def put_decision(
     conn: Connection,
     tenant_id: int,
