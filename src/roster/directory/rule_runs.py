@@ -191,7 +191,13 @@ class Explanation:
             out.append("no rule matched, so nothing is granted")
         for role in self.roles:
             where = f" at {role.location!r}" if role.location else " (company)"
-            why = f" from {role.source} {role.origin!r}" if role.origin else f" ({role.source})"
+            if role.source == "manual":
+                # A manual role with an origin was synced from that group until its
+                # connection was deleted (Envoy: roles "turn into manual roles").
+                was = f", formerly synced from group {role.origin!r}" if role.origin else ""
+                why = f" (manual{was})"
+            else:
+                why = f" from {role.source} {role.origin!r}"
             shadow = f"; outranks the synced {role.shadowed}" if role.shadowed else ""
             out.append(f"role: {role.role}{where}{why}{shadow}")
         for label, rule_name, g in self.grants:
