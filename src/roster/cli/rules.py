@@ -165,7 +165,7 @@ def _rule_text(rule: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _after_edit(as_json: bool, data: dict[str, Any], head: str) -> None:
+def _after_edit(as_json: bool, data: Any, head: str) -> None:
     _print(as_json, data, f"{head}\n{rulebook.NEXT_STEP}")
 
 
@@ -177,7 +177,7 @@ def rule_add(
         list[str] | None,
         typer.Option(
             "--if",
-            help='A condition, FIELD OP [VALUE ...] (repeatable): \'city eq "New York"\', '
+            help="A condition, FIELD OP [VALUE ...] (repeatable): 'city eq \"New York\"', "
             "'state in CA NY', 'groups any Eng Ops', 'groups none Contractors', "
             "'postal_code present', 'title starts_with Senior', 'custom.badge ne none'. "
             "None: the rule matches everyone.",
@@ -189,7 +189,9 @@ def rule_add(
     access_group: Annotated[
         list[str] | None, typer.Option(help="Grant this access group (repeatable).")
     ] = None,
-    role: Annotated[str | None, typer.Option(help="Grant this role (see `role list-roles`).")] = None,
+    role: Annotated[
+        str | None, typer.Option(help="Grant this role (see `role list-roles`).")
+    ] = None,
     location: Annotated[
         list[str] | None,
         typer.Option(help="Grant access to this location (repeatable); a location role's scope."),
@@ -282,8 +284,15 @@ def rule_remove(
     _after_edit(as_json, {"removed": row.id, "name": row.name}, f"rule {row.name!r} removed")
 
 
-def _change_json(c: Change) -> dict[str, str]:
-    return {"kind": c.kind, "what": c.what, "change": c.change, "detail": c.detail, "line": c.line()}
+def change_json(c: Change) -> dict[str, str]:
+    """One change of a dry run or an explanation: ``line`` is how the text output shows it."""
+    return {
+        "kind": c.kind,
+        "what": c.what,
+        "change": c.change,
+        "detail": c.detail,
+        "line": c.line(),
+    }
 
 
 @rule_app.command("dry-run")
@@ -311,7 +320,7 @@ def rule_dry_run(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
                 "id": d.id,
                 "email": d.email,
                 "rule": d.rule,
-                "changes": [_change_json(c) for c in d.changes],
+                "changes": [change_json(c) for c in d.changes],
             }
             for d in result.diffs
         ],

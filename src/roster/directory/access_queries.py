@@ -50,8 +50,7 @@ class PageAccess:
             "accessGroups": [
                 {**ref, **self._grant(g)}
                 for g in grants
-                if g.kind == "access_group"
-                and (ref := self._access_group(g.target_pk)) is not None
+                if g.kind == "access_group" and (ref := self._access_group(g.target_pk)) is not None
             ],
             "locationAccess": sorted(
                 (
