@@ -389,6 +389,6 @@ def rule_apply(
         as_json,
         data,
         f"{head}apply {report.id} done: {report.processed} employees evaluated, "
-        f"{report.changed} changed ({report.total_processed} in all, {report.batches} batches); "
+        f"{report.changed} changed ({report.total_processed} in all, batches: {report.batches}); "
         "see `roster log` for each change",
     )
