@@ -72,6 +72,17 @@ def test_the_default_mapping(scim: Scim, api: Api) -> None:
         "assistants": [],
         "locations": [],
         "groups": [],
+        "roles": [],
+        "accessGroups": [],
+        "locationAccess": [],
+        "mobileKey": {
+            "status": "none",
+            "source": None,
+            "rule": None,
+            "reason": None,
+            "grantedAt": None,
+            "revokedAt": None,
+        },
         "customFields": {},
     }
 

@@ -12,8 +12,11 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Connection
 
+from roster.cli.directory import employee_app
 from roster.cli.directory import register as register_directory_commands
 from roster.cli.mail import register as register_mail_commands
+from roster.cli.roles import register as register_role_commands
+from roster.cli.rules import register as register_rule_commands
 from roster.cli.support import JsonFlag
 from roster.cli.support import fail as _fail
 from roster.cli.support import run as _run
@@ -35,6 +38,8 @@ app.add_typer(connection_app, name="connection")
 app.add_typer(token_app, name="token")
 register_directory_commands(app, connection_app)  # employee, location, apikey, mapping
 register_mail_commands(app)  # mail template|outbox|deliver
+register_rule_commands(app)  # access-group, rule
+register_role_commands(app, employee_app)  # role, employee explain
 
 
 def _connection_json(row: ConnectionRow, token: str | None = None) -> dict[str, Any]:

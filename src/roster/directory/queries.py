@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from roster.directory import access_queries
 from roster.directory import locations as location_actions
 from roster.directory.mapping import DEFAULT_MAPPING
 from roster.errors import InvalidValue, NotFound
@@ -71,11 +72,17 @@ def render_employees(conn: Connection, tenant_id: int, rows: Sequence[EmployeeRo
     )
     location_pks = [pk for s in memberships.values() for pk in s]
     location_pks += [r.primary_location_pk for r in rows if r.primary_location_pk]
+    access = access_queries.load(conn, tenant_id, pks)
+    location_pks += access.location_pks()
     names = reads.location_names(conn, tenant_id, location_pks)
     connections = reads.connection_briefs(conn, tenant_id) if any(r.synced for r in rows) else {}
     resource_pks = [r.resource_pk for r in rows if r.resource_pk is not None]
     users = reads.users(conn, tenant_id, resource_pks)
     groups = reads.groups_of_users(conn, tenant_id, resource_pks)
+
+    def place(pk: int) -> Json | None:
+        loc = names.get(pk)
+        return {"id": loc.id, "name": loc.name} if loc else None
 
     def person(pk: int) -> Json:
         t = targets[pk]
@@ -126,6 +133,7 @@ def render_employees(conn: Connection, tenant_id: int, rows: Sequence[EmployeeRo
                 for g, cid in (groups.get(r.resource_pk, []) if r.resource_pk else [])
                 if cid in connections
             ],
+            **access.render(r.pk, place),
             customFields=dict(r.fields.get("custom") or {}),
             source=source,
             createdAt=_iso(r.created_at),

@@ -219,7 +219,7 @@ def unassign(conn: Connection, tenant_id: int, who: str, location: str | None = 
     where = f" at {location!r}" if location else ""
     row = _current(conn, tenant_id, employee.pk, scope_pk)
     if row is None:
-        what = f"a role at {location!r}" if location else "a company role"
+        what = f"role at {location!r}" if location else "company role"
         raise NotFound(f"{employee.email} holds no {what}")
     if row.source != "manual":
         raise _synced_refusal(employee, row, where)

@@ -8,6 +8,7 @@ from typing import Any
 
 from roster import __version__
 from roster.directory.employees import MANUAL_FIELDS
+from roster.rules.roles import COMPANY_ROLES, LOCATION_ROLES
 
 Json = dict[str, Any]
 
@@ -25,6 +26,17 @@ _NSTR = _nullable(_STR)
 
 # The employee's text fields: the ones an admin can set on a manual employee.
 _TEXT_FIELDS = MANUAL_FIELDS
+
+_TIME = {"type": "string", "format": "date-time"}
+# What a rule's grant says: access groups, locations and the mobile key alike.
+_GRANT: Json = {
+    "status": {"enum": ["active", "revoked"]},
+    "source": {"enum": ["rule"]},
+    "rule": _nullable(_ref("RuleRef")),
+    "reason": _NSTR,
+    "grantedAt": _TIME,
+    "revokedAt": _nullable(_TIME),
+}
 
 SCHEMAS: Json = {
     "Error": {
@@ -59,6 +71,48 @@ SCHEMAS: Json = {
         "required": ["id", "name"],
         "properties": {"id": _STR, "name": _STR},
     },
+    "RuleRef": {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {"id": _STR, "name": _STR},
+    },
+    "Role": {
+        "description": "A role the employee holds: at most one company role and one location "
+        "role per location. `source`: `manual` (an admin), `group` (a pushed group mapped to "
+        "the role; `origin` is the group's name) or `rule` (the rule that fired; `origin` is "
+        "its name). `shadowed`: a synced role the manual one outranks (the manual role stays "
+        "in force until a synced role ranks higher).",
+        "type": "object",
+        "required": ["role", "scope", "location", "source", "origin", "shadowed"],
+        "properties": {
+            "role": {"enum": [*LOCATION_ROLES, *COMPANY_ROLES]},
+            "scope": {"enum": ["location", "company"]},
+            "location": _nullable(_ref("LocationRef")),
+            "source": {"enum": ["manual", "group", "rule"]},
+            "origin": _NSTR,
+            "shadowed": _nullable({"enum": [*LOCATION_ROLES, *COMPANY_ROLES]}),
+        },
+    },
+    "NamedGrant": {
+        "description": "An access group or location granted by a rule. A grant the "
+        "employee no longer earns is revoked, not deleted: `status` is `revoked` and "
+        "`reason` says why. `rule` is the rule that granted it (null once it is removed).",
+        "type": "object",
+        "required": ["id", "name", *_GRANT],
+        "properties": {"id": _STR, "name": _STR, **_GRANT},
+    },
+    "MobileKey": {
+        "description": "Whether a rule issued the employee a mobile key: `none` (never; "
+        "every other field null), `active`, or `revoked` (with the reason).",
+        "type": "object",
+        "required": list(_GRANT),
+        "properties": {
+            **_GRANT,
+            "status": {"enum": ["active", "revoked", "none"]},
+            "source": _nullable({"enum": ["rule"]}),
+            "grantedAt": _nullable(_TIME),
+        },
+    },
     "Employee": {
         "type": "object",
         "required": [
@@ -72,6 +126,10 @@ SCHEMAS: Json = {
             "assistants",
             "locations",
             "groups",
+            "roles",
+            "accessGroups",
+            "locationAccess",
+            "mobileKey",
             "customFields",
             "source",
             "createdAt",
@@ -93,7 +151,13 @@ SCHEMAS: Json = {
             ),
             "manager": _nullable(_ref("Reference")),
             "assistants": {"type": "array", "items": _ref("Reference")},
-            "locations": {"type": "array", "items": _ref("LocationRef")},
+            "locations": {
+                "description": "Directory placement: the locations the employee belongs to "
+                "(by location sync or set by an admin). Access to a location granted by a "
+                "rule is `locationAccess`.",
+                "type": "array",
+                "items": _ref("LocationRef"),
+            },
             "groups": {
                 "type": "array",
                 "items": {
@@ -102,6 +166,24 @@ SCHEMAS: Json = {
                     "properties": {"id": _STR, "displayName": _STR, "connection": _STR},
                 },
             },
+            "roles": {
+                "description": "Roles held: the company role first, then location roles "
+                "by location name",
+                "type": "array",
+                "items": _ref("Role"),
+            },
+            "accessGroups": {
+                "description": "Access groups granted by rules, active and revoked",
+                "type": "array",
+                "items": _ref("NamedGrant"),
+            },
+            "locationAccess": {
+                "description": "Locations a rule grants access to, active and revoked (not "
+                "the same as `locations`, the directory placement)",
+                "type": "array",
+                "items": _ref("NamedGrant"),
+            },
+            "mobileKey": _ref("MobileKey"),
             "customFields": {"type": "object"},
             "source": {
                 "type": "object",
@@ -256,7 +338,8 @@ PATHS: Json = {
     "/employees/{employee_id}": {
         "get": {
             "operationId": "getEmployee",
-            "summary": "One employee, with manager, assistants, locations, groups and source",
+            "summary": "One employee, with manager, assistants, locations, groups, source, "
+            "roles, access groups, location access and mobile key",
             "parameters": [{"name": "employee_id", "in": "path", "required": True, "schema": _STR}],
             "responses": _responses("Employee", 404),
         }
