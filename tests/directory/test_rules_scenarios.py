@@ -110,7 +110,7 @@ def test_explain_names_the_failed_condition_of_each_rule_above_the_one_that_fire
         "     groups any Ops is false: in none",
         "3. rule 'Everyone' (match all): FIRED",
     ]
-    assert "granted: access group 'Main doors' (rule 'Everyone')" in lines
+    assert "granted: access group 'Main doors' (by rule 'Everyone')" in lines
 
 
 # ---- match all versus match any ------------------------------------------------------------
@@ -453,6 +453,6 @@ def test_a_rules_role_is_synced_refused_by_hand_and_goes_when_the_rule_stops_mat
     assert moved.status_code == 200, moved.text
     assert roles(engine, scim, _email("ann")) == set()
     assert any(
-        "removed Billing admin: the rule that granted it (Finance) no longer applies" in d
+        "removed Billing admin: the rule that granted it ('Finance') no longer applies" in d
         for d in evaluations_of(engine, scim, _email("ann"))
     )

@@ -144,7 +144,7 @@ def test_rules_add_list_show_remove(db_url: str, engine: Engine) -> None:
     assert "is a location role: name the locations" in _refused(
         db_url, "rule", "add", "--tenant", t, "X", "--role", "Deliveries"
     )
-    assert "a rule called 'everyone' already exists" in _refused(
+    assert "a rule called 'Everyone' already exists" in _refused(
         db_url, "rule", "add", "--tenant", t, "everyone"
     )
     assert "no rule 'Nope'" in _refused(db_url, "rule", "show", "--tenant", t, "Nope")
@@ -227,13 +227,13 @@ def test_dry_run_then_apply_then_explain(db_url: str, engine: Engine) -> None:
     [ann] = dry["employees"]
     assert (ann["email"], ann["rule"]) == ("ann@corp.test", "Boston")
     assert [c["line"] for c in ann["changes"]] == [
-        "+ Deliveries at 'HQ': granted Deliveries by rule Boston",
+        "+ Deliveries at 'HQ': granted Deliveries by rule 'Boston'",
         "+ access group 'Doors': granted by rule 'Boston'",
         "+ location 'HQ': granted by rule 'Boston'",
     ]
     text = run_cli(db_url, "rule", "dry-run", "--tenant", t).stdout.splitlines()
     assert text[0] == "ann@corp.test (rule 'Boston')"
-    assert text[1] == "  + Deliveries at 'HQ': granted Deliveries by rule Boston"
+    assert text[1] == "  + Deliveries at 'HQ': granted Deliveries by rule 'Boston'"
     assert text[4] == (
         "2 employees evaluated against 2 rules: 1 would change (3 gained, 0 lost, 0 changed)"
     )
@@ -284,7 +284,7 @@ def test_dry_run_then_apply_then_explain(db_url: str, engine: Engine) -> None:
     ]
     ann_text = run_cli(db_url, "employee", "explain", "--tenant", t, "ann@corp.test").stdout
     assert "role: Deliveries at 'HQ' from rule 'Boston'" in ann_text
-    assert "granted: access group 'Doors' (rule 'Boston')" in ann_text
+    assert "granted: access group 'Doors' (by rule 'Boston')" in ann_text
     assert "no employee 'nobody@corp.test'" in _refused(
         db_url, "employee", "explain", "--tenant", t, "nobody@corp.test"
     )

@@ -122,7 +122,7 @@ RULE_FDA = Held(FDA, "rule", "rule-1")
         # Nothing held.
         (None, None, None, None),
         (None, _g(SEC, "Envi_Sec"), Held(SEC, "group", "Envi_Sec"), "granted Security admin"),
-        (None, _r(LA, "r1"), Held(LA, "rule", "r1"), "granted Location admin by rule r1"),
+        (None, _r(LA, "r1"), Held(LA, "rule", "r1"), "granted Location admin by rule 'r1'"),
         # A manual role: kept unless the claim ranks higher (Envoy's FAQ).
         (MANUAL_FDA, None, MANUAL_FDA, None),
         (MANUAL_FDA, _g(SEC, "Envi_Sec"), Held(FDA, "manual", None, SEC), "kept the manual"),
@@ -135,7 +135,7 @@ RULE_FDA = Held(FDA, "rule", "rule-1")
         (SYNCED_FDA, _g(FDA, "Envi_FD2"), Held(FDA, "group", "Envi_FD2"), "now held"),
         (SYNCED_FDA, _g(LA, "Envi_LA"), Held(LA, "group", "Envi_LA"), "raised"),
         # A rule's role is synced too.
-        (RULE_FDA, None, None, "the rule that granted it (rule-1) no longer applies"),
+        (RULE_FDA, None, None, "the rule that granted it ('rule-1') no longer applies"),
         (RULE_FDA, _r(SEC, "rule-1"), Held(SEC, "rule", "rule-1"), "lowered"),
         (RULE_FDA, _r(FDA, "rule-1"), RULE_FDA, None),
         (RULE_FDA, _g(LA, "Envi_LA"), Held(LA, "group", "Envi_LA"), "raised"),

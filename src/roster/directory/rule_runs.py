@@ -202,7 +202,8 @@ class Explanation:
             out.append(f"role: {role.role}{where}{why}{shadow}")
         for label, rule_name, g in self.grants:
             if g.status == "active":
-                out.append(f"granted: {label} (rule {rule_name!r})")
+                by = f"rule {rule_name!r}" if rule_name else "a rule since removed"
+                out.append(f"granted: {label} (by {by})")
             else:
                 out.append(f"revoked: {label}: {g.reason}")
         if self.pending:
@@ -218,7 +219,7 @@ def explain(conn: Connection, tenant_id: int, who: str) -> Explanation:
     plan = access.plan_for(employee, held, cat, now())
     names = {r.id: r.name for r in cat.rules}
     grants = [
-        (cat.label(g.kind, g.target_pk), names.get(g.rule_id or "", "(removed)"), g)
+        (cat.label(g.kind, g.target_pk), names.get(g.rule_id or "", ""), g)
         for g in store.grants_of(conn, tenant_id, [employee.pk])[employee.pk]
     ]
     return Explanation(

@@ -152,8 +152,11 @@ def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
         raise InvalidValue(f"{role} is a location role: name the locations it applies to")
     granted = [access_group(conn, tenant_id, g) for g in spec.access_groups]
     existing = store.rules_of(conn, tenant_id)
-    if any(r.name.casefold() == name.casefold() for r in existing):
-        raise UniquenessConflict(f"a rule called {name!r} already exists")
+    same = [r for r in existing if r.name.casefold() == name.casefold()]
+    if same:
+        raise UniquenessConflict(
+            f"a rule called {same[0].name!r} already exists (position {same[0].position})"
+        )
     position = len(existing) + 1 if spec.position is None else spec.position
     if not 1 <= position <= len(existing) + 1:
         raise InvalidValue(f"position must be between 1 and {len(existing) + 1}")

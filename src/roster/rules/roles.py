@@ -55,7 +55,7 @@ def rank(role: str) -> int:
 @dataclass(frozen=True)
 class Claim:
     """A synced reason to hold ``role``: a mapped group the employee is in, or the rule
-    that fired for it. ``origin`` names it (group name, rule id)."""
+    that fired for it. ``origin`` names it (the group's or the rule's name)."""
 
     role: str
     source: Source
@@ -135,10 +135,10 @@ def settle(current: Held | None, claim: Claim | None) -> Settlement:
 def _by(claim: Claim) -> str:
     if claim.source == "group":
         return f" by group {claim.origin!r}"
-    return f" by rule {claim.origin}"
+    return f" by rule {claim.origin!r}"
 
 
 def _lost(current: Held) -> str:
     if current.source == "group":
         return f"no longer in a group mapped to a role here (was {current.origin!r})"
-    return f"the rule that granted it ({current.origin}) no longer applies"
+    return f"the rule that granted it ({current.origin!r}) no longer applies"
