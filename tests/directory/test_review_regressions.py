@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import Engine
 
-from roster.directory import rule_runs, rulebook
+from roster.directory import role_admin, rule_runs, rulebook
 from roster.directory.connections import delete_connection
-from tests.conftest import Scim
+from roster.directory.employees import find
+from roster.errors import Conflict
+from tests.conftest import Scim, wait_for_lock_waiter
 from tests.directory.access_support import (
     access_group,
     active,
+    add_location,
     add_rule,
     evaluations_of,
     grants,
+    roles,
 )
 from tests.directory.conftest import create
 
@@ -69,3 +75,43 @@ def test_deleting_the_connection_revokes_rule_grants_that_needed_its_groups(
     assert held["access group 'Main doors'"] == ("active", None)
     with engine.connect() as conn:
         assert rule_runs.dry_run(conn, scim.tenant_id).diffs == []
+
+
+def test_a_manual_assign_racing_a_group_push_is_refused_not_a_crash(
+    engine: Engine, scim: Scim
+) -> None:
+    # PostgreSQL: a group push holding the tenant lock has written Ann's synced role but not
+    # committed. An admin assigning a role at the same place must wait for it and refuse
+    # (a synced role cannot be changed by hand), not read "nothing held", insert and fail
+    # on the unique key (or deadlock on the tenant lock it takes later).
+    add_location(engine, scim, "HQ")
+    ann = _person(scim, "ann")
+    scim.create_group("Front Desk", [ann])
+    with engine.connect() as conn:
+        ann_id = find(conn, scim.tenant_id, _email("ann")).id  # by id, as the CLI allows
+    first = engine.connect()
+    tx = first.begin()
+    role_admin.map_group(
+        first, scim.tenant_id, scim.connection_id, "Front Desk", "Front desk admin", ["HQ"]
+    )
+    outcome: dict[str, object] = {}
+
+    def admin() -> None:
+        try:
+            with engine.begin() as conn:
+                role_admin.assign(conn, scim.tenant_id, ann_id, "Deliveries", "HQ")
+            outcome["done"] = True
+        except Exception as exc:  # the test reports what happened
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=admin)
+    thread.start()
+    if engine.dialect.name == "postgresql":
+        wait_for_lock_waiter(engine)
+    tx.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert isinstance(outcome.get("error"), Conflict), outcome
+    assert "remove ann@corp.test from that group in the IdP" in str(outcome["error"])
+    assert roles(engine, scim, _email("ann")) == {("Front desk admin", "HQ", "group")}

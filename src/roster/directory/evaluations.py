@@ -124,6 +124,9 @@ def connection_changed(conn: Connection, row: ConnectionRow, why: str) -> int:
     """A setting or mapping of a connection changed what its groups grant: re-evaluate
     its employees that are in a group (roles follow at once, as membership does).
     Returns how many changed."""
+    # Lock before reading who is in a group: a SCIM write that committed meanwhile (its
+    # evaluation could not see this uncommitted change) is then re-evaluated here.
+    write_time(conn, row.tenant_id)
     employees = store.employees_of_connection_in_groups(conn, row.tenant_id, row.id)
     cat = access.load(conn, row.tenant_id, labels=True)
     plans = evaluate(conn, row.tenant_id, row.uid, employees, cat)
