@@ -20,7 +20,7 @@ from tests.directory.access_support import (
     grants,
     roles,
 )
-from tests.directory.conftest import create
+from tests.directory.conftest import Api, create
 
 
 def _email(name: str) -> str:
@@ -115,3 +115,27 @@ def test_a_manual_assign_racing_a_group_push_is_refused_not_a_crash(
     assert isinstance(outcome.get("error"), Conflict), outcome
     assert "remove ann@corp.test from that group in the IdP" in str(outcome["error"])
     assert roles(engine, scim, _email("ann")) == {("Front desk admin", "HQ", "group")}
+
+
+def test_a_manual_role_assigned_or_removed_moves_the_employees_updated_at(
+    engine: Engine, scim: Scim, api: Api
+) -> None:
+    # The host polls updated_since=<newest updatedAt seen>; the read API shows roles, so
+    # an admin's role change must give the employee a new updatedAt.
+    add_location(engine, scim, "HQ")
+    _person(scim, "ann")
+    before = api.by_email(_email("ann"))
+    assert before is not None and before["roles"] == []
+    with engine.begin() as conn:
+        role_admin.assign(conn, scim.tenant_id, _email("ann"), "Deliveries", "HQ")
+    assigned = api.by_email(_email("ann"))
+    assert assigned is not None and [r["role"] for r in assigned["roles"]] == ["Deliveries"]
+    assert assigned["updatedAt"] > before["updatedAt"]
+    assert [e["email"] for e in api.employees(updated_since=assigned["updatedAt"])] == [
+        _email("ann")
+    ]
+    with engine.begin() as conn:
+        role_admin.unassign(conn, scim.tenant_id, _email("ann"), "HQ")
+    removed = api.by_email(_email("ann"))
+    assert removed is not None and removed["roles"] == []
+    assert removed["updatedAt"] > assigned["updatedAt"]

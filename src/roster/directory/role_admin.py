@@ -25,6 +25,7 @@ from roster.directory.tenancy import get_connection
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.rules import roles
 from roster.storage import access as store
+from roster.storage import employees as emp_store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.access import MappingRow, RoleRow
 from roster.storage.employees import EmployeeRow
@@ -201,6 +202,7 @@ def assign(
         ),
         exists=row is not None,
     )
+    emp_store.touch(conn, tenant_id, [employee.pk], at)  # the read API shows roles
     was = f" (was {row.role})" if row is not None else ""
     note(
         conn,
@@ -218,7 +220,7 @@ def assign(
 
 def unassign(conn: Connection, tenant_id: int, who: str, location: str | None = None) -> HeldRole:
     """Remove the manual role at ``location`` (None: the company role)."""
-    write_time(conn, tenant_id)  # before reading the role: see assign
+    at = write_time(conn, tenant_id)  # before reading the role: see assign
     employee = find_employee(conn, tenant_id, who)
     scope_pk = locations.get(conn, tenant_id, location).pk if location else COMPANY
     where = f" at {location!r}" if location else ""
@@ -229,6 +231,7 @@ def unassign(conn: Connection, tenant_id: int, who: str, location: str | None = 
     if row.source != "manual":
         raise _synced_refusal(employee, row, where)
     store.delete_role(conn, tenant_id, employee.pk, scope_pk)
+    emp_store.touch(conn, tenant_id, [employee.pk], at)  # the read API shows roles
     note(
         conn,
         tenant_id,
