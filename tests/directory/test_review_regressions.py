@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import Engine
 
-from roster.directory import role_admin, rule_runs, rulebook
+from roster.directory import locations, role_admin, rule_runs, rulebook
 from roster.directory.connections import delete_connection
 from roster.directory.employees import find
 from roster.errors import Conflict
@@ -139,3 +139,35 @@ def test_a_manual_role_assigned_or_removed_moves_the_employees_updated_at(
     removed = api.by_email(_email("ann"))
     assert removed is not None and removed["roles"] == []
     assert removed["updatedAt"] > assigned["updatedAt"]
+
+
+def test_removing_a_location_or_access_group_moves_the_updated_at_of_those_holding_it(
+    engine: Engine, scim: Scim, api: Api
+) -> None:
+    # Ann is no member of either location: her roles and grants are what the read API
+    # shows of them, and they go with the location or the access group.
+    add_location(engine, scim, "HQ", "Annex")
+    access_group(engine, scim, "Doors")
+    rule = add_rule(engine, scim, "Everyone", access_groups=["Doors"], locations=["Annex"])
+    _person(scim, "ann")
+    with engine.begin() as conn:
+        role_admin.assign(conn, scim.tenant_id, _email("ann"), "Deliveries", "HQ")
+        rulebook.remove_rule(conn, scim.tenant_id, rule)
+    first = api.by_email(_email("ann"))
+    assert first is not None and first["roles"] and first["accessGroups"]
+    assert first["locationAccess"]
+    with engine.begin() as conn:
+        locations.remove(conn, scim.tenant_id, "HQ")
+    second = api.by_email(_email("ann"))
+    assert second is not None and second["roles"] == []
+    assert second["updatedAt"] > first["updatedAt"]
+    with engine.begin() as conn:
+        rulebook.remove_access_group(conn, scim.tenant_id, "Doors")
+    third = api.by_email(_email("ann"))
+    assert third is not None and third["accessGroups"] == []
+    assert third["updatedAt"] > second["updatedAt"]
+    with engine.begin() as conn:
+        locations.remove(conn, scim.tenant_id, "Annex")
+    fourth = api.by_email(_email("ann"))
+    assert fourth is not None and fourth["locationAccess"] == []
+    assert fourth["updatedAt"] > third["updatedAt"]
