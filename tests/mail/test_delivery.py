@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from roster.directory import audit
-from roster.directory.mail import Backoff, deliver_due
+from roster.directory.mail import Backoff, OutgoingEmail, deliver_due
 from roster.directory.smtp import MailNotConfigured, SmtpSender
 from roster.http.app import create_app
 from roster.settings import Settings
@@ -231,3 +231,32 @@ def test_smtp_errors_are_what_a_failed_pass_reports(engine: Engine, tenant: Tena
     report = deliver_due(engine, Refusing(), T0, tenant_id=tenant.id)
     assert report.failed == 1 and "SMTPRecipientsRefused" in report.failures[0]
     assert outbox(engine, tenant)[0].next_attempt_at == T0 + timedelta(seconds=30)
+
+
+def test_a_slow_pass_leases_each_batch_from_when_it_is_claimed_not_from_the_pass_start(
+    engine: Engine, tenant: Tenant
+) -> None:
+    # 11 emails: two batches. Each send takes a minute (a slow SMTP server), so worker A
+    # claims its second batch ten minutes into the pass. That lease must run ten minutes
+    # from then: worker B, passing meanwhile, must not send the same email again.
+    for i in range(11):
+        assert queue(engine, tenant, add_employee(engine, tenant, f"s{i}@corp.test"))
+    ticks = [0.0]
+    sent: list[str] = []
+    other: list[str] = []
+
+    class Other:
+        def send(self, email: OutgoingEmail) -> None:
+            other.append(email.to_addr)
+
+    class Slow:
+        def send(self, email: OutgoingEmail) -> None:
+            if len(sent) == 10:  # A is sending its second batch: B passes now
+                b_now = T0 + timedelta(seconds=ticks[0] + 30)
+                deliver_due(engine, Other(), b_now, tenant_id=tenant.id)
+            ticks[0] += 60
+            sent.append(email.to_addr)
+
+    report = deliver_due(engine, Slow(), T0, tenant_id=tenant.id, elapsed=lambda: ticks[0])
+    assert report.sent == 11 and len(sent) == 11
+    assert other == []  # nothing sent twice

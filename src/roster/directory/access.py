@@ -424,7 +424,9 @@ def write(
                 rule_name=plan.decision.rule.name,
                 at=at,
             )
-        if plan.changes:
+        if plan.changes or plan.role_writes or plan.grant_writes:
+            # Also a write no change line names (a shadowed role cleared, a grant now
+            # credited to another rule): the read API shows both.
             touched.append(e.pk)
         if plan.changes or plan.rule_changed or always_note:
             said = "; ".join(c.line() for c in plan.changes) or "nothing changes"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from roster.directory import access, evaluations
 from roster.directory.clock import write_time
 from roster.directory.history import note
 from roster.directory.tenancy import get_connection
@@ -40,8 +41,21 @@ def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
     # syncing. Your mappings won't be saved" (the mappings go with the connection's rows).
     roles = access_store.group_roles_to_manual(conn, row.tenant_id, row.id, at)
     mappings = len(access_store.mappings_of(conn, row.tenant_id, row.id))
+    in_groups = [
+        e.pk for e in access_store.employees_of_connection_in_groups(conn, row.tenant_id, row.id)
+    ]
     kept = emp_store.make_manual(conn, row.tenant_id, row.id, at)
     emp_store.delete_connection(conn, row.tenant_id, row.id)
+    # Their groups went with it: a membership change, so the rules that needed a group
+    # stop granting now, not at the next `roster rule apply`.
+    left = emp_store.by_pks(conn, row.tenant_id, in_groups)
+    evaluations.evaluate(
+        conn,
+        row.tenant_id,
+        row.uid,
+        [left[pk] for pk in in_groups if pk in left],
+        access.load(conn, row.tenant_id, labels=True),
+    )
     unresolved = (
         f"; {refs.references} references (manager, assistants) to them are unresolved: "
         f"{refs.of_synced} synced employees wait for those people to be synced again, "

@@ -61,6 +61,14 @@ def after_user_sync(
         # to revoke (the grants of a since-removed last rule): the decision row says so.
         if not store.decisions_of(conn, ctx.tenant_id, [employee.pk]):
             return
+        # The idle catalogue has no names: load them to say which grant is revoked.
+        cat = access.load(
+            conn,
+            ctx.tenant_id,
+            connection_id=ctx.connection_id,
+            prefix=ctx.sync.group_role_prefix,
+            labels=True,
+        )
     at = employee.updated_at
     held = access.read_held(conn, ctx.tenant_id, [employee], cat, fresh=fresh)
     plan = access.plan_for(employee, held, cat, at)
@@ -116,8 +124,11 @@ def connection_changed(conn: Connection, row: ConnectionRow, why: str) -> int:
     """A setting or mapping of a connection changed what its groups grant: re-evaluate
     its employees that are in a group (roles follow at once, as membership does).
     Returns how many changed."""
+    # Lock before reading who is in a group: a SCIM write that committed meanwhile (its
+    # evaluation could not see this uncommitted change) is then re-evaluated here.
+    write_time(conn, row.tenant_id)
     employees = store.employees_of_connection_in_groups(conn, row.tenant_id, row.id)
-    cat = access.load(conn, row.tenant_id)
+    cat = access.load(conn, row.tenant_id, labels=True)
     plans = evaluate(conn, row.tenant_id, row.uid, employees, cat)
     changed = sum(1 for p in plans if p.changes)
     note(
@@ -134,5 +145,5 @@ def connection_changed(conn: Connection, row: ConnectionRow, why: str) -> int:
 
 def employee_changed(conn: Connection, tenant_id: int, employee: EmployeeRow, why: str) -> None:
     """An admin changed something of one employee (a manual role, a manual add)."""
-    cat = access.load(conn, tenant_id)
+    cat = access.load(conn, tenant_id, labels=True)
     evaluate(conn, tenant_id, None, [employee], cat, always_note=True)

@@ -221,10 +221,12 @@ def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
         raise Conflict(
             f"location {row.name!r} is used by {', '.join(users)}: change or remove those first"
         )
-    # Roles held there go with it (ON DELETE CASCADE); so do its revoked grants' rows.
+    at = write_time(conn, tenant_id)  # the tenant lock before the rows it changes
+    # Roles held there go with it (ON DELETE CASCADE); so do its grants' rows.
+    access_store.touch_holders(conn, tenant_id, "location", row.pk, at)
     access_store.delete_grants_of_target(conn, tenant_id, "location", row.pk)
     members, primary = store.holders(conn, tenant_id, row.pk)
-    store.delete_location(conn, tenant_id, row.pk, write_time(conn, tenant_id))
+    store.delete_location(conn, tenant_id, row.pk, at)
     note(
         conn,
         tenant_id,

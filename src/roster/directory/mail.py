@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -126,18 +127,30 @@ def deliver_due(
     backoff: Backoff | None = None,
     lease: timedelta = DEFAULT_LEASE,
     max_emails: int = MAX_PER_PASS,
+    elapsed: Callable[[], float] = time.monotonic,
 ) -> DeliveryReport:
     """One delivery pass: send the pending emails due at ``now`` (only ``tenant_id``'s when
     given), at most ``max_emails``. Takes the engine, not a connection: each claim and
-    each outcome must commit on its own, or other workers could not see the leases."""
+    each outcome must commit on its own, or other workers could not see the leases.
+
+    A pass may last long (up to ``max_emails`` sends, each bounded by the SMTP timeout):
+    each batch is leased from the time it is claimed (``now`` plus the seconds ``elapsed``
+    since the pass began), not from ``now``, or a late batch's lease would already have
+    run out and another worker would send it too."""
     backoff = backoff or Backoff()
     report = DeliveryReport()
+    started = elapsed()
+
+    def current() -> datetime:
+        return now + timedelta(seconds=max(elapsed() - started, 0.0))
+
     while report.handled < max_emails:
+        claim_at = current()
         with engine.begin() as conn:
             claimed = store.claim_due(
                 conn,
                 now,
-                now + lease,
+                claim_at + lease,
                 limit=min(BATCH, max_emails - report.handled),
                 tenant_id=tenant_id,
             )

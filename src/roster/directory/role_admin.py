@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from roster.directory import evaluations, locations
-from roster.directory.audit import now
+from roster.directory.clock import write_time
 from roster.directory.employees import find as find_employee
 from roster.directory.history import note
 from roster.directory.sync_options import of as options_of
@@ -25,6 +25,7 @@ from roster.directory.tenancy import get_connection
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.rules import roles
 from roster.storage import access as store
+from roster.storage import employees as emp_store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.access import MappingRow, RoleRow
 from roster.storage.employees import EmployeeRow
@@ -88,7 +89,7 @@ def map_group(
                     "group_key": name.casefold(),
                     "role": role,
                     "locations": [p.id for p in places],
-                    "created_at": now(),
+                    "created_at": write_time(conn, tenant_id),
                 },
             )
     except IntegrityError as exc:
@@ -174,6 +175,10 @@ def _synced_refusal(employee: EmployeeRow, row: RoleRow, where: str) -> Conflict
 def assign(
     conn: Connection, tenant_id: int, who: str, role_text: str, location: str | None = None
 ) -> EmployeeRow:
+    # The tenant lock before reading what the employee holds: a SCIM write settling the
+    # same role commits first (and its synced role is then refused), instead of both
+    # inserting the row (PostgreSQL: a unique violation, or a deadlock on this lock).
+    at = write_time(conn, tenant_id)
     employee = find_employee(conn, tenant_id, who)
     role = roles.parse(role_text)
     scope_pk = _scope(conn, tenant_id, role, location)
@@ -193,10 +198,11 @@ def assign(
             None,
             None,
             None,
-            now(),
+            at,
         ),
         exists=row is not None,
     )
+    emp_store.touch(conn, tenant_id, [employee.pk], at)  # the read API shows roles
     was = f" (was {row.role})" if row is not None else ""
     note(
         conn,
@@ -214,6 +220,7 @@ def assign(
 
 def unassign(conn: Connection, tenant_id: int, who: str, location: str | None = None) -> HeldRole:
     """Remove the manual role at ``location`` (None: the company role)."""
+    at = write_time(conn, tenant_id)  # before reading the role: see assign
     employee = find_employee(conn, tenant_id, who)
     scope_pk = locations.get(conn, tenant_id, location).pk if location else COMPANY
     where = f" at {location!r}" if location else ""
@@ -224,6 +231,7 @@ def unassign(conn: Connection, tenant_id: int, who: str, location: str | None = 
     if row.source != "manual":
         raise _synced_refusal(employee, row, where)
     store.delete_role(conn, tenant_id, employee.pk, scope_pk)
+    emp_store.touch(conn, tenant_id, [employee.pk], at)  # the read API shows roles
     note(
         conn,
         tenant_id,

@@ -142,7 +142,8 @@ def apply(
                 return RunReport(
                     run.id, resumed, processed, changed, state.processed, state.batches
                 )
-            cat = access.load(conn, tenant_id)
+            # labels: an idle catalogue still names the grants it revokes in the log.
+            cat = access.load(conn, tenant_id, labels=True)
             plans = evaluations.evaluate(
                 conn, tenant_id, None, batch, cat, always_note=not cat.rules
             )

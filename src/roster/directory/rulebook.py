@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from roster.directory import locations
 from roster.directory.audit import now
+from roster.directory.clock import write_time
 from roster.directory.history import note
 from roster.errors import InvalidValue, NotFound, UniquenessConflict
 from roster.rules import roles, syntax
@@ -90,6 +91,7 @@ def add_access_group(
 
 
 def remove_access_group(conn: Connection, tenant_id: int, name_or_id: str) -> AccessGroupRow:
+    at = write_time(conn, tenant_id)  # the tenant lock before the grants it deletes
     row = access_group(conn, tenant_id, name_or_id)
     users = [r.name for r in store.rules_of(conn, tenant_id) if row.id in _ids(r, "access_groups")]
     if users:
@@ -97,6 +99,7 @@ def remove_access_group(conn: Connection, tenant_id: int, name_or_id: str) -> Ac
             f"access group {row.name!r} is granted by rule(s) {', '.join(map(repr, users))}: "
             "remove it from those rules first"
         )
+    store.touch_holders(conn, tenant_id, "access_group", row.pk, at)
     store.delete_grants_of_target(conn, tenant_id, "access_group", row.pk)
     store.delete_access_group(conn, tenant_id, row.pk)
     note(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, update
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
 from roster.storage.tables import (
@@ -312,6 +312,23 @@ def update_grant(conn: Connection, tenant_id: int, pk: int, values: dict[str, An
     conn.execute(
         update(employee_grants).where(G.tenant_id == tenant_id, G.pk == pk).values(**values)
     )
+
+
+def touch_holders(
+    conn: Connection, tenant_id: int, kind: str, target_pk: int, at: datetime
+) -> None:
+    """A new ``updated_at`` for the employees holding a grant of an access group or a
+    location about to go (and, for a location, a role there): the read API shows both."""
+    held: ColumnElement[bool] = E.pk.in_(
+        select(G.employee_pk).where(
+            G.tenant_id == tenant_id, G.kind == kind, G.target_pk == target_pk
+        )
+    )
+    if kind == "location":
+        held = held | E.pk.in_(
+            select(ER.employee_pk).where(ER.tenant_id == tenant_id, ER.location_pk == target_pk)
+        )
+    conn.execute(update(employees).where(E.tenant_id == tenant_id, held).values(updated_at=at))
 
 
 def delete_grants_of_target(conn: Connection, tenant_id: int, kind: str, target_pk: int) -> None:
