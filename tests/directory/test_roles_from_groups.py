@@ -225,9 +225,11 @@ def test_with_a_prefix_only_prefixed_groups_grant_roles_and_a_change_applies_at_
     # Re-evaluated at once: the unprefixed group grants nothing, the prefixed one does.
     assert roles(engine, scim, _email("ann")) == {(FDA, "HQ", "group")}
     [entry] = [e for e in log(engine, scim, "access.reevaluate") if "prefix" in (e.detail or "")]
-    assert "group_role_prefix changed; 1 employees in groups re-evaluated, 1 changed" in (
-        entry.detail or ""
-    )
+    assert (
+        "group_role_prefix is now 'Envi_'; the mappings of 'Admins' lack it and grant nothing "
+        "until those groups are renamed or remapped; 1 employees in groups re-evaluated, "
+        "1 changed"
+    ) in (entry.detail or "")
     # The unprefixed group is still stored (ignored for roles only).
     names = {g["displayName"] for g in scim.get("/Groups").json()["Resources"]}
     assert names == {"Admins", "Envi_FrontDesk"}

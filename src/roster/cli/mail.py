@@ -101,13 +101,16 @@ def _outbox_json(r: OutboxRow) -> dict[str, Any]:
 @mail_app.command("outbox")
 def outbox(
     tenant: TenantOpt,
-    status: Annotated[str | None, typer.Option(help="pending or sent.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="pending, sent or voided (withdrawn: its grant was revoked first)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many emails (newest first).")] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """List the tenant's queued and sent emails, newest first."""
     if status is not None and status not in outbox_store.STATUSES:
-        _fail("--status must be pending or sent", as_json, 2)
+        _fail("--status must be pending, sent or voided", as_json, 2)
 
     def run(conn: Connection) -> list[OutboxRow]:
         tenant_id = tenancy.get_tenant(conn, tenant).id

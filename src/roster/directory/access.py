@@ -165,6 +165,7 @@ class Plan:
     role_writes: list[tuple[int, RoleRow | None, bool]] = field(default_factory=list)
     grant_writes: list[tuple[int | None, dict[str, Any]]] = field(default_factory=list)
     mobile_key_activation: int | None = None
+    mobile_key_revoked: bool = False
 
     @property
     def rule_changed(self) -> bool:
@@ -325,6 +326,8 @@ def _plan_grants(plan: Plan, grants: list[GrantRow], cat: Catalogue, at: datetim
             plan.grant_writes.append(
                 (grant.pk, {"status": "revoked", "revoked_at": at, "reason": why})
             )
+            if kind == MOBILE_KEY:
+                plan.mobile_key_revoked = True
             plan.changes.append(Change(kind, what, "lose", f"revoked: {why}"))
 
 
@@ -415,6 +418,8 @@ def write(
                 store.insert_grant(conn, tenant_id, values)
             else:
                 store.update_grant(conn, tenant_id, grant_pk, values)
+        if plan.mobile_key_revoked:
+            onboarding.withdraw(conn, tenant_id, e, at)
         if plan.mobile_key_activation is not None and plan.decision.rule is not None:
             onboarding.queue(
                 conn,

@@ -222,8 +222,10 @@ def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
             f"location {row.name!r} is used by {', '.join(users)}: change or remove those first"
         )
     at = write_time(conn, tenant_id)  # the tenant lock before the rows it changes
-    # Roles held there go with it (ON DELETE CASCADE); so do its grants' rows.
+    # Roles held there go with it (said in the log: they are manual ones, since no rule or
+    # mapping names the location any more); so do its grants' rows.
     access_store.touch_holders(conn, tenant_id, "location", row.pk, at)
+    roles = access_store.delete_roles_at(conn, tenant_id, row.pk)
     access_store.delete_grants_of_target(conn, tenant_id, "location", row.pk)
     members, primary = store.holders(conn, tenant_id, row.pk)
     store.delete_location(conn, tenant_id, row.pk, at)
@@ -233,7 +235,7 @@ def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
         None,
         "location.remove",
         f"location {row.name!r} removed: {members} employees lost their membership; "
-        f"{primary} lost it as primary location",
+        f"{primary} lost it as primary location; {roles} roles held there were removed",
         actor="admin",
     )
     return row

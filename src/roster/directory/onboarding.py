@@ -266,3 +266,20 @@ def queue(
             employee.id,
         )
     return queued
+
+
+def withdraw(conn: Connection, tenant_id: int, employee: EmployeeRow, at: datetime) -> int:
+    """The mobile key was revoked before its onboarding email went out: do not tell the
+    person they have a key they no longer hold. Returns how many emails were withdrawn."""
+    count = store.withdraw_pending(conn, tenant_id, f"mobile-key:{employee.id}:", at)
+    if count:
+        note(
+            conn,
+            tenant_id,
+            None,
+            "mail.withdrawn",
+            f"onboarding email to {employee.email} withdrawn: the mobile key was revoked "
+            "before it was sent",
+            employee.id,
+        )
+    return count

@@ -21,11 +21,12 @@ from roster.directory import locations
 from roster.directory.audit import now
 from roster.directory.clock import write_time
 from roster.directory.history import note
-from roster.errors import InvalidValue, NotFound, UniquenessConflict
+from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.rules import roles, syntax
 from roster.rules.engine import Condition
 from roster.storage import access as store
 from roster.storage.access import AccessGroupRow, RuleRow
+from roster.storage.tenancy import lock_tenant
 
 NEXT_STEP = "see who gains and loses with `roster rule dry-run`, then `roster rule apply`"
 
@@ -95,9 +96,9 @@ def remove_access_group(conn: Connection, tenant_id: int, name_or_id: str) -> Ac
     row = access_group(conn, tenant_id, name_or_id)
     users = [r.name for r in store.rules_of(conn, tenant_id) if row.id in _ids(r, "access_groups")]
     if users:
-        raise InvalidValue(
+        raise Conflict(
             f"access group {row.name!r} is granted by rule(s) {', '.join(map(repr, users))}: "
-            "remove it from those rules first"
+            "remove those rules first (`roster rule remove`), then add them again without it"
         )
     store.touch_holders(conn, tenant_id, "access_group", row.pk, at)
     store.delete_grants_of_target(conn, tenant_id, "access_group", row.pk)
@@ -144,6 +145,7 @@ def digest(rows: Sequence[RuleRow]) -> str:
 
 
 def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
+    lock_tenant(conn, tenant_id)  # one rule edit at a time: names and positions stay whole
     name = _clean_name(spec.name, "rule")
     match = spec.match.strip().lower()
     if match not in ("all", "any"):
@@ -204,6 +206,7 @@ def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
 
 
 def move_rule(conn: Connection, tenant_id: int, name_or_id: str, position: int) -> RuleRow:
+    lock_tenant(conn, tenant_id)  # one rule edit at a time: names and positions stay whole
     row = rule(conn, tenant_id, name_or_id)
     existing = store.rules_of(conn, tenant_id)
     if not 1 <= position <= len(existing):
@@ -223,6 +226,7 @@ def move_rule(conn: Connection, tenant_id: int, name_or_id: str, position: int) 
 
 
 def remove_rule(conn: Connection, tenant_id: int, name_or_id: str) -> RuleRow:
+    lock_tenant(conn, tenant_id)  # one rule edit at a time: names and positions stay whole
     row = rule(conn, tenant_id, name_or_id)
     store.delete_rule(conn, tenant_id, row.pk)
     store.set_positions(conn, tenant_id, [r.pk for r in store.rules_of(conn, tenant_id)])

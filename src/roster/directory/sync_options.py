@@ -40,8 +40,22 @@ def _relocate(conn: Connection, row: ConnectionRow) -> None:
 
 def _reevaluate(conn: Connection, row: ConnectionRow) -> None:
     from roster.directory import evaluations  # noqa: PLC0415 (evaluations reads these)
+    from roster.storage import access as access_store  # noqa: PLC0415
 
-    evaluations.connection_changed(conn, row, "group_role_prefix changed")
+    prefix = of(row).group_role_prefix
+    ignored = [
+        m.group_name
+        for m in access_store.mappings_of(conn, row.tenant_id, row.id)
+        if not m.group_name.casefold().startswith(prefix.casefold())
+    ]
+    why = f"group_role_prefix is now {prefix!r}"
+    if ignored:
+        # Said, not refused: the admin may be mid-way through renaming groups in the IdP.
+        why += (
+            f"; the mappings of {', '.join(map(repr, sorted(set(ignored))))} lack it and "
+            "grant nothing until those groups are renamed or remapped"
+        )
+    evaluations.connection_changed(conn, row, why)
 
 
 def _prefix(text: str) -> str:

@@ -331,6 +331,13 @@ def touch_holders(
     conn.execute(update(employees).where(E.tenant_id == tenant_id, held).values(updated_at=at))
 
 
+def delete_roles_at(conn: Connection, tenant_id: int, location_pk: int) -> int:
+    result = conn.execute(
+        delete(employee_roles).where(ER.tenant_id == tenant_id, ER.location_pk == location_pk)
+    )
+    return result.rowcount
+
+
 def delete_grants_of_target(conn: Connection, tenant_id: int, kind: str, target_pk: int) -> None:
     conn.execute(
         delete(employee_grants).where(

@@ -22,7 +22,8 @@ M = email_templates.c
 
 PENDING = "pending"
 SENT = "sent"
-STATUSES = (PENDING, SENT)
+WITHDRAWN = "voided"  # its grant was revoked before the email went out
+STATUSES = (PENDING, SENT, WITHDRAWN)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,21 @@ def mark_sent(conn: Connection, tenant_id: int, pk: int, at: datetime) -> None:
         .where(O.tenant_id == tenant_id, O.pk == pk)
         .values(status=SENT, sent_at=at, lease_until=None, last_error=None)
     )
+
+
+def withdraw_pending(conn: Connection, tenant_id: int, key_prefix: str, at: datetime) -> int:
+    """Pending emails whose keys start with ``key_prefix`` will not be sent. One being
+    sent right now (leased) still completes: its send was already under way."""
+    result = conn.execute(
+        update(email_outbox)
+        .where(
+            O.tenant_id == tenant_id,
+            O.status == PENDING,
+            O.dedupe_key.startswith(key_prefix, autoescape=True),
+        )
+        .values(status=WITHDRAWN, last_error=f"withdrawn at {at.isoformat()}: grant revoked")
+    )
+    return result.rowcount
 
 
 def mark_failed(
