@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import socket
 import subprocess
 import sys
@@ -45,6 +46,32 @@ def run_cli(db_url: str, *args: str, check: bool = True) -> subprocess.Completed
 
 def cli_json(db_url: str, *args: str) -> Any:
     return json.loads(run_cli(db_url, *args, "--json").stdout)
+
+
+def run_with_terminal_stderr(db_url: str, *args: str) -> tuple[int, str, bytes]:
+    """Run ``roster ARGS`` with stderr on a terminal and stdout on a pipe (as in
+    ``roster … > report.txt``); returns the exit status, stdout, and what the terminal got."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [ROSTER, *args],
+        env={**roster_env(db_url), "TERM": "xterm", "COLUMNS": "100"},
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the process closed its end
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    stdout, _ = process.communicate(timeout=60)
+    os.close(leader)
+    return process.returncode, stdout, drawn
 
 
 @dataclass

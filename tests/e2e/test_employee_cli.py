@@ -4,9 +4,6 @@ database. Tenants and bulk data are made in-process (that part is not what is te
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -14,7 +11,7 @@ from sqlalchemy import Engine
 
 from roster.directory import employees, tenancy
 from roster.directory.employees import ManualEmployee
-from tests.e2e.conftest import ROSTER, cli_json, roster_env, run_cli
+from tests.e2e.conftest import cli_json, run_cli, run_with_terminal_stderr
 
 
 def _tenant(engine: Engine) -> tuple[str, int]:
@@ -98,27 +95,10 @@ def test_the_progress_bar_draws_on_the_terminal_never_on_stdout(
     people = tmp_path / "people.csv"
     people.write_text("email\n" + "".join(f"p{i}@corp.test\n" for i in range(50)))
     # stderr is a terminal, stdout a pipe (`roster employee import ... > report.txt`).
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [ROSTER, "employee", "import", "--tenant", t, str(people)],
-        env={**roster_env(db_url), "TERM": "xterm", "COLUMNS": "100"},
-        stdout=subprocess.PIPE,
-        stderr=follower,
-        text=True,
+    returncode, stdout, drawn = run_with_terminal_stderr(
+        db_url, "employee", "import", "--tenant", t, str(people)
     )
-    os.close(follower)
-    drawn = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # EIO: the process closed its end
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    stdout, _ = process.communicate(timeout=60)
-    os.close(leader)
-    assert process.returncode == 0
+    assert returncode == 0
     assert stdout == "50 of 50 rows imported, 0 refused\n"
     assert b"importing" in drawn
 

@@ -5,9 +5,6 @@ subprocess on the suite's database. Tenants, locations and employees are made in
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
 import uuid
 from typing import Any
 
@@ -17,7 +14,7 @@ from sqlalchemy import Engine
 from roster.directory import employees, locations, rule_runs, tenancy
 from roster.directory.employees import ManualEmployee
 from roster.storage.rule_runs import RunRow
-from tests.e2e.conftest import ROSTER, cli_json, roster_env, run_cli
+from tests.e2e.conftest import cli_json, run_cli, run_with_terminal_stderr
 
 
 def _tenant(engine: Engine, people: dict[str, str] | None = None) -> tuple[str, int]:
@@ -331,27 +328,10 @@ def test_apply_counts_on_the_terminal_never_on_stdout(db_url: str, engine: Engin
         db_url, "rule", "add", "--tenant", t, "Boston", "--if", "city eq Boston", "--location", "HQ"
     )
     # stderr is a terminal, stdout a pipe (`roster rule apply ... > report.txt`).
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [ROSTER, "rule", "apply", "--tenant", t, "--batch-size", "2"],
-        env={**roster_env(db_url), "TERM": "xterm", "COLUMNS": "100"},
-        stdout=subprocess.PIPE,
-        stderr=follower,
-        text=True,
+    returncode, stdout, drawn = run_with_terminal_stderr(
+        db_url, "rule", "apply", "--tenant", t, "--batch-size", "2"
     )
-    os.close(follower)
-    drawn = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # EIO: the process closed its end
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    stdout, _ = process.communicate(timeout=60)
-    os.close(leader)
-    assert process.returncode == 0
+    assert returncode == 0
     assert stdout.startswith("apply ") and "20 employees evaluated, 20 changed" in stdout
     assert b"applying rules" in drawn
     # Not a terminal: no count at all.

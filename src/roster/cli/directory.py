@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import Connection
 
-from roster.cli.support import JsonFlag
+from roster.cli.support import JsonFlag, progress_bar
 from roster.cli.support import engine as _engine
 from roster.cli.support import fail as _fail
 from roster.cli.support import refusals as _refusals
@@ -140,15 +138,7 @@ def employee_import(
     except RosterError as err:
         _fail(f"{file}: {err.detail}", as_json)
     # The bar is for a person watching a terminal: on stderr, so stdout stays the report.
-    console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("importing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        transient=True,
-        disable=as_json or not console.is_terminal,
-        console=console,
-    )
+    progress = progress_bar("importing", as_json)
     with _refusals(as_json), _engine() as engine, progress:
         with engine.begin() as conn:
             tenant_id = _tenant_id(conn, tenant)

@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import Connection
 
-from roster.cli.support import JsonFlag
+from roster.cli.support import JsonFlag, progress_bar
 from roster.cli.support import engine as _engine
 from roster.cli.support import fail as _fail
 from roster.cli.support import refusals as _refusals
@@ -352,15 +350,7 @@ def rule_apply(
     An interrupted apply resumes after its last committed batch when run again (or starts
     over if the rules changed since)."""
     # The count is for a person watching a terminal: on stderr, so stdout stays the report.
-    console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("applying rules"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        transient=True,
-        disable=as_json or not console.is_terminal,
-        console=console,
-    )
+    progress = progress_bar("applying rules", as_json)
     with _refusals(as_json), _engine() as engine, progress:
         with engine.begin() as conn:
             tenant_id = _tenant_id(conn, tenant)

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -66,3 +68,17 @@ def run(as_json: bool, fn: Callable[[Connection], T]) -> T:
 
 def show(as_json: bool, data: Any, human: str) -> None:
     typer.echo(json.dumps(data, default=str, indent=2) if as_json else human)
+
+
+def progress_bar(label: str, as_json: bool) -> Progress:
+    """A count drawn on stderr, and only on a terminal: stdout stays the report (or the
+    one JSON document), so ``roster … > report.txt`` gets no control characters."""
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        transient=True,
+        disable=as_json or not console.is_terminal,
+        console=console,
+    )
