@@ -48,6 +48,19 @@ def cli_json(db_url: str, *args: str) -> Any:
     return json.loads(run_cli(db_url, *args, "--json").stdout)
 
 
+def refused(db_url: str, *args: str) -> str:
+    """Run a command that must be refused: exit 1 with ``error: …`` on stderr, and the same
+    refusal as JSON with ``--json``. Returns the message."""
+    text = run_cli(db_url, *args, check=False)
+    assert text.returncode == 1, text.stdout + text.stderr
+    assert text.stdout == "" and text.stderr.startswith("error: ")
+    as_json = run_cli(db_url, *args, "--json", check=False)
+    assert as_json.returncode == 1
+    message = str(json.loads(as_json.stdout)["error"])
+    assert text.stderr == f"error: {message}\n"
+    return message
+
+
 def run_with_terminal_stderr(db_url: str, *args: str) -> tuple[int, str, bytes]:
     """Run ``roster ARGS`` with stderr on a terminal and stdout on a pipe (as in
     ``roster … > report.txt``); returns the exit status, stdout, and what the terminal got."""

@@ -3,22 +3,11 @@ and groups pushed through SCIM in-process (that part is not what is tested)."""
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import Engine
 
 from roster.directory import locations
 from tests.conftest import Scim
-from tests.e2e.conftest import cli_json, run_cli
-
-
-def _refused(db_url: str, *args: str) -> str:
-    text = run_cli(db_url, *args, check=False)
-    assert text.returncode == 1, text.stdout + text.stderr
-    assert text.stdout == "" and text.stderr.startswith("error: ")
-    as_json = run_cli(db_url, *args, "--json", check=False)
-    assert as_json.returncode == 1
-    return str(json.loads(as_json.stdout)["error"])
+from tests.e2e.conftest import cli_json, refused, run_cli
 
 
 def test_list_roles_highest_first(db_url: str) -> None:
@@ -54,12 +43,12 @@ def test_group_mappings_synced_and_manual_roles(db_url: str, engine: Engine, sci
         "--role", "Billing admin",
     ).stdout  # fmt: skip
     assert text.startswith("mapped: ") and "group 'Billing' -> Billing admin" in text
-    assert "is a company role: it takes no locations" in _refused(
+    assert "is a company role: it takes no locations" in refused(
         db_url,
         "role", "map", "--tenant", t, "--connection", c, "--group", "X",
         "--role", "Global admin", "--location", "HQ",
     )  # fmt: skip
-    assert "not a role" in _refused(
+    assert "not a role" in refused(
         db_url, "role", "map", "--tenant", t, "--connection", c, "--group", "X", "--role", "boss"
     )
     mapped = cli_json(db_url, "role", "mappings", "--tenant", t, "--connection", c)
@@ -110,7 +99,7 @@ def test_group_mappings_synced_and_manual_roles(db_url: str, engine: Engine, sci
     assert lines[1].endswith("at 'HQ'                  synced from IdP group 'Admins'")
 
     # A synced role cannot be removed or replaced by hand: remove her from the IdP group.
-    message = _refused(
+    message = refused(
         db_url, "role", "unassign", "--tenant", t, "ann@corp.test", "--location", "HQ"
     )
     assert message == (
@@ -118,7 +107,7 @@ def test_group_mappings_synced_and_manual_roles(db_url: str, engine: Engine, sci
         "IdP group 'Admins': remove ann@corp.test from that group in the IdP (or remove the "
         "group's role mapping)"
     )
-    assert "cannot be changed by hand" in _refused(
+    assert "cannot be changed by hand" in refused(
         db_url, "role", "assign", "--tenant", t, "ann@corp.test", "--role", "Deliveries",
         "--location", "HQ",
     )  # fmt: skip
@@ -138,10 +127,10 @@ def test_group_mappings_synced_and_manual_roles(db_url: str, engine: Engine, sci
     ).stdout  # fmt: skip
     assert text.splitlines()[0] == "bob@corp.test now holds:"
     assert "Front desk admin  at 'Annex'" in text
-    assert "is a location role: name the location" in _refused(
+    assert "is a location role: name the location" in refused(
         db_url, "role", "assign", "--tenant", t, "bob@corp.test", "--role", "Deliveries"
     )
-    message = _refused(db_url, "role", "unassign", "--tenant", t, "bob@corp.test")
+    message = refused(db_url, "role", "unassign", "--tenant", t, "bob@corp.test")
     assert message == "bob@corp.test holds no company role"
     text = run_cli(
         db_url, "role", "unassign", "--tenant", t, "bob@corp.test", "--location", "Annex"
@@ -156,5 +145,5 @@ def test_group_mappings_synced_and_manual_roles(db_url: str, engine: Engine, sci
     assert removed["removed"] == admins["id"]
     shown = cli_json(db_url, "role", "show", "--tenant", t, "ann@corp.test")
     assert [r["role"] for r in shown["roles"]] == ["Billing admin"]
-    assert "no role mapping" in _refused(db_url, "role", "unmap", "--tenant", t, admins["id"])
+    assert "no role mapping" in refused(db_url, "role", "unmap", "--tenant", t, admins["id"])
     assert [m["group"] for m in cli_json(db_url, "role", "mappings", "--tenant", t)] == ["Billing"]

@@ -4,7 +4,6 @@ subprocess on the suite's database. Tenants, locations and employees are made in
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -14,7 +13,7 @@ from sqlalchemy import Engine
 from roster.directory import employees, locations, rule_runs, tenancy
 from roster.directory.employees import ManualEmployee
 from roster.storage.rule_runs import RunRow
-from tests.e2e.conftest import cli_json, run_cli, run_with_terminal_stderr
+from tests.e2e.conftest import cli_json, refused, run_cli, run_with_terminal_stderr
 
 
 def _tenant(engine: Engine, people: dict[str, str] | None = None) -> tuple[str, int]:
@@ -29,18 +28,6 @@ def _tenant(engine: Engine, people: dict[str, str] | None = None) -> tuple[str, 
     return name, tenant_id
 
 
-def _refused(db_url: str, *args: str) -> str:
-    """Run a command that must be refused: exit 1, and the same refusal as JSON."""
-    text = run_cli(db_url, *args, check=False)
-    assert text.returncode == 1, text.stdout + text.stderr
-    assert text.stdout == "" and text.stderr.startswith("error: ")
-    as_json = run_cli(db_url, *args, "--json", check=False)
-    assert as_json.returncode == 1
-    message = str(json.loads(as_json.stdout)["error"])
-    assert text.stderr == f"error: {message}\n"
-    return message
-
-
 def test_access_groups_add_list_remove(db_url: str, engine: Engine) -> None:
     t, _ = _tenant(engine)
     added = cli_json(
@@ -53,17 +40,17 @@ def test_access_groups_add_list_remove(db_url: str, engine: Engine) -> None:
     assert [g["name"] for g in listed] == ["Doors", "Garage"]
     human = run_cli(db_url, "access-group", "list", "--tenant", t).stdout
     assert f"{added['id']}  Doors  (front doors)" in human
-    assert "already exists" in _refused(db_url, "access-group", "add", "--tenant", t, "doors")
+    assert "already exists" in refused(db_url, "access-group", "add", "--tenant", t, "doors")
     # In use by a rule: refused, naming the rule.
     cli_json(db_url, "rule", "add", "--tenant", t, "Staff", "--access-group", "Doors")
-    message = _refused(db_url, "access-group", "remove", "--tenant", t, "Doors")
+    message = refused(db_url, "access-group", "remove", "--tenant", t, "Doors")
     assert "granted by rule(s) 'Staff'" in message
     removed = cli_json(db_url, "access-group", "remove", "--tenant", t, "Garage")
     assert removed["name"] == "Garage"
     cli_json(db_url, "rule", "remove", "--tenant", t, "Staff")
     assert cli_json(db_url, "access-group", "remove", "--tenant", t, added["id"])["name"] == "Doors"
     assert cli_json(db_url, "access-group", "list", "--tenant", t) == []
-    assert "no access group 'Doors'" in _refused(
+    assert "no access group 'Doors'" in refused(
         db_url, "access-group", "remove", "--tenant", t, "Doors"
     )
 
@@ -135,16 +122,16 @@ def test_rules_add_list_show_remove(db_url: str, engine: Engine) -> None:
 
     # Refusals: a condition that does not parse, a location role without locations, an
     # unknown rule; bad usage (--match) exits 2.
-    assert "unknown attribute 'colour'" in _refused(
+    assert "unknown attribute 'colour'" in refused(
         db_url, "rule", "add", "--tenant", t, "X", "--if", "colour eq red"
     )
-    assert "is a location role: name the locations" in _refused(
+    assert "is a location role: name the locations" in refused(
         db_url, "rule", "add", "--tenant", t, "X", "--role", "Deliveries"
     )
-    assert "a rule called 'Everyone' already exists" in _refused(
+    assert "a rule called 'Everyone' already exists" in refused(
         db_url, "rule", "add", "--tenant", t, "everyone"
     )
-    assert "no rule 'Nope'" in _refused(db_url, "rule", "show", "--tenant", t, "Nope")
+    assert "no rule 'Nope'" in refused(db_url, "rule", "show", "--tenant", t, "Nope")
     bad = run_cli(db_url, "rule", "add", "--tenant", t, "X", "--match", "some", check=False)
     assert bad.returncode == 2 and "--match must be all or any" in bad.stderr
 
@@ -152,7 +139,7 @@ def test_rules_add_list_show_remove(db_url: str, engine: Engine) -> None:
     assert removed["name"] == "Nobody"
     listed = cli_json(db_url, "rule", "list", "--tenant", t)
     assert [(r["position"], r["name"]) for r in listed] == [(1, "Boston staff"), (2, "Everyone")]
-    assert "no tenant called 'no-such'" in _refused(db_url, "rule", "list", "--tenant", "no-such")
+    assert "no tenant called 'no-such'" in refused(db_url, "rule", "list", "--tenant", "no-such")
 
 
 def test_moving_a_rule_changes_which_one_fires(db_url: str, engine: Engine) -> None:
@@ -181,7 +168,7 @@ def test_moving_a_rule_changes_which_one_fires(db_url: str, engine: Engine) -> N
     text = run_cli(db_url, "rule", "move", "--tenant", t, "Boston", "--to", "1").stdout
     assert text.startswith("rule 'Boston' is now at position 1:\n1. Boston\n2. Everyone\n")
     assert explained()["rule"]["name"] == "Boston"
-    assert "position must be between 1 and 2" in _refused(
+    assert "position must be between 1 and 2" in refused(
         db_url, "rule", "move", "--tenant", t, "Boston", "--to", "3"
     )
 
@@ -282,7 +269,7 @@ def test_dry_run_then_apply_then_explain(db_url: str, engine: Engine) -> None:
     ann_text = run_cli(db_url, "employee", "explain", "--tenant", t, "ann@corp.test").stdout
     assert "role: Deliveries at 'HQ' from rule 'Boston'" in ann_text
     assert "granted: access group 'Doors' (by rule 'Boston')" in ann_text
-    assert "no employee 'nobody@corp.test'" in _refused(
+    assert "no employee 'nobody@corp.test'" in refused(
         db_url, "employee", "explain", "--tenant", t, "nobody@corp.test"
     )
 
