@@ -397,10 +397,11 @@ def write(
     at: datetime,
     *,
     always_note: bool = False,
+    cause: str | None = None,
 ) -> None:
     """Write what the plans change, with one system-log note per employee whose access
     or deciding rule changed (``always_note``: every employee, e.g. on create, so the log
-    says why a new user got nothing)."""
+    says why a new user got nothing; ``cause``: what an admin did, leading each note)."""
     touched: list[int] = []
     items: list[tuple[str, str, str]] = []
     for plan in plans:
@@ -435,7 +436,8 @@ def write(
             touched.append(e.pk)
         if plan.changes or plan.rule_changed or always_note:
             said = "; ".join(c.line() for c in plan.changes) or "nothing changes"
-            items.append(("access.evaluate", f"{e.email}: {plan.reason}; {said}", e.id))
+            why = f"{cause}: " if cause else ""
+            items.append(("access.evaluate", f"{why}{e.email}: {plan.reason}; {said}", e.id))
     emp_store.touch(conn, tenant_id, touched, at)
     if items:
         notes(conn, tenant_id, connection_uid, items, actor="rules")

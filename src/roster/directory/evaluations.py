@@ -4,8 +4,8 @@ refused request changes no access either) and logs what changed (directory/acces
 
 Cost on the hot path: a tenant with no rules and no group-role mappings pays two reads
 per SCIM write (the catalogue), a third on updates (was the employee evaluated before?),
-and nothing per group member; a group change evaluates
-only the members it names, so adding one member costs the same in any group size.
+and nothing per group member; a group change evaluates only the members it names, so
+adding one member costs the same in any group size.
 """
 
 from __future__ import annotations
@@ -110,13 +110,16 @@ def evaluate(
     cat: access.Catalogue,
     *,
     always_note: bool = False,
+    cause: str | None = None,
 ) -> list[access.Plan]:
     if not employees:
         return []
     at = write_time(conn, tenant_id)
     held = access.read_held(conn, tenant_id, employees, cat)
     plans = [access.plan_for(e, held, cat, at) for e in employees]
-    access.write(conn, tenant_id, connection_uid, plans, at, always_note=always_note)
+    access.write(
+        conn, tenant_id, connection_uid, plans, at, always_note=always_note, cause=cause
+    )
     return plans
 
 
@@ -146,4 +149,4 @@ def connection_changed(conn: Connection, row: ConnectionRow, why: str) -> int:
 def employee_changed(conn: Connection, tenant_id: int, employee: EmployeeRow, why: str) -> None:
     """An admin changed something of one employee (a manual role, a manual add)."""
     cat = access.load(conn, tenant_id, labels=True)
-    evaluate(conn, tenant_id, None, [employee], cat, always_note=True)
+    evaluate(conn, tenant_id, None, [employee], cat, always_note=True, cause=why)
