@@ -19,6 +19,7 @@ from roster.cli.support import fail as _fail
 from roster.cli.support import refusals as _refusals
 from roster.cli.support import run as _run
 from roster.cli.support import show as _print
+from roster.cli.support import tenant_id as _tenant_id
 from roster.directory import (
     apikeys,
     custom_fields,
@@ -27,7 +28,6 @@ from roster.directory import (
     manual_import,
     queries,
     sync_options,  # registers the directory's connection settings (connection show/configure)
-    tenancy,
 )
 from roster.directory.connections import delete_connection
 from roster.directory.employees import MANUAL_FIELDS, ManualEmployee
@@ -54,10 +54,6 @@ def register(app: typer.Typer, connection_app: typer.Typer) -> None:
     app.add_typer(apikey_app, name="apikey")
     app.add_typer(mapping_app, name="mapping")
     connection_app.command("delete")(connection_delete)
-
-
-def _tenant_id(conn: Connection, tenant: str) -> int:
-    return tenancy.get_tenant(conn, tenant).id
 
 
 def _one_line(e: dict[str, Any]) -> str:

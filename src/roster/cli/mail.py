@@ -10,13 +10,14 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Connection
 
-from roster.cli.support import JsonFlag
+from roster.cli.support import JsonFlag, stamp
 from roster.cli.support import engine as _engine
 from roster.cli.support import fail as _fail
 from roster.cli.support import refusals as _refusals
 from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
+from roster.cli.support import tenant_id as _tenant_id
 from roster.directory import onboarding, tenancy
 from roster.directory.audit import now
 from roster.directory.mail import Backoff, DeliveryReport, deliver_due
@@ -36,16 +37,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(mail_app, name="mail")
 
 
-def _stamp(at: Any) -> str | None:
-    return at.isoformat() + "Z" if at is not None else None
-
-
 def _template_json(t: onboarding.Template) -> dict[str, Any]:
     return {
         "subject": t.subject,
         "body": t.body,
         "custom": t.custom,
-        "updated_at": _stamp(t.updated_at),
+        "updated_at": stamp(t.updated_at),
         "variables": list(onboarding.VARIABLES),
     }
 
@@ -54,7 +51,7 @@ def _template_json(t: onboarding.Template) -> dict[str, Any]:
 def template_show(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
     """Show the onboarding template (the built-in one until a custom one is set)."""
     t = _run(as_json, lambda c: onboarding.current_template(c, tenancy.get_tenant(c, tenant).id))
-    origin = f"custom, changed {_stamp(t.updated_at)}" if t.custom else "built-in default"
+    origin = f"custom, changed {stamp(t.updated_at)}" if t.custom else "built-in default"
     human = (
         f"subject: {t.subject}\n({origin}; variables: {', '.join(onboarding.VARIABLES)})\n"
         f"---\n{t.body}"
@@ -91,9 +88,9 @@ def _outbox_json(r: OutboxRow) -> dict[str, Any]:
         "attempts": r.attempts,
         "employee_id": r.employee_id,
         "message_id": r.message_id,
-        "created_at": _stamp(r.created_at),
-        "next_attempt_at": _stamp(r.next_attempt_at) if r.status == "pending" else None,
-        "sent_at": _stamp(r.sent_at),
+        "created_at": stamp(r.created_at),
+        "next_attempt_at": stamp(r.next_attempt_at) if r.status == "pending" else None,
+        "sent_at": stamp(r.sent_at),
         "last_error": r.last_error,
     }
 
@@ -113,16 +110,16 @@ def outbox(
         _fail("--status must be pending, sent or voided", as_json, 2)
 
     def run(conn: Connection) -> list[OutboxRow]:
-        tenant_id = tenancy.get_tenant(conn, tenant).id
+        tenant_id = _tenant_id(conn, tenant)
         return outbox_store.list_emails(conn, tenant_id, status=status, limit=limit)
 
     rows = _run(as_json, run)
     lines = []
     for r in rows:
         when = (
-            f"sent {_stamp(r.sent_at)}"
+            f"sent {stamp(r.sent_at)}"
             if r.status == "sent"
-            else f"next attempt {_stamp(r.next_attempt_at)}"
+            else f"next attempt {stamp(r.next_attempt_at)}"
         )
         error = f"  last error: {r.last_error}" if r.last_error and r.status != "sent" else ""
         lines.append(f"{r.status:<7} {r.to_addr:<32} attempts {r.attempts}  {when}{error}")
@@ -144,7 +141,7 @@ def deliver(
         tenant_id = None
         if tenant is not None:
             with made.begin() as conn:
-                tenant_id = tenancy.get_tenant(conn, tenant).id
+                tenant_id = _tenant_id(conn, tenant)
         backoff = Backoff(settings.mail_retry_base_seconds, settings.mail_retry_cap_seconds)
         report: DeliveryReport = deliver_due(
             made, sender, now(), tenant_id=tenant_id, backoff=backoff

@@ -16,6 +16,7 @@ from roster.cli.rules import change_json
 from roster.cli.support import JsonFlag
 from roster.cli.support import run as _run
 from roster.cli.support import show as _print
+from roster.cli.support import tenant_id as _tenant_id
 from roster.directory import locations, role_admin, rule_runs, tenancy
 from roster.directory.employees import find as find_employee
 from roster.directory.role_admin import HeldRole
@@ -43,10 +44,6 @@ def register(app: typer.Typer, employee_app: typer.Typer) -> None:
     """Add ``role`` and ``employee explain`` to the ``roster`` command."""
     app.add_typer(role_app, name="role")
     employee_app.command("explain")(employee_explain)
-
-
-def _tenant_id(conn: Connection, tenant: str) -> int:
-    return tenancy.get_tenant(conn, tenant).id
 
 
 def _held_json(r: HeldRole) -> dict[str, Any]:

@@ -13,13 +13,14 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Connection
 
-from roster.cli.support import JsonFlag, progress_bar
+from roster.cli.support import JsonFlag, progress_bar, stamp
 from roster.cli.support import engine as _engine
 from roster.cli.support import fail as _fail
 from roster.cli.support import refusals as _refusals
 from roster.cli.support import run as _run
 from roster.cli.support import show as _print
-from roster.directory import locations, queries, rule_runs, rulebook, tenancy
+from roster.cli.support import tenant_id as _tenant_id
+from roster.directory import locations, queries, rule_runs, rulebook
 from roster.directory.access import Change
 from roster.directory.rulebook import RuleSpec
 from roster.rules import syntax
@@ -49,14 +50,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rule_app, name="rule")
 
 
-def _tenant_id(conn: Connection, tenant: str) -> int:
-    return tenancy.get_tenant(conn, tenant).id
-
-
-def _iso(at: Any) -> str | None:
-    return None if at is None else at.isoformat() + "Z"
-
-
 # ---- access groups -------------------------------------------------------------------------
 
 
@@ -65,7 +58,7 @@ def _group_json(row: AccessGroupRow) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "description": row.description,
-        "created_at": _iso(row.created_at),
+        "created_at": stamp(row.created_at),
     }
 
 

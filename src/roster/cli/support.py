@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from roster.directory import queries
+from roster.directory import queries, tenancy
 from roster.errors import RosterError
 from roster.settings import Settings
 from roster.storage.engine import make_engine
@@ -82,3 +82,13 @@ def progress_bar(label: str, as_json: bool) -> Progress:
         disable=as_json or not console.is_terminal,
         console=console,
     )
+
+
+def tenant_id(conn: Connection, tenant: str) -> int:
+    """The tenant named on the command line (NotFound, printed as a refusal, if none)."""
+    return tenancy.get_tenant(conn, tenant).id
+
+
+def stamp(at: Any) -> str | None:
+    """A stored UTC time as the CLI prints it: ISO 8601 with a Z."""
+    return None if at is None else f"{at.isoformat()}Z"
