@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select, update
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
 from roster.storage.tables import (
@@ -171,10 +171,6 @@ def insert_mapping(conn: Connection, tenant_id: int, values: dict[str, Any]) -> 
 def delete_mapping(conn: Connection, tenant_id: int, pk: int) -> None:
     conn.execute(delete(role_mappings).where(RM.tenant_id == tenant_id, RM.pk == pk))
 
-
-def has_mappings(conn: Connection, tenant_id: int, connection_id: int) -> bool:
-    query = select(RM.pk).where(RM.tenant_id == tenant_id, RM.connection_id == connection_id)
-    return conn.execute(query.limit(1)).first() is not None
 
 
 # ---- what employees hold -----------------------------------------------------------------
@@ -444,11 +440,3 @@ def employees_of_connection_in_groups(
         )
     )
     return [employee_row(r) for r in conn.execute(query.order_by(E.pk))]
-
-
-def count_employees(conn: Connection, tenant_id: int) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).select_from(employees).where(E.tenant_id == tenant_id)
-        ).scalar_one()
-    )
