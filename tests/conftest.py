@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from roster.directory import tenancy
 from roster.http.app import create_app
 from roster.settings import Settings
-from roster.storage.engine import make_engine, normalise_url
+from roster.storage.engine import BACKGROUND, make_engine, normalise_url
 from roster.storage.migrate import upgrade
 
 SCIM = "application/scim+json"
@@ -63,7 +63,9 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, public_url="http://testserver")
+    # Read requests' entries written at once, so a test can read a request's entry right
+    # after it (the batched writer has tests of its own: tests/api/test_read_log.py).
+    return Settings(database_url=db_url, public_url="http://testserver", read_log_flush_seconds=0)
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +182,9 @@ class StatementCounter:
         self.statements: list[tuple[str, Any]] = []
 
     def _on(self, conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        self.statements.append((statement, parameters))
+        # The batched read log writes on its own schedule, for no request in particular.
+        if not conn.get_execution_options().get(BACKGROUND):
+            self.statements.append((statement, parameters))
 
     def __enter__(self) -> StatementCounter:
         event.listen(self.engine, "before_cursor_execute", self._on)

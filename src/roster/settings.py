@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # RFC 7644 §3.7: advertised in ServiceProviderConfig.bulk.
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 1_048_576
+    # Read requests' system-log entries are written in batches (directory/read_log.py):
+    # at least this often, and at most this many wait (more are dropped and counted).
+    read_log_flush_seconds: float = 1.0
+    read_log_buffer_entries: int = 10_000
 
     # Onboarding email (README "Onboarding email"). No host: nothing is sent, mail queues.
     smtp_host: str = ""

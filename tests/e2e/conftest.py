@@ -27,7 +27,14 @@ def free_port() -> int:
 
 
 def roster_env(db_url: str, public_url: str = "http://127.0.0.1:8000") -> dict[str, str]:
-    return {**os.environ, "ROSTER_DATABASE_URL": db_url, "ROSTER_PUBLIC_URL": public_url}
+    # Read requests' log entries written at once (see tests/conftest.py), unless a test
+    # sets otherwise.
+    return {
+        "ROSTER_READ_LOG_FLUSH_SECONDS": "0",
+        **os.environ,
+        "ROSTER_DATABASE_URL": db_url,
+        "ROSTER_PUBLIC_URL": public_url,
+    }
 
 
 def run_cli(db_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -91,6 +98,10 @@ def run_with_terminal_stderr(db_url: str, *args: str) -> tuple[int, str, bytes]:
 class Server:
     url: str
     process: subprocess.Popen[bytes]
+    log: Path | None = None  # the server's stderr, when captured
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log is not None else ""
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -107,18 +118,25 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def start_server(db_url: str) -> Iterator[Callable[[], Server]]:
+def start_server(
+    db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def start() -> Server:
+    def start(workers: int = 1, env: dict[str, str] | None = None) -> Server:
+        """``roster serve`` on a free port; with ``workers`` > 1 its stderr is kept in a
+        file (``Server.log_text``), for tests that read what the server logged."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        log = tmp_path_factory.mktemp("serve") / "stderr.log" if workers > 1 else None
+        args = [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)]
         process = subprocess.Popen(
-            [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=roster_env(db_url, url),
+            [*args, "--workers", str(workers)] if workers > 1 else args,
+            env={**roster_env(db_url, url), **(env or {})},
+            stderr=log.open("wb") if log is not None else None,
         )
         _wait_ready(url, process)
-        server = Server(url, process)
+        server = Server(url, process, log)
         started.append(server)
         return server
 
@@ -129,7 +147,7 @@ def start_server(db_url: str) -> Iterator[Callable[[], Server]]:
 
 
 @pytest.fixture(scope="session")
-def live_server(start_server: Callable[[], Server]) -> Server:
+def live_server(start_server: Callable[..., Server]) -> Server:
     return start_server()
 
 

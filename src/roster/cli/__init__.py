@@ -7,6 +7,7 @@ Every command takes ``--json`` and then prints exactly one JSON document (errors
 from __future__ import annotations
 
 import sys
+import uuid
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +24,7 @@ from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
 from roster.directory import audit, options, tenancy
+from roster.directory.change import correlated
 from roster.storage.tenancy import ConnectionRow
 
 app = typer.Typer(
@@ -336,6 +338,9 @@ def show_log(
 
 def main() -> None:
     try:
-        app()
+        # One command, one correlation id on every log entry it causes (even across the
+        # transactions of a batched command such as `rule apply`).
+        with correlated(str(uuid.uuid4())):
+            app()
     except KeyboardInterrupt:
         sys.exit(130)

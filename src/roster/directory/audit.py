@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
+from roster.directory.change import correlated, current, now, request_id
 from roster.storage import log as store
 from roster.storage.log import LogEntry
 
 __all__ = ["LogEntry", "Outcome", "correlated", "now", "recent", "record", "request_id"]
-
-# The id of the request being served, so entries the directory writes on its own account
-# (a link, a reference resolved) share it with the request's own entry. Set per request
-# in the thread that serves it; never used to scope data.
-_REQUEST_ID: ContextVar[str | None] = ContextVar("roster_request_id", default=None)
-
-
-@contextmanager
-def correlated(request_id: str) -> Iterator[None]:
-    token = _REQUEST_ID.set(request_id)
-    try:
-        yield
-    finally:
-        _REQUEST_ID.reset(token)
-
-
-def request_id() -> str:
-    """The current request's id, or a fresh one for work no request caused (CLI)."""
-    return _REQUEST_ID.get() or str(uuid.uuid4())
-
-
-def now() -> datetime:
-    """Naive UTC to the millisecond: the form every timestamp column stores, and exactly
-    what meta.created / meta.lastModified render, so filters on them match what clients
-    saw."""
-    at = datetime.now(UTC).replace(tzinfo=None)
-    return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True)
@@ -62,11 +31,13 @@ def record(
     method: str,
     path: str,
     outcome: Outcome,
-    request_id: str,
-    duration_ms: float,
+    request_id: str | None = None,
+    duration_ms: float = 0.0,
 ) -> None:
-    store.insert_entry(
-        conn,
+    """The entry of a request or admin action, written with its change (change.py);
+    ``request_id`` defaults to the change's correlation id."""
+    change = current(conn, tenant_id)
+    change.log(
         LogEntry(
             tenant_id=tenant_id,
             connection_uid=connection_uid,
@@ -79,9 +50,9 @@ def record(
             status=outcome.status,
             scim_type=outcome.scim_type,
             detail=outcome.detail,
-            request_id=request_id,
+            request_id=request_id or change.request_id,
             duration_ms=round(duration_ms, 3),
-        ),
+        )
     )
 
 

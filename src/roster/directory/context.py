@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from roster.directory.sync_options import SyncOptions
 from roster.scim.dialects import Profile
@@ -21,10 +20,9 @@ class ConnectionContext:
     base_url: str
     profile: Profile  # the IdP dialect this connection speaks (scim/dialects/)
     sync: SyncOptions = field(default_factory=SyncOptions)  # the directory's settings
-    # Per request: SCIM users whose groups changed, evaluated once when the operation ends
-    # (directory/evaluations.py), and what that evaluation read of the tenant.
-    pending_access: set[int] = field(default_factory=set, compare=False)
-    memo: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The tenant's configuration version: validates the process's cache of its rules,
+    # mappings and locations (directory/config_cache.py).
+    config_version: int = 0
 
     def scope(self, rt: ResourceType) -> Scope:
         return Scope(self.tenant_id, self.connection_id, rt)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from roster.directory import evaluations, locales, locations, references
 from roster.directory.clock import write_time
+from roster.directory.config_cache import cached
 from roster.directory.context import ConnectionContext
 from roster.directory.history import note
 from roster.directory.mapping import MappedUser, map_user
@@ -106,18 +107,25 @@ def sync_user(
 
     ``created``: the SCIM user is new, so no employee is synced from it yet; a brand-new
     employee has no memberships or references to compare with either. Skipping those
-    reads keeps the create path (the hot one during an initial sync) short."""
+    reads keeps the create path (the hot one during an initial sync) short. The tenant's
+    configuration comes from the process's cache (directory/config_cache.py)."""
     opts = ctx.sync
-    custom = field_mappings.of_connection(conn, ctx.tenant_id, ctx.connection_id)
-    mapped = map_user(user.doc, custom)
     tenant_id = ctx.tenant_id
-    at = write_time(conn, tenant_id)
-    current = None if created else store.by_resource(conn, tenant_id, user.pk)
-    holder = store.by_email(conn, tenant_id, mapped.email)
-    values = _columns(mapped, current or holder)
-    values["primary_location_pk"] = locations.primary_location(
-        conn, tenant_id, values["primary_location_key"]
+    custom = cached(
+        ("field_mappings", tenant_id, ctx.connection_uid),
+        ctx.config_version,
+        lambda: field_mappings.of_connection(conn, tenant_id, ctx.connection_id),
     )
+    mapped = map_user(user.doc, custom)
+    at = write_time(conn, tenant_id)
+    if created:
+        target = store.SyncTarget(None, store.by_email(conn, tenant_id, mapped.email), False, False)
+    else:
+        target = store.for_sync(conn, tenant_id, user.pk, mapped.email)
+    current, holder = target.current, target.holder
+    places = locations.index(conn, tenant_id, ctx.config_version)
+    values = _columns(mapped, current or holder)
+    values["primary_location_pk"] = places.primary(values["primary_location_key"])
     values.update(connection_id=ctx.connection_id, resource_pk=user.pk, updated_at=at)
     try:
         if current is None and holder is None:
@@ -152,10 +160,19 @@ def sync_user(
     before = current or holder
     _note_changes(conn, ctx, before, employee, mapped)
     fresh = current is None and holder is None
-    locations.place(conn, tenant_id, ctx.connection_uid, employee, opts.location_sync, fresh=fresh)
-    references.sync(conn, ctx, employee, mapped, fresh=fresh)
-    references.complete_pending(conn, ctx, employee, user.id, at)
-    evaluations.after_user_sync(conn, ctx, employee, fresh=fresh)
+    locations.place(
+        conn, tenant_id, ctx.connection_uid, employee, opts.location_sync, places.rows, fresh=fresh
+    )
+    # A linked employee may hold references of its own; one synced from this user has
+    # none to compare unless the lookup found some.
+    known_refs = None if current is None else target.has_refs
+    references.sync(conn, ctx, employee, mapped, fresh=fresh, has_refs=known_refs)
+    if current is None or current.email_key != employee.email_key:
+        # References wait by email or by SCIM id: only a new person or a new email can
+        # complete them.
+        references.complete_pending(conn, ctx, employee, user.id, at)
+    evaluated = None if current is None else target.evaluated
+    evaluations.after_user_sync(conn, ctx, employee, fresh=fresh, evaluated=evaluated)
     return employee
 
 
@@ -352,15 +369,21 @@ def before_delete(
 
 
 def groups_changed(
-    conn: Connection, ctx: ConnectionContext, group_pk: int, member_pks: Sequence[int] | None
+    conn: Connection,
+    ctx: ConnectionContext,
+    group_pk: int,
+    member_pks: Sequence[int] | None,
+    *,
+    touched: bool = False,
 ) -> None:
     """Members joined or left a group, or it was renamed or deleted: the employees it
     concerns show their groups, so they get a new updatedAt (the read API's updated_since
-    must see them). ``None``: every current member of the group."""
+    must see them; ``touched``: the caller did that already). ``None``: every current
+    member of the group."""
     at = write_time(conn, ctx.tenant_id)
     if member_pks is None:
         store.touch_group_members(conn, ctx.tenant_id, group_pk, at)
-    else:
+    elif not touched:
         store.touch_resources(conn, ctx.tenant_id, member_pks, at)
     evaluations.members_changed(conn, ctx, group_pk, member_pks)
 

@@ -15,34 +15,38 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from roster.directory import access
+from roster.directory.change import current
 from roster.directory.clock import write_time
+from roster.directory.config_cache import cached
 from roster.directory.context import ConnectionContext
 from roster.directory.history import note
 from roster.storage import access as store
 from roster.storage.employees import EmployeeRow
 from roster.storage.tenancy import ConnectionRow
 
-_CATALOGUE = "access.catalogue"
-
 
 def _catalogue(conn: Connection, ctx: ConnectionContext) -> access.Catalogue:
-    cat = ctx.memo.get(_CATALOGUE)
-    if cat is None:
-        cat = access.load(
-            conn,
-            ctx.tenant_id,
-            connection_id=ctx.connection_id,
-            prefix=ctx.sync.group_role_prefix,
-        )
-        ctx.memo[_CATALOGUE] = cat
-    return cat
+    """The tenant's rules and this connection's mappings, from the process's cache."""
+    prefix = ctx.sync.group_role_prefix
+    return cached(
+        # The connection's uid, never reused (an integer id may be, after a delete).
+        ("access.catalogue", ctx.tenant_id, ctx.connection_uid, prefix),
+        ctx.config_version,
+        lambda: access.load(conn, ctx.tenant_id, connection_id=ctx.connection_id, prefix=prefix),
+    )
 
 
 def after_user_sync(
-    conn: Connection, ctx: ConnectionContext, employee: EmployeeRow, *, fresh: bool
+    conn: Connection,
+    ctx: ConnectionContext,
+    employee: EmployeeRow,
+    *,
+    fresh: bool,
+    evaluated: bool | None = None,
 ) -> None:
     """A SCIM create or update reached the employee: evaluate it (``fresh``: a brand-new
-    employee, which holds nothing yet)."""
+    employee, which holds nothing yet; ``evaluated``: whether the rules evaluated it
+    before, when the caller read that already)."""
     cat = _catalogue(conn, ctx)
     idle = cat.idle
     if idle:
@@ -59,7 +63,9 @@ def after_user_sync(
             return
         # Without rules or mappings, only someone evaluated before can hold something
         # to revoke (the grants of a since-removed last rule): the decision row says so.
-        if not store.decisions_of(conn, ctx.tenant_id, [employee.pk]):
+        if evaluated is False or (
+            evaluated is None and not store.decisions_of(conn, ctx.tenant_id, [employee.pk])
+        ):
             return
         # The idle catalogue has no names: load them to say which grant is revoked.
         cat = access.load(
@@ -88,15 +94,16 @@ def members_changed(
         return
     if member_pks is None:
         member_pks = store.members_of_group(conn, ctx.tenant_id, group_pk)
-    ctx.pending_access.update(member_pks)
+    current(conn, ctx.tenant_id).pending_access.update(member_pks)
 
 
 def flush(conn: Connection, ctx: ConnectionContext) -> None:
     """Evaluate the users whose groups changed in this operation."""
-    if not ctx.pending_access:
+    change = current(conn, ctx.tenant_id)
+    if not change.pending_access:
         return
-    pending = sorted(ctx.pending_access)
-    ctx.pending_access.clear()
+    pending = sorted(change.pending_access)
+    change.pending_access.clear()
     cat = _catalogue(conn, ctx)
     employees = store.employees_of_resources(conn, ctx.tenant_id, pending)
     evaluate(conn, ctx.tenant_id, ctx.connection_uid, employees, cat)
@@ -117,9 +124,7 @@ def evaluate(
     at = write_time(conn, tenant_id)
     held = access.read_held(conn, tenant_id, employees, cat)
     plans = [access.plan_for(e, held, cat, at) for e in employees]
-    access.write(
-        conn, tenant_id, connection_uid, plans, at, always_note=always_note, cause=cause
-    )
+    access.write(conn, tenant_id, connection_uid, plans, at, always_note=always_note, cause=cause)
     return plans
 
 

@@ -12,12 +12,14 @@ employee is in the locations an admin gave it. The primary location (Envoy's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection
 
 from roster.directory import locales
 from roster.directory.clock import write_time
+from roster.directory.config_cache import cached
 from roster.directory.history import note
 from roster.directory.sync_options import of as options_of
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
@@ -75,6 +77,8 @@ def place(
     re-evaluate set-based (``relocate``)."""
     if locations is None:
         locations = store.all_of(conn, tenant_id)
+    if not locations:
+        return  # no location, so no membership to have or to drop
     wanted = evaluate(mode, locations, employee.city_key, employee.locale_key)
     have = set() if fresh else emp_store.locations_of(conn, tenant_id, [employee.pk])[employee.pk]
     if wanted == have:
@@ -88,6 +92,32 @@ def place(
         f"{employee.email} is now in {_names(locations, wanted)} (was {_names(locations, have)})",
         employee.id,
     )
+
+
+@dataclass(frozen=True)
+class LocationIndex:
+    """A tenant's locations as a SCIM sync needs them (cached per configuration
+    version, directory/config_cache.py): placement and the primary location."""
+
+    rows: tuple[LocationRow, ...]
+    by_name: dict[str, int]  # folded name -> pk
+    aliases: dict[str, int]  # folded mapped value -> pk
+
+    def primary(self, value_key: str | None) -> int | None:
+        """An exact (case-insensitive) location name first, then the admin's mapping."""
+        if value_key is None:
+            return None
+        exact = self.by_name.get(value_key)
+        return exact if exact is not None else self.aliases.get(value_key)
+
+
+def index(conn: Connection, tenant_id: int, config_version: int) -> LocationIndex:
+    def load() -> LocationIndex:
+        rows = tuple(store.all_of(conn, tenant_id))
+        by_name = {k: loc.pk for loc in rows if (k := key(loc.name)) is not None}
+        return LocationIndex(rows, by_name, store.alias_targets(conn, tenant_id))
+
+    return cached(("locations", tenant_id), config_version, load)
 
 
 def primary_location(conn: Connection, tenant_id: int, value_key: str | None) -> int | None:

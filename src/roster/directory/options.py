@@ -8,7 +8,6 @@ their own keys with ``register`` and read them with ``value``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from roster.directory.audit import Outcome, record
+from roster.directory.clock import write_time
 from roster.errors import InvalidValue
 from roster.scim import dialects
 from roster.storage import tenancy as store
@@ -114,6 +114,9 @@ def configure(
 
     Returns one line per change, each also written to the system log.
     """
+    # Locks first: a setting change waits for the tenant's SCIM writes in flight and
+    # holds off new ones until it commits (its consequences below re-evaluate people).
+    write_time(conn, row.tenant_id)
     options: dict[str, Any] = {
         k: dict(v) if isinstance(v, dict) else v for k, v in row.options.items()
     }
@@ -146,8 +149,6 @@ def configure(
             method="ADMIN",
             path="connection.configure",
             outcome=Outcome(200, "Connection", row.uid, None, f"connection {row.name!r}: {line}"),
-            request_id=str(uuid.uuid4()),
-            duration_ms=0.0,
         )
     touched = dict.fromkeys(_spec(item.partition("=")[0].strip()) for item in [*sets, *resets])
     for spec in touched:

@@ -177,6 +177,10 @@ def _filter(
         source=source if source in ("manual", "synced") else None,
         connection_id=connection_id,
         updated_since=since,
+        # A poller takes its next updated_since from what it saw: rows newer than a write
+        # still in flight wait until it commits, so that write's older time is never
+        # skipped (docs/design/write-path.md).
+        updated_before=reads.write_horizon(conn) if since is not None else None,
     )
 
 

@@ -57,14 +57,23 @@ def sync(
     mapped: MappedUser,
     *,
     fresh: bool = False,
+    has_refs: bool | None = None,
 ) -> None:
     """Replace the employee's references with the IdP's, resolving what can be resolved.
-    ``fresh``: the employee was just inserted and has no references yet."""
-    stored = [] if fresh else store.refs_of(conn, ctx.tenant_id, [employee.pk])[employee.pk]
+    ``fresh``: the employee was just inserted and has no references yet; ``has_refs``:
+    whether it has stored references, when the caller knows (False: nothing to read)."""
+    wanted = _wanted(ctx, employee, mapped)
+    if (fresh or has_refs is False) and not wanted:
+        return
+    stored = (
+        []
+        if fresh or has_refs is False
+        else store.refs_of(conn, ctx.tenant_id, [employee.pk])[employee.pk]
+    )
     old = {(r.kind, r.position): r for r in stored}
     new: list[RefRow] = []
-    changed = len(old) != len(_wanted(ctx, employee, mapped))
-    for ref in _wanted(ctx, employee, mapped):
+    changed = len(old) != len(wanted)
+    for ref in wanted:
         before = old.get((ref.kind, ref.position))
         same = before is not None and (before.by, before.key) == (ref.by, ref.key)
         target = before.target_pk if same and before is not None else None

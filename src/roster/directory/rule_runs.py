@@ -27,7 +27,6 @@ from roster.storage import access as store
 from roster.storage import rule_runs as runs
 from roster.storage.employees import EmployeeRow
 from roster.storage.rule_runs import RunRow
-from roster.storage.tenancy import lock_tenant
 
 BATCH = 200
 
@@ -91,7 +90,7 @@ def apply(
     ``progress`` is called inside each batch's transaction once its writes are done
     (a raise there rolls that batch back: tests use it to crash a run mid-way)."""
     with engine.begin() as conn:
-        lock_tenant(conn, tenant_id)
+        write_time(conn, tenant_id)  # locks first (the exclusive configuration lock)
         digest = rulebook.digest(store.rules_of(conn, tenant_id))
         run = runs.running(conn, tenant_id)
         resumed = run is not None and run.rules_digest == digest

@@ -26,7 +26,6 @@ from roster.rules import roles, syntax
 from roster.rules.engine import Condition
 from roster.storage import access as store
 from roster.storage.access import AccessGroupRow, RuleRow
-from roster.storage.tenancy import lock_tenant
 
 NEXT_STEP = "see who gains and loses with `roster rule dry-run`, then `roster rule apply`"
 
@@ -145,7 +144,7 @@ def digest(rows: Sequence[RuleRow]) -> str:
 
 
 def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
-    lock_tenant(conn, tenant_id)  # one rule edit at a time: names and positions stay whole
+    write_time(conn, tenant_id)  # locks first: one rule edit at a time, names and positions whole
     name = _clean_name(spec.name, "rule")
     match = spec.match.strip().lower()
     if match not in ("all", "any"):
@@ -206,7 +205,7 @@ def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
 
 
 def move_rule(conn: Connection, tenant_id: int, name_or_id: str, position: int) -> RuleRow:
-    lock_tenant(conn, tenant_id)  # one rule edit at a time: names and positions stay whole
+    write_time(conn, tenant_id)  # locks first: one rule edit at a time, names and positions whole
     row = rule(conn, tenant_id, name_or_id)
     existing = store.rules_of(conn, tenant_id)
     if not 1 <= position <= len(existing):
@@ -226,7 +225,7 @@ def move_rule(conn: Connection, tenant_id: int, name_or_id: str, position: int) 
 
 
 def remove_rule(conn: Connection, tenant_id: int, name_or_id: str) -> RuleRow:
-    lock_tenant(conn, tenant_id)  # one rule edit at a time: names and positions stay whole
+    write_time(conn, tenant_id)  # locks first: one rule edit at a time, names and positions whole
     row = rule(conn, tenant_id, name_or_id)
     store.delete_rule(conn, tenant_id, row.pk)
     store.set_positions(conn, tenant_id, [r.pk for r in store.rules_of(conn, tenant_id)])

@@ -6,6 +6,7 @@ the same transaction and commits, or rolls everything back and logs the rejectio
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from roster.directory import employees
-from roster.directory.audit import now
+from roster.directory.clock import now, write_time
 from roster.directory.context import ConnectionContext
 from roster.errors import (
     InvalidValue,
@@ -30,6 +31,7 @@ from roster.scim.patch import (
     MemberChange,
     PatchOptions,
     apply_patch,
+    ids_named,
     member_ids_in,
     parse_operations,
     parse_path,
@@ -250,18 +252,32 @@ def _settle_manager(
 
 
 def _check_unique(
-    conn: Connection, scope: Scope, rt: ResourceType, doc: Doc, except_pk: int | None
+    conn: Connection, scope: Scope, rt: ResourceType, doc: Doc, current: StoredResource
 ) -> None:
+    """Before a rename: is the new userName/displayName another resource's? (Unchanged
+    keys need no look.)"""
     key = store.identity_columns(rt, doc)["unique_key"]
-    if store.unique_key_taken(conn, scope, key, except_pk):
+    before = store.identity_columns(rt, current.doc)["unique_key"] if current.doc else None
+    if key == before:
+        return
+    if store.unique_key_taken(conn, scope, key, current.pk):
         name = "userName" if rt.name == "User" else "displayName"
         raise UniquenessConflict(
             f"{name} {doc[name]!r} is already used by another {rt.name} of this connection"
         )
 
 
-def _resolve_members(conn: Connection, scope: Scope, ids: list[str], *, strict: bool) -> list[int]:
-    found = store.find_members(conn, scope, ids)
+def _resolve_members(
+    conn: Connection,
+    scope: Scope,
+    ids: list[str],
+    *,
+    strict: bool,
+    known: dict[str, MemberRef] | None = None,
+) -> list[int]:
+    """The pks of members named by id; ``known``: what a lookup of every id the request
+    names found (store.get_with_named), so no second look is needed."""
+    found = known if known is not None else store.find_members(conn, scope, ids)
     missing = [i for i in ids if i not in found]
     if missing and strict:
         raise InvalidValue(
@@ -284,12 +300,12 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     scope = ctx.scope(rt)
     doc, members = _prepare(rt, body)
     _settle_manager(conn, ctx, rt, None, doc, None)
-    _check_unique(conn, scope, rt, doc, None)
-    at = now()
-    try:
-        stored = store.insert_resource(conn, scope, doc, at)
-    except IntegrityError as exc:  # a concurrent create won the race for the unique key
-        raise _conflict(rt, doc) from exc
+    at = write_time(conn, ctx.tenant_id)
+    # The unique key is checked by the insert itself (ON CONFLICT DO NOTHING): one
+    # statement, and a concurrent create of the same name waits and then gets the 409.
+    stored = store.insert_resource(conn, scope, doc, at)
+    if stored is None:
+        raise _conflict(rt, doc)
     employees.after_write(conn, ctx, rt.name, stored, created=True)
     related: list[MemberRef] = []
     if members:
@@ -337,8 +353,8 @@ def replace(
     check_if_match(current, if_match)
     doc, members = _prepare(rt, body)
     _settle_manager(conn, ctx, rt, current.doc, doc, current.id)
-    _check_unique(conn, scope, rt, doc, current.pk)
-    at = now()
+    _check_unique(conn, scope, rt, doc, current)
+    at = write_time(conn, ctx.tenant_id)
     stored = _update(conn, scope, rt, current, doc, at)
     employees.after_write(conn, ctx, rt.name, stored)
     if rt.name == "Group":
@@ -367,27 +383,32 @@ def _apply_member_change(
     group: StoredResource,
     change: MemberChange,
     at: datetime,
-) -> None:
+    known: dict[str, MemberRef],
+) -> list[int]:
+    """Apply one member change; returns the members it added or removed (their
+    ``groups`` changed: the caller gives them new versions, once for the request)."""
     scope = ctx.scope(GROUP)
     group_pk = group.pk
     match change.kind:
         case "add" | "replace":
-            pks = _resolve_members(conn, scope, change.ids(), strict=True)
+            pks = _resolve_members(conn, scope, change.ids(), strict=True, known=known)
             _refuse_self(group, pks)
             if change.kind == "replace":
                 employees.groups_changed(conn, ctx, group_pk, None)
                 store.remove_all_members(conn, scope, group_pk, at)
-            store.add_members(conn, scope, group_pk, pks, at)
-            employees.groups_changed(conn, ctx, group_pk, pks)
+            store.add_members(conn, scope, group_pk, pks, at, touch_members=False)
+            employees.groups_changed(conn, ctx, group_pk, pks, touched=True)
+            return pks
         case "remove_all":
             employees.groups_changed(conn, ctx, group_pk, None)
             store.remove_all_members(conn, scope, group_pk, at)
+            return []
         case "remove_where":
             assert change.where is not None
             ids = member_ids_in(change.where)
             if ids is not None:
                 # members[value eq "…"]: delete by id, never by loading the whole group.
-                pks = _resolve_members(conn, scope, ids, strict=False)
+                pks = _resolve_members(conn, scope, ids, strict=False, known=known)
             else:
                 members = store.members_of(conn, scope, [group_pk])[group_pk]
                 pks = [
@@ -395,8 +416,10 @@ def _apply_member_change(
                     for m in members
                     if element_matches(change.where, {"value": m.id, "type": m.resource_type})
                 ]
-            store.remove_members(conn, scope, group_pk, pks, at)
-            employees.groups_changed(conn, ctx, group_pk, pks)
+            store.remove_members(conn, scope, group_pk, pks, at, touch_members=False)
+            employees.groups_changed(conn, ctx, group_pk, pks, touched=True)
+            return pks
+    return []
 
 
 def _patch_options(ctx: ConnectionContext) -> PatchOptions:
@@ -417,7 +440,15 @@ def patch(
 ) -> Result:
     scope = ctx.scope(rt)
     operations = parse_operations(body)
-    current = _get(conn, ctx, rt, resource_id, for_update=True)
+    known: dict[str, MemberRef] = {}
+    if rt.name == "Group":
+        # Locks first: the group and every member the operations name, in one statement.
+        found, known = store.get_with_named(conn, scope, resource_id, ids_named(operations))
+        if found is None:
+            raise NotFound(f"{rt.name} {resource_id} not found")
+        current = found
+    else:
+        current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
     result = apply_patch(rt, current.doc, operations, _patch_options(ctx))
     result.doc.pop("password", None)  # password sync (Okta): accepted, never stored
@@ -425,16 +456,23 @@ def patch(
     doc_changed = result.doc != current.doc
     stored = current
     if doc_changed or result.members:
-        at = now()
+        at = write_time(conn, ctx.tenant_id)
         if doc_changed:
-            _check_unique(conn, scope, rt, result.doc, current.pk)
+            _check_unique(conn, scope, rt, result.doc, current)
+        moved: list[int] = []
         for change in result.members:
-            _apply_member_change(conn, ctx, current, change, at)
-        stored = _update(conn, scope, rt, current, result.doc, at, doc_changed=doc_changed)
+            moved += _apply_member_change(conn, ctx, current, change, at, known)
         if doc_changed:
+            stored = _update(conn, scope, rt, current, result.doc, at)
+            store.touch_with_employees(conn, scope, moved, at)
             employees.after_write(conn, ctx, rt.name, stored)
             if rt.name == "Group":
                 employees.groups_changed(conn, ctx, stored.pk, None)  # a rename shows
+        else:
+            # Members only: the group's new version with its members' (the group row is
+            # locked, so the version read is the one replaced).
+            store.touch_with_employees(conn, scope, [current.pk, *moved], at)
+            stored = dataclasses.replace(current, version=current.version + 1, updated_at=at)
         employees.operation_done(conn, ctx)
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
@@ -454,7 +492,7 @@ def delete(
     employees.before_delete(conn, ctx, rt.name, current)
     if rt.name == "Group":
         employees.groups_changed(conn, ctx, current.pk, None)
-    store.delete_resource(conn, ctx.scope(rt), current, now())
+    store.delete_resource(conn, ctx.scope(rt), current, write_time(conn, ctx.tenant_id))
     employees.operation_done(conn, ctx)
     return current
 

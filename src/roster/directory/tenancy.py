@@ -11,12 +11,13 @@ import hmac
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
 from roster.directory import sync_options
 from roster.directory.audit import Outcome, now, record
+from roster.directory.change import open_change
 from roster.directory.context import ConnectionContext
 from roster.errors import InvalidValue, NotFound, Unauthorized, UniquenessConflict
 from roster.scim import dialects
@@ -93,8 +94,6 @@ def _admin_log(conn: Connection, row: ConnectionRow | TenantRow, action: str, de
         method="ADMIN",
         path=action,
         outcome=Outcome(200, "Connection", connection_uid, None, detail),
-        request_id=str(uuid.uuid4()),
-        duration_ms=0.0,
     )
 
 
@@ -170,8 +169,14 @@ def authenticate(
     connection_uid: str,
     authorization: str | None,
     base_url: str,
+    *,
+    writes: bool = False,
 ) -> ConnectionContext:
-    """Check ``Authorization: Bearer <token>`` against the connection the URL names."""
+    """Check ``Authorization: Bearer <token>`` against the connection the URL names.
+
+    ``writes``: the request may change state. Its tenant's configuration lock is taken
+    first (shared), and its change (directory/change.py) is opened on ``conn``."""
+    at = store.lock_configuration_shared(conn, tenant_slug) if writes else None
     row = store.connection_for_url(conn, tenant_slug, connection_uid)
     header = (authorization or "").strip()
     scheme, _, presented = header.partition(" ")
@@ -195,7 +200,7 @@ def authenticate(
             f"the SCIM connection {row.name!r} is inactive; an admin must activate it", row
         )
     profile = dialects.profile_for(row.idp, row.options.get("dialect"))
-    return ConnectionContext(
+    ctx = ConnectionContext(
         row.tenant_id,
         row.tenant_slug,
         row.id,
@@ -204,4 +209,17 @@ def authenticate(
         base_url,
         profile,
         sync_options.of(row),
+        row.config_version,
     )
+    if writes:
+        open_change(conn, row.tenant_id, mode="scim", connection_uid=row.uid, at=at)
+    return ctx
+
+
+def begin_write(conn: Connection, ctx: ConnectionContext) -> ConnectionContext:
+    """One more write transaction of an authenticated connection (a Bulk operation):
+    the configuration lock first, then its change; returns the context with the
+    configuration version as it is now (an admin may have changed it meanwhile)."""
+    at = store.lock_configuration_shared(conn, ctx.tenant_slug)
+    open_change(conn, ctx.tenant_id, mode="scim", connection_uid=ctx.connection_uid, at=at)
+    return replace(ctx, config_version=store.config_version(conn, ctx.tenant_id))

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -27,8 +27,9 @@ from roster.directory import audit
 from roster.directory.audit import Outcome
 from roster.directory.context import ConnectionContext
 from roster.directory.mail import Backoff, DeliveryLoop
+from roster.directory.read_log import ReadLog
 from roster.directory.smtp import SmtpSender
-from roster.directory.tenancy import AuthenticationFailed, authenticate
+from roster.directory.tenancy import AuthenticationFailed, authenticate, begin_write
 from roster.errors import (
     InvalidSyntax,
     InvalidVersion,
@@ -42,11 +43,13 @@ from roster.http.bulk import run_bulk
 from roster.http.dispatch import ALLOWED, Operation, Reply, check_method, execute, route_kind
 from roster.http.responses import error_body, error_response, scim_json
 from roster.settings import Settings
-from roster.storage.engine import make_engine, relax_durability
+from roster.storage.engine import READ_ONLY, make_engine, relax_durability
+from roster.storage.log import LogEntry
 
 log = logging.getLogger("roster.http")
 
 _BODY_METHODS = ("POST", "PUT", "PATCH")
+_WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _JSON_TYPES = ("application/scim+json", "application/json")
 
 
@@ -73,10 +76,19 @@ class Incoming:
     declared_length: int = 0  # Content-Length, when too large to read at all
 
 
+def _writes(method: str, segments: list[str]) -> bool:
+    """Whether a request may change state (and so opens a write transaction): POST, PUT,
+    PATCH and DELETE, but not a search (POST /.search) or Bulk (each of its operations
+    is a write transaction of its own)."""
+    lowered = [s.lower() for s in segments]
+    return method in _WRITE_METHODS and lowered[-1:] != [".search"] and lowered != ["bulk"]
+
+
 class ScimService:
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, read_log: ReadLog) -> None:
         self.settings = settings
         self.engine = engine
+        self.read_log = read_log
 
     # -- one request -----------------------------------------------------------------
 
@@ -84,13 +96,26 @@ class ScimService:
         with audit.correlated(req.request_id):
             return self._handle(req)
 
+    def _transaction(self, writes: bool) -> AbstractContextManager[Connection]:
+        """A write transaction, or (reads) one that writes nothing: SQLite then begins it
+        DEFERRED, beside the writer instead of after it."""
+        if writes:
+            return self.engine.begin()
+        return _read_transaction(self.engine)
+
     def _handle(self, req: Incoming) -> Response:
         ctx: ConnectionContext | None = None
+        writes = _writes(req.method, req.segments)
         try:
             base_url = self.settings.base_url(req.tenant, req.connection)
-            with self.engine.begin() as conn:
+            with self._transaction(writes) as conn:
                 ctx = authenticate(
-                    conn, req.tenant, req.connection, req.headers.get("authorization"), base_url
+                    conn,
+                    req.tenant,
+                    req.connection,
+                    req.headers.get("authorization"),
+                    base_url,
+                    writes=writes,
                 )
                 kind, _ = route_kind(req.segments)
                 check_method(kind, req.method)
@@ -99,9 +124,10 @@ class ScimService:
                     reply = None
                 else:
                     reply = execute(conn, ctx, self._op(req, body), self.settings)
-                    if req.method == "GET" or kind == "search":
-                        relax_durability(conn)
-                    self._record(conn, ctx.tenant_id, ctx.connection_uid, req, reply.outcome)
+                    if writes:  # the entry commits with the change it records
+                        self._record(conn, ctx.tenant_id, ctx.connection_uid, req, reply.outcome)
+            if reply is not None and not writes:
+                self._record_read(ctx.tenant_id, ctx.connection_uid, req, reply.outcome)
             if reply is None:
                 reply = self._bulk(ctx, req, body)
             return self._render(reply)
@@ -170,7 +196,8 @@ class ScimService:
             )
             try:
                 with self.engine.begin() as conn:
-                    reply = execute(conn, ctx, op, self.settings)
+                    op_ctx = begin_write(conn, ctx)
+                    reply = execute(conn, op_ctx, op, self.settings)
                     self._record(
                         conn, ctx.tenant_id, ctx.connection_uid, sub, reply.outcome, "bulk"
                     )
@@ -224,6 +251,28 @@ class ScimService:
             duration_ms=(time.perf_counter() - req.started) * 1000,
         )
 
+    def _record_read(
+        self, tenant_id: int, connection_uid: str, req: Incoming, outcome: Outcome
+    ) -> None:
+        """A read's entry: batched off the request path (directory/read_log.py)."""
+        self.read_log.add(
+            LogEntry(
+                tenant_id=tenant_id,
+                connection_uid=connection_uid,
+                at=audit.now(),
+                actor="scim",
+                method=req.method,
+                path=req.path,
+                resource_type=outcome.resource_type,
+                resource_id=outcome.resource_id,
+                status=outcome.status,
+                scim_type=outcome.scim_type,
+                detail=outcome.detail,
+                request_id=req.request_id,
+                duration_ms=round((time.perf_counter() - req.started) * 1000, 3),
+            )
+        )
+
     def _record_failure(
         self,
         tenant_id: int,
@@ -234,12 +283,21 @@ class ScimService:
     ) -> None:
         rt_name, resource_id = _resource_of(req.segments)
         outcome = Outcome(err.status, rt_name, resource_id, err.scim_type, err.detail)
+        if not _writes(req.method, req.segments) and actor == "scim":
+            self._record_read(tenant_id, connection_uid, req, outcome)
+            return
         try:
             with self.engine.begin() as conn:
                 relax_durability(conn)  # the request changed nothing
                 self._record(conn, tenant_id, connection_uid, req, outcome, actor)
         except Exception:
             log.exception("could not write the system log for request %s", req.request_id)
+
+
+@contextmanager
+def _read_transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+        yield conn
 
 
 def _resource_of(segments: list[str]) -> tuple[str | None, str | None]:
@@ -273,7 +331,12 @@ def mail_loop(settings: Settings, engine: Engine) -> DeliveryLoop | None:
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     settings = settings or Settings()
     engine = engine or make_engine(settings.resolved_database_url())
-    service = ScimService(settings, engine)
+    read_log = ReadLog(
+        engine,
+        interval=settings.read_log_flush_seconds,
+        capacity=settings.read_log_buffer_entries,
+    )
+    service = ScimService(settings, engine, read_log)
     # SQLite work is in-process CPU under the GIL, a fraction of a millisecond a request:
     # a thread hop would cost more than it overlaps. PostgreSQL waits on the network and
     # on row locks, so its requests run in the threadpool and never block the loop.
@@ -363,6 +426,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        read_log.start()
         if loop is not None:
             loop.start()
         try:
@@ -370,6 +434,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         finally:
             if loop is not None:
                 await run_in_threadpool(loop.stop)
+            await run_in_threadpool(read_log.stop)
 
     app = Starlette(
         routes=routes,
@@ -379,4 +444,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.settings = settings
     app.state.mail_loop = loop
+    app.state.read_log = read_log
     return app

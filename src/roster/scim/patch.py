@@ -10,6 +10,7 @@ ten as in a group of 100,000.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -387,3 +388,32 @@ def member_ids_in(where: Filter) -> list[str] | None:
             a, b = member_ids_in(left), member_ids_in(right)
             return a + b if a is not None and b is not None else None
     return None
+
+
+_FILTER_VALUE = re.compile(r'value\s+eq\s+"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+
+
+def ids_named(operations: list[Operation]) -> list[str]:
+    """Every id a PatchOp may name as a member: ``value`` strings of the objects in its
+    values (one level into a path-less value's attributes) and the ids of a
+    ``members[value eq "…"]`` path. A server locks these rows, with the resource, before
+    it applies the operations (locks first, in one order); naming more is harmless."""
+    found: list[str] = []
+
+    def collect(value: Any, depth: int) -> None:
+        if isinstance(value, list):
+            for item in value:
+                collect(item, depth)
+        elif isinstance(value, dict):
+            # Sub-attribute names match case-insensitively (RFC 7643 §2.1): {"Value": …}.
+            found.extend(v for k, v in value.items() if k.lower() == "value" and isinstance(v, str))
+            if depth > 0:
+                for inner in value.values():
+                    if isinstance(inner, list | dict):
+                        collect(inner, depth - 1)
+
+    for operation in operations:
+        collect(operation.value, 1)
+        if operation.path is not None and "[" in operation.path:
+            found.extend(_FILTER_VALUE.findall(operation.path))
+    return list(dict.fromkeys(found))

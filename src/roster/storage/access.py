@@ -23,6 +23,7 @@ from roster.storage.tables import (
     role_mappings,
     rules,
 )
+from roster.storage.tenancy import bump_configuration
 
 AG = access_groups.c
 D = employee_decisions.c
@@ -83,10 +84,12 @@ def rules_of(conn: Connection, tenant_id: int) -> list[RuleRow]:
 
 
 def insert_rule(conn: Connection, tenant_id: int, values: dict[str, Any]) -> None:
+    bump_configuration(conn, tenant_id)
     conn.execute(insert(rules).values(tenant_id=tenant_id, **values))
 
 
 def set_positions(conn: Connection, tenant_id: int, ordered_pks: Sequence[int]) -> None:
+    bump_configuration(conn, tenant_id)
     for position, pk in enumerate(ordered_pks, start=1):
         conn.execute(
             update(rules)
@@ -96,6 +99,7 @@ def set_positions(conn: Connection, tenant_id: int, ordered_pks: Sequence[int]) 
 
 
 def delete_rule(conn: Connection, tenant_id: int, pk: int) -> None:
+    bump_configuration(conn, tenant_id)
     conn.execute(delete(rules).where(RU.tenant_id == tenant_id, RU.pk == pk))
 
 
@@ -120,10 +124,12 @@ def access_groups_of(conn: Connection, tenant_id: int) -> list[AccessGroupRow]:
 
 
 def insert_access_group(conn: Connection, tenant_id: int, values: dict[str, Any]) -> None:
+    bump_configuration(conn, tenant_id)
     conn.execute(insert(access_groups).values(tenant_id=tenant_id, **values))
 
 
 def delete_access_group(conn: Connection, tenant_id: int, pk: int) -> None:
+    bump_configuration(conn, tenant_id)
     conn.execute(delete(access_groups).where(AG.tenant_id == tenant_id, AG.pk == pk))
 
 
@@ -165,12 +171,13 @@ def mappings_of(
 
 
 def insert_mapping(conn: Connection, tenant_id: int, values: dict[str, Any]) -> None:
+    bump_configuration(conn, tenant_id)
     conn.execute(insert(role_mappings).values(tenant_id=tenant_id, **values))
 
 
 def delete_mapping(conn: Connection, tenant_id: int, pk: int) -> None:
+    bump_configuration(conn, tenant_id)
     conn.execute(delete(role_mappings).where(RM.tenant_id == tenant_id, RM.pk == pk))
-
 
 
 # ---- what employees hold -----------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, Connection, exists, func, select, text, tuple_
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
 from roster.storage.tables import (
@@ -34,6 +34,28 @@ class EmployeeFilter:
     source: str | None = None  # "manual", "synced"
     connection_id: int | None = None
     updated_since: datetime | None = None
+    updated_before: datetime | None = None  # the write horizon (write_horizon)
+
+
+_HORIZON = text(
+    # Every transaction in flight on this database, this one included: none of them can
+    # commit a row older than its own start (write times are transaction starts, see
+    # directory/change.py).
+    "SELECT timezone('UTC', min(xact_start)) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND backend_type = 'client backend'"
+)
+
+
+def write_horizon(conn: Connection) -> datetime | None:
+    """The time before which every write has committed (PostgreSQL): a row changed at
+    or after it may still be joined by an older one. None on SQLite, whose writers
+    commit one at a time in the order of their write times."""
+    if conn.dialect.name != "postgresql":
+        return None
+    at = conn.execute(_HORIZON).scalar()
+    if at is None:
+        return None
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)  # type: ignore[no-any-return]
 
 
 def _conditions(tenant_id: int, where: EmployeeFilter) -> list[ColumnElement[bool]]:
@@ -48,6 +70,8 @@ def _conditions(tenant_id: int, where: EmployeeFilter) -> list[ColumnElement[boo
         conds.append(E.connection_id == where.connection_id)
     if where.updated_since is not None:
         conds.append(E.updated_at >= where.updated_since)
+    if where.updated_before is not None:
+        conds.append(E.updated_at < where.updated_before)
     if where.location_pk is not None:
         conds.append(
             exists().where(

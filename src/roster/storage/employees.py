@@ -27,12 +27,14 @@ from sqlalchemy import (
 
 from roster.storage.tables import (
     connections,
+    employee_decisions,
     employee_locations,
     employee_refs,
     employees,
     memberships,
     resources,
 )
+from roster.storage.tenancy import bump_configuration
 
 E = employees.c
 EL = employee_locations.c
@@ -105,17 +107,72 @@ def employee_row(r: Any) -> EmployeeRow:
 def _one(conn: Connection, *where: ColumnElement[bool], lock: bool = False) -> EmployeeRow | None:
     query = select(*EMPLOYEE_COLUMNS).where(*where)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     r = conn.execute(query).first()
     return employee_row(r) if r else None
 
 
+# Row locks on employees are FOR NO KEY UPDATE (key_share=True): rows other writers insert
+# (roles, grants, locations) reference employees and hold FOR KEY SHARE on them, which
+# NO KEY UPDATE does not wait for. Hot statements are built once.
+_BY_RESOURCE = (
+    select(*EMPLOYEE_COLUMNS)
+    .where(E.tenant_id == bindparam("t"), E.resource_pk == bindparam("r"))
+    .with_for_update(key_share=True)
+)
+_BY_EMAIL = (
+    select(*EMPLOYEE_COLUMNS)
+    .where(E.tenant_id == bindparam("t"), E.email_key == bindparam("k"))
+    .with_for_update(key_share=True)
+)
+_HAS_REFS = exists().where(ER.tenant_id == E.tenant_id, ER.employee_pk == E.pk)
+_EVALUATED = exists().where(
+    employee_decisions.c.tenant_id == E.tenant_id, employee_decisions.c.employee_pk == E.pk
+)
+_FOR_SYNC = (
+    select(*EMPLOYEE_COLUMNS, _HAS_REFS.label("has_refs"), _EVALUATED.label("evaluated"))
+    .where(
+        E.tenant_id == bindparam("t"),
+        or_(E.resource_pk == bindparam("r"), E.email_key == bindparam("k")),
+    )
+    .order_by(E.pk)
+    .with_for_update(key_share=True, of=employees)
+)
+
+
 def by_resource(conn: Connection, tenant_id: int, resource_pk: int) -> EmployeeRow | None:
-    return _one(conn, E.tenant_id == tenant_id, E.resource_pk == resource_pk, lock=True)
+    r = conn.execute(_BY_RESOURCE, {"t": tenant_id, "r": resource_pk}).first()
+    return employee_row(r) if r else None
 
 
 def by_email(conn: Connection, tenant_id: int, email: str) -> EmployeeRow | None:
-    return _one(conn, E.tenant_id == tenant_id, E.email_key == email.lower(), lock=True)
+    r = conn.execute(_BY_EMAIL, {"t": tenant_id, "k": email.lower()}).first()
+    return employee_row(r) if r else None
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    """What a user sync needs to know before it writes, read (and locked) at once."""
+
+    current: EmployeeRow | None  # the employee synced from this SCIM user
+    holder: EmployeeRow | None  # the employee holding the user's primary email
+    has_refs: bool  # ``current`` has stored references (manager, assistants)
+    evaluated: bool  # ``current`` was evaluated by the rules before
+
+
+def for_sync(conn: Connection, tenant_id: int, resource_pk: int, email: str) -> SyncTarget:
+    """The employee of a SCIM user and the one holding its email (often the same), both
+    locked, in one statement."""
+    current = holder = None
+    has_refs = evaluated = False
+    key = email.lower()
+    for r in conn.execute(_FOR_SYNC, {"t": tenant_id, "r": resource_pk, "k": key}):
+        row = employee_row(r)
+        if r.resource_pk == resource_pk:
+            current, has_refs, evaluated = row, bool(r.has_refs), bool(r.evaluated)
+        if row.email_key == key:
+            holder = row
+    return SyncTarget(current, holder, has_refs, evaluated)
 
 
 def by_id(conn: Connection, tenant_id: int, employee_id: str) -> EmployeeRow | None:
@@ -136,12 +193,19 @@ def synced_by_email(conn: Connection, tenant_id: int, email_key: str) -> Employe
     )
 
 
+_INSERT = insert(employees).returning(*EMPLOYEE_COLUMNS)
+# The SET clause comes from the parameters given (bind names that are no column's).
+_UPDATE = (
+    update(employees)
+    .where(E.tenant_id == bindparam("b_tenant"), E.pk == bindparam("b_pk"))
+    .returning(*EMPLOYEE_COLUMNS)
+)
+
+
 def insert_employee(conn: Connection, tenant_id: int, values: dict[str, Any]) -> EmployeeRow:
     row = {"id": str(uuid.uuid4()), "tenant_id": tenant_id, **values}
     row["email_key"] = row["email"].lower()
-    return employee_row(
-        conn.execute(insert(employees).values(**row).returning(*EMPLOYEE_COLUMNS)).one()
-    )
+    return employee_row(conn.execute(_INSERT, row).one())
 
 
 def update_employee(
@@ -149,14 +213,7 @@ def update_employee(
 ) -> EmployeeRow:
     if "email" in values:
         values = {**values, "email_key": values["email"].lower()}
-    return employee_row(
-        conn.execute(
-            update(employees)
-            .where(E.tenant_id == tenant_id, E.pk == pk)
-            .values(**values)
-            .returning(*EMPLOYEE_COLUMNS)
-        ).one()
-    )
+    return employee_row(conn.execute(_UPDATE, {**values, "b_tenant": tenant_id, "b_pk": pk}).one())
 
 
 def touch(conn: Connection, tenant_id: int, pks: Iterable[int], at: datetime) -> None:
@@ -310,30 +367,41 @@ def replace_refs(conn: Connection, tenant_id: int, employee_pk: int, refs: list[
         )
 
 
+# A manual employee's references (kept from a deleted connection) are display-only: a
+# manual employee changes by an admin's hand, never by someone's later arrival.
+_REFERRER_SYNCED = exists().where(
+    E.tenant_id == ER.tenant_id, E.pk == ER.employee_pk, E.connection_id.is_not(None)
+)
+_PENDING_BY_EMAIL = select(*_REF_COLUMNS).where(
+    ER.tenant_id == bindparam("t"),
+    ER.key == bindparam("email"),
+    ER.by == "email",
+    ER.target_pk.is_(None),
+    _REFERRER_SYNCED,
+)
+_PENDING = select(*_REF_COLUMNS).where(
+    ER.tenant_id == bindparam("t"),
+    ER.key.in_([bindparam("email"), bindparam("scim_id")]),
+    ER.target_pk.is_(None),
+    or_(
+        ER.by == "email",
+        and_(ER.by == "id", ER.key == bindparam("scim_id"), ER.connection_id == bindparam("c")),
+    ),
+    or_(ER.by != "email", ER.key == bindparam("email")),
+    _REFERRER_SYNCED,
+)
+
+
 def pending_for(
     conn: Connection, tenant_id: int, email_key: str, connection_id: int, scim_id: str | None
 ) -> list[RefRow]:
     """Unresolved references that name this person: by email, or by the SCIM id it has
     in the connection the referring user came from."""
-    match = and_(ER.by == "email", ER.key == email_key)
-    if scim_id is not None:
-        match = or_(
-            match, and_(ER.by == "id", ER.key == scim_id, ER.connection_id == connection_id)
-        )
-    # A manual employee's references (kept from a deleted connection) are display-only: a
-    # manual employee changes by an admin's hand, never by someone's later arrival.
-    referrer_synced = exists().where(
-        E.tenant_id == tenant_id, E.pk == ER.employee_pk, E.connection_id.is_not(None)
-    )
-    rows = conn.execute(
-        select(*_REF_COLUMNS).where(
-            ER.tenant_id == tenant_id,
-            ER.key.in_([k for k in (email_key, scim_id) if k is not None]),
-            ER.target_pk.is_(None),
-            match,
-            referrer_synced,
-        )
-    )
+    if scim_id is None:
+        rows = conn.execute(_PENDING_BY_EMAIL, {"t": tenant_id, "email": email_key})
+    else:
+        params = {"t": tenant_id, "email": email_key, "scim_id": scim_id, "c": connection_id}
+        rows = conn.execute(_PENDING, params)
     return [_ref(r) for r in rows]
 
 
@@ -475,3 +543,4 @@ def delete_connection(conn: Connection, tenant_id: int, connection_id: int) -> N
             connections.c.tenant_id == tenant_id, connections.c.id == connection_id
         )
     )
+    bump_configuration(conn, tenant_id)  # its role and field mappings went with it

@@ -1,10 +1,54 @@
-"""Engine construction: SQLite pragmas (WAL, foreign keys) and a PostgreSQL pool."""
+"""Engine construction: SQLite pragmas (WAL, foreign keys) and a PostgreSQL pool; hooks
+that run when a transaction commits or ends (the unit of work, directory/change.py,
+flushes what it collected through them)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event
+
+# Execution option of a connection whose transaction only reads: on SQLite it begins
+# DEFERRED (a WAL reader, concurrent with the writer) instead of IMMEDIATE.
+READ_ONLY = "roster_read_only"
+# Execution option naming work no request waits for (the batched read log): statement
+# counts of requests leave it out.
+BACKGROUND = "roster_background"
+
+_BEFORE_COMMIT: WeakKeyDictionary[Connection, list[Callable[[], None]]] = WeakKeyDictionary()
+_ON_END: WeakKeyDictionary[Connection, list[Callable[[], None]]] = WeakKeyDictionary()
+
+
+def before_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` inside ``conn``'s transaction just before it commits."""
+    _BEFORE_COMMIT.setdefault(conn, []).append(callback)
+
+
+def on_end(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` when ``conn``'s transaction ends, committed or rolled back."""
+    _ON_END.setdefault(conn, []).append(callback)
+
+
+def _ended(conn: Connection) -> None:
+    _BEFORE_COMMIT.pop(conn, None)
+    for callback in _ON_END.pop(conn, []):
+        callback()
+
+
+def _committing(conn: Connection) -> None:
+    # Callbacks may register more (a flush that logs): run until none are left.
+    while callbacks := _BEFORE_COMMIT.pop(conn, None):
+        for callback in callbacks:
+            callback()
+    _ended(conn)
+
+
+def _hooks(engine: Engine) -> Engine:
+    event.listen(engine, "commit", _committing)
+    event.listen(engine, "rollback", _ended)
+    return engine
 
 
 def normalise_url(url: str) -> str:
@@ -48,9 +92,12 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # Every SCIM request writes a log entry, so every transaction writes: take the
-            # write lock up front, so two processes never deadlock upgrading a read lock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A transaction that writes takes the write lock up front, so two processes
+            # never deadlock upgrading a read lock.
+            # A read-only transaction (READ_ONLY) begins DEFERRED: a WAL snapshot that
+            # neither waits for the writer nor makes it wait.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
-        return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return _hooks(engine)
+    return _hooks(create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True))

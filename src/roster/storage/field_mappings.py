@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select
 
 from roster.storage.tables import custom_field_mappings
+from roster.storage.tenancy import bump_configuration
 
 M = custom_field_mappings.c
 
@@ -23,6 +24,7 @@ def of_connection(conn: Connection, tenant_id: int, connection_id: int) -> dict[
 def put(
     conn: Connection, tenant_id: int, connection_id: int, field: str, path: str, at: datetime
 ) -> None:
+    bump_configuration(conn, tenant_id)
     remove(conn, tenant_id, connection_id, field)
     conn.execute(
         insert(custom_field_mappings).values(
@@ -32,6 +34,7 @@ def put(
 
 
 def remove(conn: Connection, tenant_id: int, connection_id: int, field: str) -> bool:
+    bump_configuration(conn, tenant_id)
     result = conn.execute(
         delete(custom_field_mappings).where(
             M.tenant_id == tenant_id, M.connection_id == connection_id, M.field == field

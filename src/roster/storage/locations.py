@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from roster.storage.tables import employee_locations, employees, location_aliases, locations
+from roster.storage.tenancy import bump_configuration
 
 L = locations.c
 A = location_aliases.c
@@ -75,6 +76,7 @@ def insert_location(
     locales: list[str],
     at: datetime,
 ) -> LocationRow:
+    bump_configuration(conn, tenant_id)
     location_id = str(uuid.uuid4())
     values = {
         "id": location_id,
@@ -90,6 +92,7 @@ def insert_location(
 
 
 def delete_location(conn: Connection, tenant_id: int, pk: int, at: datetime) -> None:
+    bump_configuration(conn, tenant_id)
     members = select(EL.employee_pk).where(EL.tenant_id == tenant_id, EL.location_pk == pk)
     # Their rendered locations change: new updated_at, so updated_since readers see it.
     conn.execute(
@@ -259,6 +262,12 @@ def alias_target(conn: Connection, tenant_id: int, value_key: str) -> int | None
     return int(r.location_pk) if r else None
 
 
+def alias_targets(conn: Connection, tenant_id: int) -> dict[str, int]:
+    """Every mapped value (folded) and its location's pk."""
+    rows = conn.execute(select(A.value_key, A.location_pk).where(A.tenant_id == tenant_id))
+    return {r.value_key: int(r.location_pk) for r in rows}
+
+
 def aliases_of(conn: Connection, tenant_id: int) -> list[tuple[str, str]]:
     """(value, location name) pairs of the admin's mapping."""
     rows = conn.execute(
@@ -271,6 +280,7 @@ def aliases_of(conn: Connection, tenant_id: int) -> list[tuple[str, str]]:
 
 
 def put_alias(conn: Connection, tenant_id: int, value: str, location_pk: int) -> None:
+    bump_configuration(conn, tenant_id)
     key = value.strip().lower()
     conn.execute(delete(location_aliases).where(A.tenant_id == tenant_id, A.value_key == key))
     conn.execute(
@@ -281,6 +291,7 @@ def put_alias(conn: Connection, tenant_id: int, value: str, location_pk: int) ->
 
 
 def delete_alias(conn: Connection, tenant_id: int, value: str) -> bool:
+    bump_configuration(conn, tenant_id)
     result = conn.execute(
         delete(location_aliases).where(
             A.tenant_id == tenant_id, A.value_key == value.strip().lower()

@@ -35,11 +35,6 @@ class LogEntry:
 _INSERT = insert(log_entries)
 
 
-def insert_entry(conn: Connection, entry: LogEntry) -> None:
-    values = {k: v for k, v in entry.__dict__.items() if k != "id"}
-    conn.execute(_INSERT, values)
-
-
 def insert_entries(conn: Connection, entries: Sequence[LogEntry]) -> None:
     """Several entries in one executemany: one statement however many there are."""
     if entries:

@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import BindParameter
@@ -20,7 +32,7 @@ from sqlalchemy.sql.elements import BindParameter
 from roster.errors import InvalidValue, PreconditionFailed, TooMany
 from roster.scim.schema import ResourceType
 from roster.storage.filtering import Scope
-from roster.storage.tables import KEY_CHARS, memberships, resource_values, resources
+from roster.storage.tables import KEY_CHARS, employees, memberships, resource_values, resources
 from roster.storage.values import flatten
 
 R = resources.c
@@ -105,7 +117,32 @@ _SCOPE_PARAMS = (
     R.resource_type == bindparam("resource_type"),
 )
 _GET = select(*_ROW_COLUMNS).where(*_SCOPE_PARAMS, R.id == bindparam("id"))
-_GET_FOR_UPDATE = _GET.with_for_update()
+# FOR NO KEY UPDATE: memberships a concurrent request inserts reference this row and
+# hold FOR KEY SHARE on it, which this lock does not wait for (nor they for it).
+_GET_FOR_UPDATE = _GET.with_for_update(key_share=True)
+# A resource and the members a PatchOp names, locked together in primary-key order (the
+# one order every writer locks resources in); documents only for the resource itself.
+_GET_WITH_NAMED = (
+    select(
+        R.pk,
+        R.id,
+        R.resource_type,
+        case((R.id == bindparam("id"), R.doc), else_=null()).label("doc"),
+        R.version,
+        R.created_at,
+        R.updated_at,
+        R.external_id,
+        R.display,
+    )
+    .where(
+        R.tenant_id == bindparam("tenant_id"),
+        R.connection_id == bindparam("connection_id"),
+        R.resource_type.in_(("User", "Group")),  # the id index's third column
+        R.id.in_(bindparam("ids", expanding=True)),
+    )
+    .order_by(R.pk)
+    .with_for_update(key_share=True)
+)
 _KEY_TAKEN = (
     select(R.pk)
     .where(*_SCOPE_PARAMS, R.unique_key == bindparam("key"), R.pk != bindparam("except_pk"))
@@ -113,8 +150,21 @@ _KEY_TAKEN = (
 )
 
 
-_INSERT = insert(resources).returning(R.pk)
+# A taken unique key (a concurrent create, or the uniqueness the caller did not check)
+# inserts nothing instead of failing the transaction.
+_INSERT_SQLITE = sqlite.insert(resources).on_conflict_do_nothing().returning(R.pk)
+_INSERT_PG = postgresql.insert(resources).on_conflict_do_nothing().returning(R.pk)
 _INSERT_VALUES = insert(resource_values)
+_DELETE_VALUES = delete(resource_values).where(resource_values.c.resource_pk == bindparam("pk"))
+# The SET clause comes from the parameters given (bind names that are no column's); the
+# version read is part of the condition, so a lost update cannot happen silently.
+_UPDATE = update(resources).where(
+    R.tenant_id == bindparam("b_tenant"),
+    R.connection_id == bindparam("b_connection"),
+    R.resource_type == bindparam("b_type"),
+    R.pk == bindparam("b_pk"),
+    R.version == bindparam("b_version"),
+)
 _BY_PKS = select(*_ROW_COLUMNS).where(R.pk.in_(bindparam("pks", expanding=True)))
 
 
@@ -139,6 +189,23 @@ def get(
     return _row(row) if row else None
 
 
+def get_with_named(
+    conn: Connection, scope: Scope, resource_id: str, named: Sequence[str]
+) -> tuple[StoredResource | None, dict[str, MemberRef]]:
+    """The resource, locked, and the users and groups of its connection among ``named``
+    (ids a PatchOp names as members), locked with it: one statement."""
+    ids = list(dict.fromkeys([resource_id, *named]))
+    params = _params(scope, id=resource_id, ids=ids)
+    stored: StoredResource | None = None
+    found: dict[str, MemberRef] = {}
+    for r in conn.execute(_GET_WITH_NAMED, params):
+        if r.id == resource_id and r.resource_type == scope.rt.name:
+            stored = _row(r)
+        if r.id in named and r.resource_type in ("User", "Group"):
+            found[r.id] = MemberRef(r.pk, r.id, r.resource_type, r.display)
+    return stored, found
+
+
 def unique_key_taken(conn: Connection, scope: Scope, key: str, except_pk: int | None) -> bool:
     params = _params(scope, key=key, except_pk=-1 if except_pk is None else except_pk)
     return conn.execute(_KEY_TAKEN, params).first() is not None
@@ -148,7 +215,7 @@ def _write_values(
     conn: Connection, scope: Scope, pk: int, doc: dict[str, Any], *, fresh: bool
 ) -> None:
     if not fresh:
-        conn.execute(delete(resource_values).where(resource_values.c.resource_pk == pk))
+        conn.execute(_DELETE_VALUES, {"pk": pk})
     rows = flatten(scope.rt, doc)
     if rows:
         common = {
@@ -161,7 +228,9 @@ def _write_values(
 
 def insert_resource(
     conn: Connection, scope: Scope, doc: dict[str, Any], now: datetime
-) -> StoredResource:
+) -> StoredResource | None:
+    """The new resource, or None when its unique key (userName, displayName) is taken
+    in its connection."""
     values = {
         "id": str(uuid.uuid4()),
         "tenant_id": scope.tenant_id,
@@ -173,7 +242,10 @@ def insert_resource(
         "updated_at": now,
         **identity_columns(scope.rt, doc),
     }
-    pk = conn.execute(_INSERT, values).scalar_one()
+    insert_row = _INSERT_SQLITE if conn.dialect.name == "sqlite" else _INSERT_PG
+    pk = conn.execute(insert_row, values).scalar()
+    if pk is None:
+        return None
     _write_values(conn, scope, pk, doc, fresh=True)
     return StoredResource(
         pk, values["id"], scope.rt.name, doc, 1, now, now, values["external_id"], values["display"]
@@ -198,11 +270,14 @@ def update_resource(
     changes: dict[str, Any] = {"version": current.version + 1, "updated_at": now}
     if doc_changed:
         changes.update(doc=doc, **identity_columns(scope.rt, doc))
-    written = conn.execute(
-        update(resources)
-        .where(*_scoped(scope), R.pk == current.pk, R.version == current.version)
-        .values(**changes)
-    )
+    where = {
+        "b_tenant": scope.tenant_id,
+        "b_connection": scope.connection_id,
+        "b_type": scope.rt.name,
+        "b_pk": current.pk,
+        "b_version": current.version,
+    }
+    written = conn.execute(_UPDATE, {**where, **changes})
     if written.rowcount != 1:
         raise ConcurrentChange(f"{scope.rt.name} {current.id} changed while this request ran")
     if doc_changed:
@@ -239,6 +314,38 @@ _TOUCH = (
     .where(_tenant_is(bindparam("t")), R.pk.in_(bindparam("pks", expanding=True)))
     .values(version=R.version + 1, updated_at=bindparam("now"))
 )
+
+
+_TOUCH_WITH_EMPLOYEES_PG = text(
+    # One statement on PostgreSQL: the resources' new versions, and the employees synced
+    # from them (their rendered groups changed).
+    "WITH touched AS ("
+    " UPDATE resources SET version = version + 1, updated_at = :now"
+    " WHERE tenant_id + 0 = :t AND pk = ANY(:pks) RETURNING pk)"
+    " UPDATE employees SET updated_at = :now"
+    " WHERE tenant_id = :t AND resource_pk IN (SELECT pk FROM touched)"
+)
+_TOUCH_EMPLOYEES = (
+    update(employees)
+    .where(
+        employees.c.tenant_id == bindparam("t"),
+        employees.c.resource_pk.in_(bindparam("pks", expanding=True)),
+    )
+    .values(updated_at=bindparam("now"))
+)
+
+
+def touch_with_employees(conn: Connection, scope: Scope, pks: Sequence[int], now: datetime) -> None:
+    """New versions for resources whose rendered ``groups``/``members`` changed, and a
+    new ``updatedAt`` for the employees synced from them."""
+    if not pks:
+        return
+    params = {"t": scope.tenant_id, "pks": list(dict.fromkeys(pks)), "now": now}
+    if conn.dialect.name == "postgresql":
+        conn.execute(_TOUCH_WITH_EMPLOYEES_PG, params)
+    else:
+        conn.execute(_TOUCH, params)
+        conn.execute(_TOUCH_EMPLOYEES, params)
 
 
 def touch(conn: Connection, scope: Scope, pks: Sequence[int], now: datetime) -> None:
@@ -357,21 +464,35 @@ def find_members(conn: Connection, scope: Scope, ids: Iterable[str]) -> dict[str
 
 
 def add_members(
-    conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int], now: datetime
+    conn: Connection,
+    scope: Scope,
+    group_pk: int,
+    member_pks: Iterable[int],
+    now: datetime,
+    *,
+    touch_members: bool = True,
 ) -> None:
     """Insert membership rows (existing ones are left alone); the members' ``groups``
-    change, so they get new versions: work in the number added, not the group's size."""
+    change, so they get new versions (unless the caller touches them itself,
+    ``touch_members=False``): work in the number added, not the group's size."""
     pks = list(dict.fromkeys(member_pks))
     if not pks:
         return
     rows = [{"group_pk": group_pk, "member_pk": pk, "tenant_id": scope.tenant_id} for pk in pks]
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(dialect.insert(memberships).on_conflict_do_nothing(), rows)
-    touch(conn, scope, pks, now)
+    if touch_members:
+        touch(conn, scope, pks, now)
 
 
 def remove_members(
-    conn: Connection, scope: Scope, group_pk: int, member_pks: Iterable[int], now: datetime
+    conn: Connection,
+    scope: Scope,
+    group_pk: int,
+    member_pks: Iterable[int],
+    now: datetime,
+    *,
+    touch_members: bool = True,
 ) -> None:
     pks = list(member_pks)
     if pks:
@@ -380,7 +501,8 @@ def remove_members(
                 M.tenant_id == scope.tenant_id, M.group_pk == group_pk, M.member_pk.in_(pks)
             )
         )
-        touch(conn, scope, pks, now)
+        if touch_members:
+            touch(conn, scope, pks, now)
 
 
 def remove_all_members(conn: Connection, scope: Scope, group_pk: int, now: datetime) -> None:

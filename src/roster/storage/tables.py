@@ -48,6 +48,8 @@ tenants = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("slug", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(), nullable=False),
+    # Bumped by every configuration change; validates each process's cache of it.
+    Column("config_version", Integer(), nullable=False, server_default="0"),
 )
 
 connections = Table(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
 
 from roster.storage.tables import connections, tenants
 
@@ -36,6 +36,7 @@ class ConnectionRow:
     token_created_at: datetime
     created_at: datetime
     options: dict[str, Any]
+    config_version: int = 0
 
 
 def insert_tenant(conn: Connection, name: str, slug: str, created_at: datetime) -> TenantRow:
@@ -62,9 +63,58 @@ def all_tenants(conn: Connection) -> list[TenantRow]:
     return [TenantRow(r.id, r.name, r.slug, r.created_at) for r in rows]
 
 
-def lock_tenant(conn: Connection, tenant_id: int) -> None:
-    """Hold the tenant's row until this transaction ends (see directory/clock.py)."""
-    conn.execute(select(T.id).where(T.id == tenant_id).with_for_update())
+# The tenant's configuration lock (a PostgreSQL advisory lock keyed by the tenant's
+# slug): held shared by every SCIM write, exclusively by every change of the tenant's
+# configuration, so a write never mixes configuration read before and after a change,
+# while the writes of one tenant run in parallel. An advisory lock, not a row lock on
+# ``tenants``: rows a write inserts reference the tenant, so PostgreSQL holds FOR KEY
+# SHARE on that row, and a row lock taken after them deadlocks with a neighbour. Keyed
+# by the slug so that a SCIM write takes it in its very first statement, before it
+# authenticates: what it then reads of the connection and the configuration is never
+# older than the lock (a statement's snapshot predates a lock it waits for inside).
+# Two slugs with one hash merely share a lock.
+LOCK_SPACE = 0x524F5354  # "ROST"
+
+
+def _db_now() -> Any:
+    # The transaction's start time on the database clock: exactly
+    # pg_stat_activity.xact_start, which the read side's horizon is built from.
+    return func.timezone("UTC", func.now())
+
+
+_LOCK_EXCLUSIVE = select(
+    func.pg_advisory_xact_lock(literal(LOCK_SPACE), func.hashtext(T.slug)),
+    _db_now().label("at"),
+).where(T.id == bindparam("t"))
+_LOCK_SHARED = select(
+    func.pg_advisory_xact_lock_shared(literal(LOCK_SPACE), func.hashtext(bindparam("slug"))),
+    _db_now().label("at"),
+)
+_BUMP = (
+    update(tenants)
+    .where(T.id == bindparam("t"))
+    .values(config_version=T.config_version + 1)
+    .returning(T.config_version)
+)
+
+
+def lock_configuration(conn: Connection, tenant_id: int) -> datetime | None:
+    """Take the tenant's configuration lock exclusively until the transaction ends;
+    returns the transaction's start time on PostgreSQL. SQLite's BEGIN IMMEDIATE already
+    serialises every write, so there it is a no-op (None)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    r = conn.execute(_LOCK_EXCLUSIVE, {"t": tenant_id}).one()
+    return r.at  # type: ignore[no-any-return]
+
+
+def config_version(conn: Connection, tenant_id: int) -> int:
+    return int(conn.execute(select(T.config_version).where(T.id == tenant_id)).scalar_one())
+
+
+def bump_configuration(conn: Connection, tenant_id: int) -> int:
+    """The tenant's configuration changed: every process's cache of it is stale."""
+    return int(conn.execute(_BUMP, {"t": tenant_id}).scalar_one())
 
 
 def slug_taken(conn: Connection, slug: str) -> bool:
@@ -84,6 +134,7 @@ _CONN_COLUMNS = (
     C.token_created_at,
     C.created_at,
     C.options,
+    T.config_version,
 )
 
 
@@ -101,11 +152,13 @@ def _conn_row(r: Any) -> ConnectionRow:
         r.token_created_at,
         r.created_at,
         dict(r.options or {}),
+        r.config_version,
     )
 
 
 def insert_connection(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(connections).values(**values))
+    bump_configuration(conn, values["tenant_id"])
 
 
 def connection_by_uid(conn: Connection, uid: str) -> ConnectionRow | None:
@@ -135,6 +188,14 @@ _BY_URL = (
 def connection_for_url(conn: Connection, tenant_slug: str, uid: str) -> ConnectionRow | None:
     r = conn.execute(_BY_URL, {"slug": tenant_slug, "uid": uid}).first()
     return _conn_row(r) if r else None
+
+
+def lock_configuration_shared(conn: Connection, tenant_slug: str) -> datetime | None:
+    """For a SCIM write, as its first statement: the tenant's configuration lock, shared;
+    returns the transaction's start time (PostgreSQL; on SQLite a no-op, None)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return conn.execute(_LOCK_SHARED, {"slug": tenant_slug}).one().at  # type: ignore[no-any-return]
 
 
 def connections_of(conn: Connection, tenant_id: int) -> list[ConnectionRow]:

@@ -1,0 +1,185 @@
+"""The unit of work: one per write transaction.
+
+Every state change — a SCIM write, a Bulk operation, an admin command, a rule run, a
+location or setting change, mail bookkeeping — runs inside one ``Change`` bound to its
+database transaction. The change
+
+* takes the locks the work needs *first and in one order*: the tenant's configuration
+  lock (shared for a SCIM write, taken with its authentication in the request's first
+  statement; exclusive for a configuration change, taken before its first write), then
+  the SCIM resource rows the request names, in primary-key order, then employee rows;
+* fixes the write time once (``write_time``): on PostgreSQL the transaction's start on
+  the database clock, which the read side's horizon is built from (see
+  docs/design/write-path.md); on SQLite the time after ``BEGIN IMMEDIATE``;
+* collects the system-log entries of the work and writes them in one statement just
+  before the transaction commits, all with the one correlation id of the request or
+  command; a rolled-back transaction writes none (the caller logs the rejection in a
+  change of its own);
+* collects the SCIM users whose access must be evaluated when the operation ends.
+
+It is the only writer of the system log (besides the batched writer of read requests'
+entries, http/read_log.py). Change events (the delivery feed) are to be recorded here
+too, in the same transaction as the change they describe.
+
+A change is opened explicitly by the entry points (``open``); code that only receives a
+``Connection`` finds it with ``current``, which opens an admin change lazily for
+callers that did not (tests driving actions directly, one-off scripts).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection
+
+from roster.storage import log as log_store
+from roster.storage import tenancy as tenancy_store
+from roster.storage.engine import before_commit, on_end
+from roster.storage.log import LogEntry
+
+__all__ = ["Change", "correlated", "current", "now", "open_change", "request_id", "write_time"]
+
+# The id of the request or command being served: every log entry it causes carries it.
+# Set per request in the thread that serves it; never used to scope data.
+_REQUEST_ID: ContextVar[str | None] = ContextVar("roster_request_id", default=None)
+
+
+@contextmanager
+def correlated(request_id: str) -> Iterator[None]:
+    token = _REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        _REQUEST_ID.reset(token)
+
+
+def request_id() -> str:
+    """The current request's id, or a fresh one for work no request caused."""
+    return _REQUEST_ID.get() or str(uuid.uuid4())
+
+
+def now() -> datetime:
+    """Naive UTC to the millisecond: the form every timestamp column stores, and exactly
+    what meta.created / meta.lastModified render, so filters on them match what clients
+    saw."""
+    return _millis(datetime.now(UTC).replace(tzinfo=None))
+
+
+def _millis(at: datetime) -> datetime:
+    # Truncated (never rounded up), so a write time never passes the transaction's start:
+    # the read horizon relies on it (directory/read_horizon.py).
+    return at.replace(tzinfo=None, microsecond=at.microsecond // 1000 * 1000)
+
+
+@dataclass
+class Change:
+    conn: Connection
+    tenant_id: int
+    request_id: str
+    # "scim": the shared configuration lock was taken with authentication;
+    # "admin": the exclusive one is taken at the first write.
+    mode: str = "admin"
+    connection_uid: str | None = None
+    at: datetime | None = None
+    entries: list[LogEntry] = field(default_factory=list)
+    # SCIM users whose groups changed: evaluated once when the operation ends.
+    pending_access: set[int] = field(default_factory=set)
+
+    def write_time(self) -> datetime:
+        """The one time of every row this change writes; for an admin change, taken
+        after its exclusive configuration lock (so admin changes of a tenant commit in
+        the order of their times)."""
+        if self.at is None:
+            locked_at = None
+            if self.mode == "admin":
+                locked_at = tenancy_store.lock_configuration(self.conn, self.tenant_id)
+            self.at = _millis(locked_at) if locked_at is not None else now()
+        return self.at
+
+    def log(self, entry: LogEntry) -> None:
+        self.entries.append(entry)
+
+    def note(
+        self,
+        action: str,
+        detail: str,
+        employee_id: str | None = None,
+        *,
+        connection_uid: str | None = None,
+        actor: str = "directory",
+        status: int = 200,
+        resource_type: str | None = None,
+    ) -> None:
+        """An entry for what the directory (or an admin) did on this change's account."""
+        self.entries.append(
+            LogEntry(
+                tenant_id=self.tenant_id,
+                connection_uid=connection_uid,
+                at=now(),
+                actor=actor,
+                method="ADMIN" if actor == "admin" else "SYNC",
+                path=action,
+                resource_type=resource_type or ("Employee" if employee_id else None),
+                resource_id=employee_id,
+                status=status,
+                scim_type=None,
+                detail=detail,
+                request_id=self.request_id,
+                duration_ms=0.0,
+            )
+        )
+
+    def flush(self) -> None:
+        """Write what was collected, in one statement (called just before commit)."""
+        entries, self.entries = self.entries, []
+        log_store.insert_entries(self.conn, entries)
+
+
+_OPEN: WeakKeyDictionary[Connection, dict[int, Change]] = WeakKeyDictionary()
+
+
+def open_change(
+    conn: Connection,
+    tenant_id: int,
+    *,
+    mode: str = "admin",
+    connection_uid: str | None = None,
+    at: datetime | None = None,
+    correlation_id: str | None = None,
+) -> Change:
+    """Bind a new change of ``tenant_id`` to ``conn``'s transaction."""
+    changes = _OPEN.get(conn)
+    if changes is None:
+        changes = _OPEN[conn] = {}
+        on_end(conn, lambda: _forget(conn))
+    change = Change(
+        conn,
+        tenant_id,
+        correlation_id or request_id(),
+        mode,
+        connection_uid,
+        _millis(at) if at is not None else None,
+    )
+    changes[tenant_id] = change
+    before_commit(conn, change.flush)
+    return change
+
+
+def _forget(conn: Connection) -> None:
+    _OPEN.pop(conn, None)
+
+
+def current(conn: Connection, tenant_id: int) -> Change:
+    """The change of ``tenant_id`` open on ``conn``, or a new admin change."""
+    change = _OPEN.get(conn, {}).get(tenant_id)
+    return change if change is not None else open_change(conn, tenant_id)
+
+
+def write_time(conn: Connection, tenant_id: int) -> datetime:
+    return current(conn, tenant_id).write_time()
