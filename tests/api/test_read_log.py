@@ -8,9 +8,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from starlette.testclient import TestClient
 
 from roster.directory.change import now
@@ -111,3 +112,22 @@ def test_a_read_request_commits_nothing_and_its_entry_is_written_at_shutdown(
         assert _written(engine, request_id) == 0
     # The app shut down: its buffer was written.
     assert _written(engine, request_id) == 1
+
+
+def test_the_batches_commit_without_waiting_for_the_wal_flush_on_postgresql(
+    engine: Engine, scim: Scim
+) -> None:
+    seen: list[str] = []
+
+    def on(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    read_log = ReadLog(engine, interval=60)
+    read_log.add(_entry(scim.tenant_id, uuid.uuid4().hex[:24]))
+    event.listen(engine, "before_cursor_execute", on)
+    try:
+        assert read_log.flush() == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", on)
+    relaxed = any("synchronous_commit" in s for s in seen)
+    assert relaxed is (engine.dialect.name == "postgresql")

@@ -18,7 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from roster.directory import tenancy
+from roster.directory import locations, role_admin, tenancy
+from roster.directory.employees import find
 from roster.storage.tables import employees
 from tests.e2e.conftest import Server
 
@@ -49,6 +50,7 @@ class Connection:
         with engine.begin() as db:
             issued = tenancy.create_connection(db, tenant, idp, f"{idp}-{os.urandom(3).hex()}")
         row = issued.connection
+        self.tenant_id, self.uid = row.tenant_id, row.uid
         self.base = f"{server.url}/scim/v2/{row.tenant_slug}/{row.uid}"
         self.headers = {
             "Authorization": f"Bearer {issued.token}",
@@ -205,3 +207,49 @@ def test_two_connections_racing_on_one_email_make_one_employee(
             .where(employees.c.email_key.like(f"race{run}-%"))
         ).scalar_one()
     assert count == 12
+
+
+def test_concurrent_pushes_of_mapped_groups_settle_each_person_on_the_highest_role(
+    engine: Engine, server: Server
+) -> None:
+    """Three groups mapped to roles at one location, every person pushed into all three
+    by concurrent PATCHes in an interleaved order: each evaluation of a person sees the
+    memberships committed before it, so everyone ends on the highest role, once."""
+    tenant = _tenant(engine)
+    conn = Connection(engine, server, tenant)
+    run = uuid.uuid4().hex[:6]
+    with engine.begin() as db:
+        locations.add(db, conn.tenant_id, "HQ")
+    with httpx.Client(timeout=60) as c:
+        users = [
+            c.post(conn.base + "/Users", json=_user(f"r{run}-{i}"), headers=conn.headers).json()[
+                "id"
+            ]
+            for i in range(8)
+        ]
+        groups = {}
+        for name in ("Deliveries", "Front desk admin", "Location admin"):
+            body = {"schemas": [GROUP], "displayName": f"{name} {run}"}
+            groups[name] = c.post(conn.base + "/Groups", json=body, headers=conn.headers).json()
+    with engine.begin() as db:
+        for role, group in groups.items():
+            role_admin.map_group(db, conn.tenant_id, conn.uid, group["displayName"], role, ["HQ"])
+
+    def add(group_id: str, uid: str) -> Callable[[httpx.Client], httpx.Response]:
+        body = {
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}],
+        }
+        return lambda c: c.patch(f"{conn.base}/Groups/{group_id}", json=body, headers=conn.headers)
+
+    calls = [add(g["id"], uid) for uid in users for g in groups.values()]
+    calls = calls[::3] + calls[1::3] + calls[2::3]  # each person's adds spread apart
+    assert Counter(_run(calls, 16)) == {204: 24}
+    with engine.connect() as db:
+        for i in range(8):
+            employee = find(db, conn.tenant_id, f"r{run}-{i}@corp.test")
+            held = {
+                (r.role, r.location, r.source)
+                for r in role_admin.held(db, conn.tenant_id, employee)
+            }
+            assert held == {("Location admin", "HQ", "group")}, held
