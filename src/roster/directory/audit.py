@@ -53,6 +53,12 @@ class Outcome:
     detail: str | None = None
 
 
+def _printable(text: str | None) -> str | None:
+    """NUL written as %00: a refused request's path may hold one (it is why it was refused),
+    and PostgreSQL text cannot."""
+    return text.replace("\x00", "%00") if text is not None and "\x00" in text else text
+
+
 def record(
     conn: Connection,
     *,
@@ -73,12 +79,12 @@ def record(
             at=now(),
             actor=actor,
             method=method,
-            path=path,
+            path=path.replace("\x00", "%00"),
             resource_type=outcome.resource_type,
-            resource_id=outcome.resource_id,
+            resource_id=_printable(outcome.resource_id),
             status=outcome.status,
             scim_type=outcome.scim_type,
-            detail=outcome.detail,
+            detail=_printable(outcome.detail),
             request_id=request_id,
             duration_ms=round(duration_ms, 3),
         ),

@@ -49,6 +49,9 @@ class Result:
 
     stored: StoredResource
     body: Doc
+    # Member values that named no user or group of the connection, skipped (strict_members
+    # off); the request's log entry names them.
+    skipped_members: tuple[str, ...] = ()
 
     @property
     def etag(self) -> str:
@@ -260,15 +263,39 @@ def _check_unique(
         )
 
 
-def _resolve_members(conn: Connection, scope: Scope, ids: list[str], *, strict: bool) -> list[int]:
+def _resolve_members(
+    conn: Connection,
+    scope: Scope,
+    ids: list[str],
+    *,
+    strict: bool,
+    skipped: list[str] | None = None,
+) -> list[int]:
+    """The member pks of ``ids``. Ids naming nothing of this connection are refused when
+    ``strict`` (setting strict_members), else skipped and appended to ``skipped``: one
+    member deleted between an IdP's reads must not fail (and retry for ever) a whole push."""
     found = store.find_members(conn, scope, ids)
     missing = [i for i in ids if i not in found]
     if missing and strict:
         raise InvalidValue(
             f"members not found in this connection: {', '.join(missing[:10])}"
             + (" …" if len(missing) > 10 else "")
+            + " (setting strict_members is on)"
         )
+    if skipped is not None:
+        skipped.extend(i for i in dict.fromkeys(missing) if i not in skipped)
     return [found[i].pk for i in ids if i in found]
+
+
+def skipped_note(skipped: tuple[str, ...]) -> str:
+    """The warning a request's log entry carries for the members it skipped."""
+    shown = ", ".join(repr(i if len(i) <= 100 else i[:100] + "…") for i in skipped[:10])
+    more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    return (
+        f"warning: skipped {len(skipped)} member value(s) naming no user or group of this "
+        f"connection: {shown}{more} (the other members applied; strict_members=true refuses "
+        "such requests)"
+    )
 
 
 def _member_ids(values: list[Any]) -> list[str]:
@@ -292,13 +319,15 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
         raise _conflict(rt, doc) from exc
     employees.after_write(conn, ctx, rt.name, stored, created=True)
     related: list[MemberRef] = []
+    skipped: list[str] = []
     if members:
-        pks = _resolve_members(conn, scope, _member_ids(members), strict=True)
+        strict = ctx.sync.strict_members
+        pks = _resolve_members(conn, scope, _member_ids(members), strict=strict, skipped=skipped)
         store.add_members(conn, scope, stored.pk, pks, at)
         employees.groups_changed(conn, ctx, stored.pk, pks)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
-    return Result(stored, render(ctx, rt, stored, related))
+    return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
 
 
 def _conflict(rt: ResourceType, doc: Doc) -> UniquenessConflict:
@@ -341,9 +370,11 @@ def replace(
     at = now()
     stored = _update(conn, scope, rt, current, doc, at)
     employees.after_write(conn, ctx, rt.name, stored)
+    skipped: list[str] = []
     if rt.name == "Group":
         # PUT replaces the whole resource (RFC 7644 §3.5.1), members included.
-        pks = _resolve_members(conn, scope, _member_ids(members or []), strict=True)
+        ids = _member_ids(members or [])
+        pks = _resolve_members(conn, scope, ids, strict=ctx.sync.strict_members, skipped=skipped)
         _refuse_self(stored, pks)
         employees.groups_changed(conn, ctx, stored.pk, None)  # old members, and the name
         store.remove_all_members(conn, scope, stored.pk, at)
@@ -353,7 +384,7 @@ def replace(
     else:
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
-    return Result(stored, render(ctx, rt, stored, related))
+    return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
 
 
 def _refuse_self(group: StoredResource, pks: list[int]) -> None:
@@ -367,12 +398,14 @@ def _apply_member_change(
     group: StoredResource,
     change: MemberChange,
     at: datetime,
+    skipped: list[str],
 ) -> None:
     scope = ctx.scope(GROUP)
     group_pk = group.pk
     match change.kind:
         case "add" | "replace":
-            pks = _resolve_members(conn, scope, change.ids(), strict=True)
+            strict = ctx.sync.strict_members
+            pks = _resolve_members(conn, scope, change.ids(), strict=strict, skipped=skipped)
             _refuse_self(group, pks)
             if change.kind == "replace":
                 employees.groups_changed(conn, ctx, group_pk, None)
@@ -424,12 +457,13 @@ def patch(
     _settle_manager(conn, ctx, rt, current.doc, result.doc, current.id)
     doc_changed = result.doc != current.doc
     stored = current
+    skipped: list[str] = []
     if doc_changed or result.members:
         at = now()
         if doc_changed:
             _check_unique(conn, scope, rt, result.doc, current.pk)
         for change in result.members:
-            _apply_member_change(conn, ctx, current, change, at)
+            _apply_member_change(conn, ctx, current, change, at, skipped)
         stored = _update(conn, scope, rt, current, result.doc, at, doc_changed=doc_changed)
         if doc_changed:
             employees.after_write(conn, ctx, rt.name, stored)
@@ -439,7 +473,7 @@ def patch(
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, scope, rt, [stored.pk])[stored.pk]
-    return Result(stored, render(ctx, rt, stored, related))
+    return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
 
 
 def delete(

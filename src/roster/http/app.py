@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +29,6 @@ from roster.directory.mail import Backoff, DeliveryLoop
 from roster.directory.smtp import SmtpSender
 from roster.directory.tenancy import AuthenticationFailed, authenticate
 from roster.errors import (
-    InvalidSyntax,
     InvalidVersion,
     MethodNotAllowed,
     NotFound,
@@ -41,6 +39,7 @@ from roster.http import api
 from roster.http.bulk import run_bulk
 from roster.http.dispatch import ALLOWED, Operation, Reply, check_method, execute, route_kind
 from roster.http.responses import error_body, error_response, scim_json
+from roster.scim import limits
 from roster.settings import Settings
 from roster.storage.engine import make_engine, relax_durability
 
@@ -147,10 +146,7 @@ class ScimService:
         size = max(len(req.raw), req.declared_length)
         if size > limit:
             raise PayloadTooLarge(f"the request body is {size} bytes; the limit is {limit}")
-        try:
-            return orjson.loads(req.raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
+        return limits.parse_json(req.raw)  # JSON within the limits (scim/limits.py)
 
     def _bulk(self, ctx: ConnectionContext, req: Incoming, body: Any) -> Reply:
         def run(op: Operation) -> Reply | RosterError:
