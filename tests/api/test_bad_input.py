@@ -34,7 +34,7 @@ def nested(depth: int) -> Any:
     return value
 
 
-def user(name: str = "bad", **attrs: Any) -> dict[str, Any]:
+def user(name: str = "bad", /, **attrs: Any) -> dict[str, Any]:
     return {
         "schemas": [USER_SCHEMA],
         "userName": name,
@@ -159,7 +159,7 @@ def test_a_refused_bulk_operation_body_stores_nothing(engine: Engine, scim: Scim
 def test_a_refused_patch_or_put_changes_nothing(engine: Engine, scim: Scim) -> None:
     created = scim.create_user("kept", title="Before")
     uid = created["id"]
-    ops = [{"op": "replace", "path": "title", "value": "a\u0000b"}]
+    ops: list[dict[str, Any]] = [{"op": "replace", "path": "title", "value": "a\u0000b"}]
     assert scim.patch(f"/Users/{uid}", ops).status_code == 400
     ops = [{"op": "add", "path": f"{ENVOY}:defaultLocationName", "value": "L" * 300}]
     response = scim.patch(f"/Users/{uid}", ops)

@@ -132,11 +132,11 @@ def test_strict_members_refuses_and_changes_nothing(
     elif method == "PUT":
         response = scim.put(f"/Groups/{gid}", body("Renamed", [users[1], "unknown-one"]))
     else:
-        ops = [
+        added = [{"value": users[1]}, {"value": "unknown-one"}]
+        ops: list[dict[str, Any]] = [
             {"op": "replace", "path": "displayName", "value": "Renamed"},
-            {"op": "add", "path": "members", "value": [{"value": users[1]},
-                                                       {"value": "unknown-one"}]},
-        ]  # fmt: skip
+            {"op": "add", "path": "members", "value": added},
+        ]
         response = scim.patch(f"/Groups/{gid}", ops)
     assert response.status_code == 400, response.text
     assert response.json()["scimType"] == "invalidValue"
