@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
-from roster.directory import audit
+from roster.directory import audit, locations
+from roster.errors import InvalidValue
 from roster.storage.tables import employees, resources
 from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
 from tests.directory.conftest import api_for
@@ -279,3 +280,14 @@ def test_nul_in_the_read_api_is_a_400(engine: Engine, client: TestClient, scim: 
     assert response.status_code == 400
     response = client.get("/api/v1/employees", headers={"Authorization": "Bearer rk_\u0000_x"})
     assert response.status_code == 401
+
+
+def test_admin_location_names_are_bounded_alike(engine: Engine, scim: Scim) -> None:
+    # The CLI's `location add` and `location map`: 200 characters, as the SCIM side.
+    with engine.begin() as conn:
+        locations.add(conn, scim.tenant_id, "H" * 200)
+        with pytest.raises(InvalidValue, match="200"):
+            locations.add(conn, scim.tenant_id, "H" * 201)
+        locations.map_value(conn, scim.tenant_id, "v" * 200, "H" * 200)
+        with pytest.raises(InvalidValue, match="200"):
+            locations.map_value(conn, scim.tenant_id, "v" * 201, "H" * 200)
