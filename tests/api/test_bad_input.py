@@ -102,6 +102,11 @@ REFUSED_CREATES: list[tuple[str, str, dict[str, Any], str, str]] = [
      "invalidValue", "manager"),
     ("assistant over 512", "/Users", user(**{ENVOY: {"assistants": ["a" * 513 + "@x.test"]}}),
      "invalidValue", "assistants"),
+    # 300 characters, but 600 once lower-cased (the stored key): İ -> i̇.
+    ("userName over 512 lower-cased", "/Users", user("\u0130" * 300), "invalidValue",
+     "userName"),
+    ("group name over 512 lower-cased", "/Groups",
+     {"schemas": [GROUP_SCHEMA], "displayName": "\u0130" * 300}, "invalidValue", "displayName"),
 ]  # fmt: skip
 
 
