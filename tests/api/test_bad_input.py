@@ -9,6 +9,8 @@ everyone. The suite runs on both databases; every case asserts the same answer o
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -279,6 +281,12 @@ def test_nul_in_the_read_api_is_a_400(engine: Engine, client: TestClient, scim: 
         assert response.status_code == 400, (name, response.text)
     response = client.get("/api/v1/groups", params={"cursor": "\u0000"}, headers=headers)
     assert response.status_code == 400
+    # A cursor is base64 of JSON: a NUL inside it is not one the API returned.
+    forged = base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00", "\u0000"]).encode())
+    for path in ("/api/v1/employees", "/api/v1/groups"):
+        response = client.get(path, params={"cursor": forged.decode()}, headers=headers)
+        assert response.status_code == 400
+        assert "cursor" in response.json()["error"]["detail"]
     response = client.get("/api/v1/employees", params={"limit": "9" * 5000}, headers=headers)
     assert response.status_code == 400
     response = client.get("/api/v1/employees", params={"limit": "²"}, headers=headers)

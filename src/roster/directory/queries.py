@@ -56,7 +56,8 @@ def decode_cursor(cursor: str | None) -> reads.After | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, row_id = json.loads(text)
-        if not isinstance(at, str) or not isinstance(row_id, str):
+        # No id holds NUL (and PostgreSQL cannot compare text with one): not ours.
+        if not isinstance(at, str) or not isinstance(row_id, str) or "\x00" in row_id:
             raise ValueError(text)
         return datetime.fromisoformat(at), row_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
