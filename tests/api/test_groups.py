@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
+
+from roster.directory import options, tenancy
+from roster.directory import sync_options as _registered  # noqa: F401  (registers settings)
 from tests.conftest import GROUP_SCHEMA, Scim
+
+
+def strict_members(engine: Engine, scim: Scim) -> None:
+    with engine.begin() as conn:
+        row = tenancy.get_connection(conn, scim.connection_id)
+        options.configure(conn, row, ["strict_members=true"], [])
 
 
 def _member_ids(scim: Scim, group_id: str) -> list[str]:
@@ -35,7 +45,10 @@ def test_display_name_unique_per_connection(scim: Scim) -> None:
     assert response.json()["scimType"] == "uniqueness"
 
 
-def test_unknown_member_is_rejected_and_nothing_is_written(scim: Scim) -> None:
+def test_unknown_member_is_rejected_and_nothing_is_written_when_strict(
+    engine: Engine, scim: Scim
+) -> None:
+    strict_members(engine, scim)
     response = scim.post(
         "/Groups",
         {"schemas": [GROUP_SCHEMA], "displayName": "G", "members": [{"value": "no-such-user"}]},
@@ -94,7 +107,8 @@ def test_adding_existing_member_is_harmless(scim: Scim) -> None:
     assert _member_ids(scim, group["id"]) == [u]
 
 
-def test_member_patch_with_rename_is_atomic(scim: Scim) -> None:
+def test_member_patch_with_rename_is_atomic(engine: Engine, scim: Scim) -> None:
+    strict_members(engine, scim)  # so that the unknown member refuses the request
     u = scim.create_user("x")["id"]
     group = scim.create_group("Before", [u])
     r = scim.patch(

@@ -85,6 +85,19 @@ def test_service_provider_config(scim: Scim) -> None:
     assert spc["authenticationSchemes"][0]["type"] == "oauthbearertoken"
 
 
+def test_service_configuration_is_an_alias_of_service_provider_config(scim: Scim) -> None:
+    # Microsoft's reference server serves /serviceConfiguration, and its Postman test
+    # collection for Entra ID reads it; any letter case, like every SCIM endpoint name.
+    expected = scim.get("/ServiceProviderConfig")
+    for path in ("/serviceConfiguration", "/ServiceConfiguration"):
+        response = scim.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/scim+json"
+        assert response.json() == expected.json()
+    assert scim.get("/serviceConfiguration/x").status_code == 404
+    assert scim.post("/serviceConfiguration", {}).status_code == 405
+
+
 def test_schemas_and_resource_types(scim: Scim) -> None:
     listing = scim.get("/Schemas").json()
     ids = {s["id"] for s in listing["Resources"]}

@@ -166,9 +166,9 @@ def test_every_bad_request_is_a_documented_400(scim: Scim, api: Api) -> None:
 def test_every_route_documents_401_and_500_and_its_own_errors() -> None:
     expected = {
         "/employees": {"200", "400", "401", "500"},
-        "/employees/{employee_id}": {"200", "401", "404", "500"},
+        "/employees/{employee_id}": {"200", "400", "401", "404", "500"},
         "/groups": {"200", "400", "401", "500"},
-        "/locations": {"200", "401", "500"},
+        "/locations": {"200", "400", "401", "500"},
     }
     assert {p: set(op["get"]["responses"]) for p, op in DOC["paths"].items()} == expected
     assert set(DOC["components"]["responses"]) >= {"NotFound", "MethodNotAllowed"}

@@ -80,7 +80,9 @@ def authenticate(conn: Connection, authorization: str | None) -> ApiKeyRow:
     scheme, _, presented = (authorization or "").partition(" ")
     presented = presented.strip() if scheme.lower() == "bearer" else ""
     key_id, _, secret = presented.removeprefix(PREFIX).partition("_")
-    row = store.by_id(conn, key_id) if presented.startswith(PREFIX) and key_id else None
+    # A NUL is in no key id (and PostgreSQL cannot compare text holding one).
+    usable = presented.startswith(PREFIX) and key_id and "\x00" not in key_id
+    row = store.by_id(conn, key_id) if usable else None
     # Always hash and compare, so the timing does not tell whether the id exists.
     matches = hmac.compare_digest(_hash(secret), row.secret_hash if row else _NO_HASH)
     if row is None or not matches:

@@ -10,7 +10,16 @@ from roster.directory.change import correlated, current, now, request_id
 from roster.storage import log as store
 from roster.storage.log import LogEntry
 
-__all__ = ["LogEntry", "Outcome", "correlated", "now", "recent", "record", "request_id"]
+__all__ = [
+    "LogEntry",
+    "Outcome",
+    "correlated",
+    "entry",
+    "now",
+    "recent",
+    "record",
+    "request_id",
+]
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,41 @@ class Outcome:
     resource_id: str | None = None
     scim_type: str | None = None
     detail: str | None = None
+
+
+def _printable(text: str | None) -> str | None:
+    """NUL written as %00: a refused request's path may hold one (it is why it was refused),
+    and PostgreSQL text cannot."""
+    return text.replace("\x00", "%00") if text is not None and "\x00" in text else text
+
+
+def entry(
+    *,
+    tenant_id: int,
+    connection_uid: str | None,
+    actor: str,
+    method: str,
+    path: str,
+    outcome: Outcome,
+    request_id: str,
+    duration_ms: float = 0.0,
+) -> LogEntry:
+    """The entry of a request or admin action, as stored."""
+    return LogEntry(
+        tenant_id=tenant_id,
+        connection_uid=connection_uid,
+        at=now(),
+        actor=actor,
+        method=method,
+        path=path.replace("\x00", "%00"),
+        resource_type=outcome.resource_type,
+        resource_id=_printable(outcome.resource_id),
+        status=outcome.status,
+        scim_type=outcome.scim_type,
+        detail=_printable(outcome.detail),
+        request_id=request_id,
+        duration_ms=round(duration_ms, 3),
+    )
 
 
 def record(
@@ -38,20 +82,15 @@ def record(
     ``request_id`` defaults to the change's correlation id."""
     change = current(conn, tenant_id)
     change.log(
-        LogEntry(
+        entry(
             tenant_id=tenant_id,
             connection_uid=connection_uid,
-            at=now(),
             actor=actor,
             method=method,
             path=path,
-            resource_type=outcome.resource_type,
-            resource_id=outcome.resource_id,
-            status=outcome.status,
-            scim_type=outcome.scim_type,
-            detail=outcome.detail,
+            outcome=outcome,
             request_id=request_id or change.request_id,
-            duration_ms=round(duration_ms, 3),
+            duration_ms=duration_ms,
         )
     )
 

@@ -197,6 +197,16 @@ def get(conn: Connection, tenant_id: int, name_or_id: str) -> LocationRow:
     return found
 
 
+# Location names and mapped defaultLocationName values are kept in 200-character columns;
+# longer ones are refused alike on SQLite and PostgreSQL (the SCIM side: mapping.py).
+NAME_CHARS = 200
+
+
+def _check_length(what: str, text: str) -> None:
+    if max(len(text), len(text.lower())) > NAME_CHARS:
+        raise InvalidValue(f"{what} is {len(text)} characters long; the limit is {NAME_CHARS}")
+
+
 def add(
     conn: Connection,
     tenant_id: int,
@@ -207,6 +217,7 @@ def add(
     name = " ".join(name.split())
     if not name:
         raise InvalidValue("a location needs a name")
+    _check_length("a location name", name)
     if store.by_name(conn, tenant_id, name) is not None:
         raise UniquenessConflict(f"a location called {name!r} already exists")
     city_keys = sorted({k for k in (key(c) for c in cities) if k})
@@ -276,6 +287,7 @@ def map_value(conn: Connection, tenant_id: int, value: str, location: str) -> Lo
     value_key = key(value)
     if value_key is None:
         raise InvalidValue("the value to map is empty")
+    _check_length("the value to map", value)
     if store.by_name(conn, tenant_id, value_key) is not None:
         raise InvalidValue(
             f"{value!r} is the name of a location: exact matches are assigned automatically"

@@ -254,7 +254,7 @@ def map_user(doc: Doc, custom: Mapping[str, str]) -> MappedUser:
     if locale is not None:
         fields["locale"] = locale  # en-US and en_US are the same locale: store en_US
     active = doc.get("active", True) is not False
-    return MappedUser(
+    mapped = MappedUser(
         email=email,
         active=active,
         fields=fields,
@@ -264,3 +264,35 @@ def map_user(doc: Doc, custom: Mapping[str, str]) -> MappedUser:
         manager=_manager(doc),
         assistants=_assistants(doc),
     )
+    check_lengths(mapped)
+    return mapped
+
+
+# The directory columns a mapped value is kept in (storage/tables.py) bound its length.
+# Longer values are refused with 400 naming the attribute, before anything is written, so
+# SQLite (which would store them) and PostgreSQL (which would fail) answer alike.
+EMAIL_CHARS = 320  # RFC 5321: 64-character local part, @, 255-character domain
+KEY_FIELD_CHARS = 200  # matched against location names and cities
+REFERENCE_CHARS = 512  # a manager's or assistant's email or id, kept as sent
+_KEY_FIELDS = {
+    "city": "addresses[primary eq true].locality",
+    "primaryLocation": f"{ENVOY_USER}:defaultLocationName",
+}
+
+
+def check_lengths(mapped: MappedUser) -> None:
+    def check(attribute: str, value: Any, limit: int) -> None:
+        # The lower-cased key is stored too, and lower-casing can lengthen text (İ -> i̇).
+        if isinstance(value, str) and max(len(value), len(value.lower())) > limit:
+            raise InvalidValue(
+                f"{attribute} is {len(value)} characters long; the employee directory keeps "
+                f"at most {limit}"
+            )
+
+    check("the primary email (emails[primary eq true].value)", mapped.email, EMAIL_CHARS)
+    for name, attribute in _KEY_FIELDS.items():
+        check(attribute, mapped.fields.get(name), KEY_FIELD_CHARS)
+    if mapped.manager is not None:
+        check(f"{ENTERPRISE_USER}:manager", mapped.manager.raw, REFERENCE_CHARS)
+    for assistant in mapped.assistants:
+        check(f"{ENVOY_USER}:assistants", assistant, REFERENCE_CHARS)

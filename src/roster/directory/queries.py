@@ -56,7 +56,8 @@ def decode_cursor(cursor: str | None) -> reads.After | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, row_id = json.loads(text)
-        if not isinstance(at, str) or not isinstance(row_id, str):
+        # No id holds NUL (and PostgreSQL cannot compare text with one): not ours.
+        if not isinstance(at, str) or not isinstance(row_id, str) or "\x00" in row_id:
             raise ValueError(text)
         return datetime.fromisoformat(at), row_id
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
@@ -147,6 +148,7 @@ def _filter(
     conn: Connection,
     tenant_id: int,
     status: str | None,
+    email: str | None,
     location: str | None,
     source: str | None,
     updated_since: str | None,
@@ -173,6 +175,8 @@ def _filter(
             raise InvalidValue(f"updated_since {updated_since!r} is no ISO 8601 time") from None
     return EmployeeFilter(
         status=status,
+        # Exact and case-insensitive, as employees are joined by email (the email_key).
+        email_key=email.strip().lower() if email is not None else None,
         location_pk=location_pk,
         source=source if source in ("manual", "synced") else None,
         connection_id=connection_id,
@@ -189,6 +193,7 @@ def list_employees(
     tenant_id: int,
     *,
     status: str | None = None,
+    email: str | None = None,
     location: str | None = None,
     source: str | None = None,
     updated_since: str | None = None,
@@ -196,7 +201,7 @@ def list_employees(
     limit: int = 100,
 ) -> tuple[list[Json], str | None]:
     """A page of employees in a stable order, and the cursor of the next (None at the end)."""
-    where = _filter(conn, tenant_id, status, location, source, updated_since)
+    where = _filter(conn, tenant_id, status, email, location, source, updated_since)
     rows = reads.employee_page(conn, tenant_id, where, decode_cursor(cursor), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -211,12 +216,13 @@ def count_employees(
     tenant_id: int,
     *,
     status: str | None = None,
+    email: str | None = None,
     location: str | None = None,
     source: str | None = None,
     updated_since: str | None = None,
 ) -> int:
     """How many employees ``list_employees`` pages through with the same filters."""
-    where = _filter(conn, tenant_id, status, location, source, updated_since)
+    where = _filter(conn, tenant_id, status, email, location, source, updated_since)
     return reads.count_employees(conn, tenant_id, where)
 
 

@@ -39,7 +39,13 @@ from roster.scim.patch import (
 from roster.scim.schema import ENTERPRISE_USER, GROUP, ResourceType
 from roster.scim.search import SearchQuery
 from roster.storage import resources as store
-from roster.storage.filtering import Scope, compile_filter, sort_key, sorts_by_column
+from roster.storage.filtering import (
+    Scope,
+    compile_filter,
+    sort_key,
+    sorts_by_column,
+    unique_match,
+)
 from roster.storage.resources import MemberRef, StoredResource
 
 Doc = dict[str, Any]
@@ -51,6 +57,9 @@ class Result:
 
     stored: StoredResource
     body: Doc
+    # Member values that named no user or group of the connection, skipped (strict_members
+    # off); the request's log entry names them.
+    skipped_members: tuple[str, ...] = ()
 
     @property
     def etag(self) -> str:
@@ -171,6 +180,16 @@ def search(
     max_sorted: int | None = None,
 ) -> tuple[int, list[Result]]:
     scope = ctx.scope(rt)
+    unique = (
+        unique_match(scope, query.filter)
+        if query.filter is not None and query.sort_by is None and query.start_index == 1
+        else None
+    )
+    if unique is not None:
+        # At most one match (an IdP's lookup before it creates): no statement to build.
+        found = store.find_unique(conn, scope, *unique)
+        rows = found[: query.count]
+        return len(found), _results(conn, ctx, rt, query, rows)
     where = compile_filter(scope, query.filter) if query.filter is not None else None
     order: list[Any] = []
     cap = None
@@ -182,10 +201,20 @@ def search(
     total, rows = store.search(
         conn, scope, where, order, query.start_index - 1, query.count, max_total=cap
     )
+    return total, _results(conn, ctx, rt, query, rows)
+
+
+def _results(
+    conn: Connection,
+    ctx: ConnectionContext,
+    rt: ResourceType,
+    query: SearchQuery,
+    rows: list[StoredResource],
+) -> list[Result]:
     related: dict[int, list[MemberRef]] | None = None
     if rows and document.wants(rt, _related_name(rt), query.attributes, query.excluded):
-        related = _load_related(conn, scope, rt, [r.pk for r in rows])
-    return total, [
+        related = _load_related(conn, ctx.scope(rt), rt, [r.pk for r in rows])
+    return [
         Result(r, render(ctx, rt, r, related[r.pk] if related is not None else None)) for r in rows
     ]
 
@@ -273,18 +302,36 @@ def _resolve_members(
     ids: list[str],
     *,
     strict: bool,
+    skipped: list[str] | None = None,
     known: dict[str, MemberRef] | None = None,
 ) -> list[int]:
-    """The pks of members named by id; ``known``: what a lookup of every id the request
-    names found (store.get_with_named), so no second look is needed."""
+    """The member pks of ``ids``. Ids naming nothing of this connection are refused when
+    ``strict`` (setting strict_members), else skipped and appended to ``skipped``: one
+    member deleted between an IdP's reads must not fail (and retry for ever) a whole push.
+    ``known``: what a lookup of every id the request names found (store.get_with_named),
+    so no second look is needed."""
     found = known if known is not None else store.find_members(conn, scope, ids)
     missing = [i for i in ids if i not in found]
     if missing and strict:
         raise InvalidValue(
             f"members not found in this connection: {', '.join(missing[:10])}"
             + (" …" if len(missing) > 10 else "")
+            + " (setting strict_members is on)"
         )
+    if skipped is not None:
+        skipped.extend(i for i in dict.fromkeys(missing) if i not in skipped)
     return [found[i].pk for i in ids if i in found]
+
+
+def skipped_note(skipped: tuple[str, ...]) -> str:
+    """The warning a request's log entry carries for the members it skipped."""
+    shown = ", ".join(repr(i if len(i) <= 100 else i[:100] + "…") for i in skipped[:10])
+    more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    return (
+        f"warning: skipped {len(skipped)} member value(s) naming no user or group of this "
+        f"connection: {shown}{more} (the other members applied; strict_members=true refuses "
+        "such requests)"
+    )
 
 
 def _member_ids(values: list[Any]) -> list[str]:
@@ -308,13 +355,15 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
         raise _conflict(rt, doc)
     employees.after_write(conn, ctx, rt.name, stored, created=True)
     related: list[MemberRef] = []
+    skipped: list[str] = []
     if members:
-        pks = _resolve_members(conn, scope, _member_ids(members), strict=True)
+        strict = ctx.sync.strict_members
+        pks = _resolve_members(conn, scope, _member_ids(members), strict=strict, skipped=skipped)
         store.add_members(conn, scope, stored.pk, pks, at)
         employees.groups_changed(conn, ctx, stored.pk, pks)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
-    return Result(stored, render(ctx, rt, stored, related))
+    return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
 
 
 def _conflict(rt: ResourceType, doc: Doc) -> UniquenessConflict:
@@ -357,9 +406,11 @@ def replace(
     at = write_time(conn, ctx.tenant_id)
     stored = _update(conn, scope, rt, current, doc, at)
     employees.after_write(conn, ctx, rt.name, stored)
+    skipped: list[str] = []
     if rt.name == "Group":
         # PUT replaces the whole resource (RFC 7644 §3.5.1), members included.
-        pks = _resolve_members(conn, scope, _member_ids(members or []), strict=True)
+        ids = _member_ids(members or [])
+        pks = _resolve_members(conn, scope, ids, strict=ctx.sync.strict_members, skipped=skipped)
         _refuse_self(stored, pks)
         employees.groups_changed(conn, ctx, stored.pk, None)  # old members, and the name
         store.remove_all_members(conn, scope, stored.pk, at)
@@ -369,7 +420,7 @@ def replace(
     else:
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
-    return Result(stored, render(ctx, rt, stored, related))
+    return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
 
 
 def _refuse_self(group: StoredResource, pks: list[int]) -> None:
@@ -384,6 +435,7 @@ def _apply_member_change(
     change: MemberChange,
     at: datetime,
     known: dict[str, MemberRef],
+    skipped: list[str],
 ) -> list[int]:
     """Apply one member change; returns the members it added or removed (their
     ``groups`` changed: the caller gives them new versions, once for the request)."""
@@ -391,7 +443,10 @@ def _apply_member_change(
     group_pk = group.pk
     match change.kind:
         case "add" | "replace":
-            pks = _resolve_members(conn, scope, change.ids(), strict=True, known=known)
+            strict = ctx.sync.strict_members
+            pks = _resolve_members(
+                conn, scope, change.ids(), strict=strict, skipped=skipped, known=known
+            )
             _refuse_self(group, pks)
             if change.kind == "replace":
                 employees.groups_changed(conn, ctx, group_pk, None)
@@ -455,13 +510,14 @@ def patch(
     _settle_manager(conn, ctx, rt, current.doc, result.doc, current.id)
     doc_changed = result.doc != current.doc
     stored = current
+    skipped: list[str] = []
     if doc_changed or result.members:
         at = write_time(conn, ctx.tenant_id)
         if doc_changed:
             _check_unique(conn, scope, rt, result.doc, current)
         moved: list[int] = []
         for change in result.members:
-            moved += _apply_member_change(conn, ctx, current, change, at, known)
+            moved += _apply_member_change(conn, ctx, current, change, at, known, skipped)
         if doc_changed:
             stored = _update(conn, scope, rt, current, result.doc, at)
             store.touch_with_employees(conn, scope, moved, at)
@@ -477,7 +533,7 @@ def patch(
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, scope, rt, [stored.pk])[stored.pk]
-    return Result(stored, render(ctx, rt, stored, related))
+    return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
 
 
 def delete(

@@ -14,6 +14,9 @@ configure ID --set name=value` validates and sets them. Stored under plain keys 
   stored and ignored for roles.
 - ``group_provisioning``: ``true`` (default); ``false``: group requests are acknowledged
   and change nothing (the system log says so).
+- ``strict_members``: ``false`` (default): group members that name no user or group of
+  the connection are skipped, the rest apply, and the system log names the skipped ones;
+  ``true``: such a request is refused (400) and changes nothing.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class SyncOptions:
     location_sync: str = "all"
     group_role_prefix: str = ""
     group_provisioning: bool = True
+    strict_members: bool = False
 
 
 _DEFAULTS = SyncOptions()
@@ -133,6 +137,14 @@ _SPECS = (
         (True, False),
         _boolean,
         lambda _row: _DEFAULTS.group_provisioning,
+    ),
+    OptionSpec(
+        "strict_members",
+        "a group write naming a member that is no user or group of this connection is "
+        "refused (off: that member is skipped, the rest apply, the log names it)",
+        (False, True),
+        _boolean,
+        lambda _row: _DEFAULTS.strict_members,
     ),
 )
 for _spec in _SPECS:

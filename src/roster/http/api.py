@@ -22,6 +22,7 @@ from starlette.routing import Route
 from roster.directory import apikeys, queries
 from roster.errors import InvalidValue, NotFound, RosterError
 from roster.http.openapi import document
+from roster.scim import limits
 
 log = logging.getLogger("roster.http.api")
 
@@ -31,6 +32,9 @@ MAX_LIMIT = 1000
 # shape, rather than by Starlette's router (whose 405 the app renders as a SCIM error).
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _READ = ("GET", "HEAD")
+# The query parameters each route takes (http/openapi.py documents the same).
+PAGE_PARAMS = ("cursor", "limit")
+EMPLOYEE_PARAMS = ("status", "email", "location", "source", "updated_since", *PAGE_PARAMS)
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -59,9 +63,27 @@ def _not_allowed(request: Request) -> JSONResponse:
 
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidValue(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(raw)
+
+
+def _check_request(request: Request, known: tuple[str, ...]) -> None:
+    """400 for a query parameter the route does not take (naming it: a misspelt filter must
+    not silently answer everyone), one given twice, or NUL anywhere in the URL."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted({n for n in names if n not in known})
+    if unknown:
+        takes = f"it takes {', '.join(known)}" if known else "it takes none"
+        raise InvalidValue(
+            f"unknown query parameter(s) {', '.join(map(repr, unknown))} for "
+            f"{request.url.path}; {takes}"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidValue(f"query parameter(s) given more than once: {', '.join(repeated)}")
+    for name, value in [*request.query_params.items(), *request.path_params.items()]:
+        limits.check_text(f"{name!r}", str(value))
 
 
 def _page(items: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
@@ -70,12 +92,13 @@ def _page(items: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
 
 def routes(engine: Engine) -> list[Route]:
     def endpoint(
-        handler: Callable[[Connection, int, Request], Any],
+        handler: Callable[[Connection, int, Request], Any], params: tuple[str, ...] = ()
     ) -> Callable[[Request], Any]:
         def run(request: Request) -> Response:
             try:
                 with engine.begin() as conn:
                     key = apikeys.authenticate(conn, request.headers.get("authorization"))
+                    _check_request(request, params)
                     return JSONResponse(handler(conn, key.tenant_id, request))
             except RosterError as err:
                 return _error(err.status, err.detail)
@@ -97,6 +120,7 @@ def routes(engine: Engine) -> list[Route]:
                 conn,
                 tenant_id,
                 status=q.get("status"),
+                email=q.get("email"),
                 location=q.get("location"),
                 source=q.get("source"),
                 updated_since=q.get("updated_since"),
@@ -138,9 +162,9 @@ def routes(engine: Engine) -> list[Route]:
 
     return [
         Route("/openapi.json", openapi, methods=_METHODS),
-        Route("/employees", endpoint(employees), methods=_METHODS),
+        Route("/employees", endpoint(employees, EMPLOYEE_PARAMS), methods=_METHODS),
         Route("/employees/{employee_id}", endpoint(employee), methods=_METHODS),
-        Route("/groups", endpoint(groups), methods=_METHODS),
+        Route("/groups", endpoint(groups, PAGE_PARAMS), methods=_METHODS),
         Route("/locations", endpoint(locations), methods=_METHODS),
         Route("/{rest:path}", unknown, methods=_METHODS),
     ]

@@ -14,7 +14,6 @@ from contextlib import AbstractContextManager, asynccontextmanager, contextmanag
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +30,6 @@ from roster.directory.read_log import ReadLog
 from roster.directory.smtp import SmtpSender
 from roster.directory.tenancy import AuthenticationFailed, authenticate, begin_write
 from roster.errors import (
-    InvalidSyntax,
     InvalidVersion,
     MethodNotAllowed,
     NotFound,
@@ -42,9 +40,9 @@ from roster.http import api
 from roster.http.bulk import run_bulk
 from roster.http.dispatch import ALLOWED, Operation, Reply, check_method, execute, route_kind
 from roster.http.responses import error_body, error_response, scim_json
+from roster.scim import limits
 from roster.settings import Settings
 from roster.storage.engine import READ_ONLY, make_engine, relax_durability
-from roster.storage.log import LogEntry
 
 log = logging.getLogger("roster.http")
 
@@ -173,10 +171,7 @@ class ScimService:
         size = max(len(req.raw), req.declared_length)
         if size > limit:
             raise PayloadTooLarge(f"the request body is {size} bytes; the limit is {limit}")
-        try:
-            return orjson.loads(req.raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidSyntax(f"the request body is not valid JSON: {exc}") from exc
+        return limits.parse_json(req.raw)  # JSON within the limits (scim/limits.py)
 
     def _bulk(self, ctx: ConnectionContext, req: Incoming, body: Any) -> Reply:
         def run(op: Operation) -> Reply | RosterError:
@@ -256,20 +251,15 @@ class ScimService:
     ) -> None:
         """A read's entry: batched off the request path (directory/read_log.py)."""
         self.read_log.add(
-            LogEntry(
+            audit.entry(
                 tenant_id=tenant_id,
                 connection_uid=connection_uid,
-                at=audit.now(),
                 actor="scim",
                 method=req.method,
                 path=req.path,
-                resource_type=outcome.resource_type,
-                resource_id=outcome.resource_id,
-                status=outcome.status,
-                scim_type=outcome.scim_type,
-                detail=outcome.detail,
+                outcome=outcome,
                 request_id=req.request_id,
-                duration_ms=round((time.perf_counter() - req.started) * 1000, 3),
+                duration_ms=(time.perf_counter() - req.started) * 1000,
             )
         )
 

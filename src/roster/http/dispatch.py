@@ -15,7 +15,7 @@ from roster.directory import scim_resources as actions
 from roster.directory.audit import Outcome
 from roster.directory.context import ConnectionContext
 from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, NotSupported, RosterError
-from roster.scim import dialects, discovery, document
+from roster.scim import dialects, discovery, document, limits
 from roster.scim.schema import LIST_RESPONSE, RESOURCE_TYPES, ResourceType
 from roster.scim.search import SearchQuery, check_search_body, parse_search, split_list
 from roster.settings import Settings
@@ -48,6 +48,11 @@ ALLOWED = {
 }
 
 
+# /serviceConfiguration: the alias Microsoft's SCIM reference server (AzureAD/SCIMReferenceCode)
+# serves, which its Postman test collection for Entra ID reads; answered alike.
+_CONFIG_PATHS = (["serviceproviderconfig"], ["serviceconfiguration"])
+
+
 def route_kind(segments: list[str]) -> tuple[str, ResourceType | None]:
     """Classify a path under the base URL; raises 404 for paths we do not serve."""
     lowered = [s.lower() for s in segments]
@@ -56,9 +61,9 @@ def route_kind(segments: list[str]) -> tuple[str, ResourceType | None]:
         if len(lowered) == 1:
             return "collection", rt
         return ("search", rt) if lowered[1] == ".search" else ("item", rt)
-    discovery_path = lowered[:1] in (["serviceproviderconfig"], ["resourcetypes"], ["schemas"])
+    discovery_path = lowered[:1] in (["resourcetypes"], ["schemas"], *_CONFIG_PATHS)
     if discovery_path and (
-        len(lowered) == 1 or (len(lowered) == 2 and lowered[0] != "serviceproviderconfig")
+        len(lowered) == 1 or (len(lowered) == 2 and lowered[:1] not in _CONFIG_PATHS)
     ):
         return "discovery", None
     if lowered[:1] == ["me"]:
@@ -99,7 +104,14 @@ def _one(result: actions.Result, rt: ResourceType, op: Operation, status: int) -
     attributes, excluded = _params(op)
     body = document.project(rt, result.body, attributes, excluded)
     headers = {"ETag": result.etag, "Location": result.body["meta"]["location"]}
-    return Reply(status, body, headers, Outcome(status, rt.name, result.stored.id))
+    return Reply(status, body, headers, _outcome(status, rt, result))
+
+
+def _outcome(status: int, rt: ResourceType, result: actions.Result) -> Outcome:
+    """A write's log entry; it names the group members it skipped, as a warning."""
+    skipped = result.skipped_members
+    detail = actions.skipped_note(skipped) if skipped else None
+    return Outcome(status, rt.name, result.stored.id, None, detail)
 
 
 def _list(
@@ -182,7 +194,7 @@ def _root_search(
 def _discovery(ctx: ConnectionContext, segments: list[str], settings: Settings) -> Reply:
     what = segments[0].lower()
     base = ctx.base_url
-    if what == "serviceproviderconfig":
+    if [what] in _CONFIG_PATHS:
         return Reply(
             200,
             discovery.service_provider_config(
@@ -225,8 +237,19 @@ def _groups_off(ctx: ConnectionContext, rt: ResourceType, op: Operation) -> Repl
     return Reply(204, None, {}, Outcome(204, rt.name, resource_id, None, actions.GROUPS_OFF))
 
 
+def check_url(op: Operation) -> None:
+    """No NUL in a path segment or query parameter (scim/limits.py): 400, not a 500 from
+    PostgreSQL, which cannot compare text holding one."""
+    for segment in op.segments:
+        limits.check_text("the path", segment)
+    for name, value in op.query.items():
+        limits.check_text("a query parameter name", str(name))
+        limits.check_text(f"query parameter {name!r}", str(value))
+
+
 def execute(conn: Connection, ctx: ConnectionContext, op: Operation, settings: Settings) -> Reply:
     """Run one operation inside ``conn``'s transaction (Bulk is handled by the caller)."""
+    check_url(op)
     kind, rt = route_kind(op.segments)
     check_method(kind, op.method)
     if kind == "discovery":
@@ -279,7 +302,7 @@ def execute(conn: Connection, ctx: ConnectionContext, op: Operation, settings: S
                     ["members", "groups"],
                 )
                 headers = {"ETag": result.etag, "Location": result.body["meta"]["location"]}
-                return Reply(204, None, headers, Outcome(204, rt.name, resource_id))
+                return Reply(204, None, headers, _outcome(204, rt, result))
             result = actions.patch(
                 conn, ctx, rt, resource_id, body, headers.get("if-match"), attributes, excluded
             )

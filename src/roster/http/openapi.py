@@ -203,7 +203,10 @@ SCHEMAS: Json = {
                         }
                     ),
                     "scimUserId": _NSTR,
-                    "userName": _NSTR,
+                    "userName": {
+                        **_NSTR,
+                        "description": "The SCIM userName, as the IdP sent it",
+                    },
                 },
             },
             "createdAt": {"type": "string", "format": "date-time"},
@@ -287,7 +290,11 @@ _PAGING = [
 RESPONSES: Json = {
     name: {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
     for name, text in (
-        ("BadRequest", "A query parameter is invalid (the detail names it)"),
+        (
+            "BadRequest",
+            "A query parameter is invalid, unknown to the route, or given twice; or the URL "
+            "holds a NUL character (the detail names the parameter)",
+        ),
         ("Unauthorized", "Missing, invalid or revoked API key"),
         ("NotFound", "No such employee in the API key's tenant, or no such endpoint"),
         (
@@ -323,10 +330,17 @@ PATHS: Json = {
         "get": {
             "operationId": "listEmployees",
             "summary": "List employees (cursor pagination, oldest first)",
-            "description": "400 for an invalid filter, limit or cursor, and for a location "
-            "filter that names no location of the tenant (see GET /locations).",
+            "description": "400 for an invalid filter, limit or cursor, for a location "
+            "filter that names no location of the tenant (see GET /locations), and for a "
+            "query parameter this operation does not take (a misspelt filter is refused, "
+            "never ignored).",
             "parameters": [
                 _param("status", "active or inactive", {"enum": ["active", "inactive"]}),
+                _param(
+                    "email",
+                    "The employee with this primary email (exact, case-insensitive): "
+                    "a page of one employee, or of none",
+                ),
                 _param("location", "A location id or name: its members"),
                 _param("source", "manual, synced, or a SCIM connection id"),
                 _param("updated_since", "ISO 8601 time: employees changed at or after it"),
@@ -340,8 +354,9 @@ PATHS: Json = {
             "operationId": "getEmployee",
             "summary": "One employee, with manager, assistants, locations, groups, source, "
             "roles, access groups, location access and mobile key",
+            "description": "400 for any query parameter (this operation takes none).",
             "parameters": [{"name": "employee_id", "in": "path", "required": True, "schema": _STR}],
-            "responses": _responses("Employee", 404),
+            "responses": _responses("Employee", 400, 404),
         }
     },
     "/groups": {
@@ -356,7 +371,8 @@ PATHS: Json = {
         "get": {
             "operationId": "listLocations",
             "summary": "The tenant's locations",
-            "responses": _responses("LocationList"),
+            "description": "400 for any query parameter (this operation takes none).",
+            "responses": _responses("LocationList", 400),
         }
     },
 }

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from roster.errors import InvalidFilter, RosterError
+from roster.scim.limits import MAX_FILTER_CHARS, check_number, check_text
 from roster.scim.paths import AttrRef, resolve
 from roster.scim.schema import Attribute, ResourceType
 
@@ -110,6 +111,9 @@ class _Parser:
     def __init__(self, rt: ResourceType, text: str, error: type[RosterError]) -> None:
         self.rt = rt
         self.error = error
+        if len(text) > MAX_FILTER_CHARS:
+            raise error(f"filter of {len(text)} characters; the limit is {MAX_FILTER_CHARS}")
+        check_text("the filter", text, error)
         self.tokens = _tokenize(text, error)
         self.pos = 0
         self.depth = 0
@@ -231,7 +235,11 @@ class _Parser:
             # RFC 7644 §3.4.2.2: compValue numbers are JSON numbers (RFC 7159 §6).
             if _JSON_NUMBER.fullmatch(tok.text):
                 is_int = not any(c in tok.text for c in ".eE")
-                return int(tok.text) if is_int else float(tok.text)
+                if is_int and len(tok.text.lstrip("-")) > 19:  # past any 64-bit integer
+                    raise self.error(f"the number {tok.text[:30]}… is out of range")
+                number = int(tok.text) if is_int else float(tok.text)
+                check_number(number, self.error)
+                return number
         raise self.error(f"bad comparison value {tok.text!r} in filter")
 
 

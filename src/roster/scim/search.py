@@ -8,6 +8,7 @@ from typing import Any
 
 from roster.errors import InvalidSyntax, InvalidValue
 from roster.scim.filter import Filter, parse_filter
+from roster.scim.limits import MAX_START_INDEX
 from roster.scim.paths import AttrRef, resolve
 from roster.scim.schema import SEARCH_REQUEST, ResourceType
 
@@ -39,7 +40,8 @@ def _int(name: str, value: Any, default: int) -> int:
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise InvalidValue(f"{name} must be an integer, got {value!r}") from exc
+        shown = repr(value) if len(str(value)) <= 40 else f"{str(value)[:40]!r}…"
+        raise InvalidValue(f"{name} must be an integer, got {shown}") from exc
 
 
 def parse_search(
@@ -62,6 +64,9 @@ def parse_search(
     # §3.4.2.4: startIndex below 1 is read as 1; a negative count as 0; a count above the
     # advertised maximum is cut to it.
     start = max(1, _int("startIndex", p.get("startindex"), 1))
+    if start > MAX_START_INDEX:
+        # Past the end of any result, and past what either database takes as an offset.
+        raise InvalidValue(f"startIndex must be at most {MAX_START_INDEX}")
     count = min(max(0, _int("count", p.get("count"), default_count)), max_count)
     return SearchQuery(
         node,

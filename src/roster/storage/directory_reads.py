@@ -30,6 +30,7 @@ C = connections.c
 @dataclass(frozen=True)
 class EmployeeFilter:
     status: str | None = None
+    email_key: str | None = None  # lower-cased primary email
     location_pk: int | None = None
     source: str | None = None  # "manual", "synced"
     connection_id: int | None = None
@@ -62,6 +63,8 @@ def _conditions(tenant_id: int, where: EmployeeFilter) -> list[ColumnElement[boo
     conds: list[ColumnElement[bool]] = [E.tenant_id == tenant_id]
     if where.status is not None:
         conds.append(E.status == where.status)
+    if where.email_key is not None:
+        conds.append(E.email_key == where.email_key)
     if where.source == "manual":
         conds.append(E.connection_id.is_(None))
     elif where.source == "synced":
@@ -148,12 +151,14 @@ class ResourceBrief:
 def users(conn: Connection, tenant_id: int, pks: Sequence[int]) -> dict[int, ResourceBrief]:
     if not pks:
         return {}
+    # The userName as the IdP sent it: unique_key is lower-cased, display is displayName.
+    user_name = R.doc["userName"].as_string()
     rows = conn.execute(
-        select(R.pk, R.id, R.display, R.unique_key).where(
+        select(R.pk, R.id, user_name.label("user_name"), R.unique_key).where(
             (R.tenant_id + 0) == tenant_id, R.pk.in_(list(set(pks)))
         )
     )
-    return {r.pk: ResourceBrief(r.pk, r.id, r.display or r.unique_key) for r in rows}
+    return {r.pk: ResourceBrief(r.pk, r.id, r.user_name or r.unique_key) for r in rows}
 
 
 def groups_of_users(

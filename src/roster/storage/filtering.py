@@ -283,6 +283,24 @@ def _conjuncts(node: Filter) -> list[Filter]:
     return [node]
 
 
+def unique_match(scope: Scope, node: Filter) -> tuple[str, str] | None:
+    """``("unique_key", value)`` or ``("id", value)`` when the filter names at most one
+    resource by a unique column (``userName eq "…"``, ``displayName eq "…"``,
+    ``id eq "…"``): the lookup every IdP makes before it creates, answered by a statement
+    built once (storage/resources.find_unique)."""
+    if not isinstance(node, Compare) or node.op != "eq" or not isinstance(node.value, str):
+        return None
+    col = Compiler(scope)._column(node.ref)
+    if col is None:
+        return None
+    column, lower = col
+    if column is R.unique_key:
+        return "unique_key", node.value.lower() if lower else node.value
+    if column is R.id:
+        return "id", node.value
+    return None
+
+
 def compile_filter(scope: Scope, node: Filter) -> ColumnElement[bool]:
     return Compiler(scope).compile(node)
 

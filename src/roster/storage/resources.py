@@ -103,11 +103,13 @@ def identity_columns(rt: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
     name = "userName" if rt.name == "User" else "displayName"
     key = str(doc[name])
     external_id = doc.get("externalId")
-    for label, value in ((name, key), ("externalId", external_id)):
-        if value is not None and len(value) > KEY_CHARS:
+    unique_key = key.lower()
+    # The lower-cased key is what is stored, and lower-casing can lengthen text (İ -> i̇).
+    for label, value, stored in ((name, key, unique_key), ("externalId", external_id, None)):
+        if value is not None and max(len(value), len(stored or "")) > KEY_CHARS:
             raise InvalidValue(f"{label} is {len(value)} characters long; the limit is {KEY_CHARS}")
     display = str(doc.get("displayName") or key)[:KEY_CHARS]
-    return {"unique_key": key.lower(), "external_id": external_id, "display": display}
+    return {"unique_key": unique_key, "external_id": external_id, "display": display}
 
 
 # Hot statements are built once with bind parameters; building costs more than running.
@@ -187,6 +189,17 @@ def get(
         _GET_FOR_UPDATE if for_update else _GET, _params(scope, id=resource_id)
     ).first()
     return _row(row) if row else None
+
+
+_BY_UNIQUE = {
+    "unique_key": select(*_ROW_COLUMNS).where(*_SCOPE_PARAMS, R.unique_key == bindparam("v")),
+    "id": select(*_ROW_COLUMNS).where(*_SCOPE_PARAMS, R.id == bindparam("v")),
+}
+
+
+def find_unique(conn: Connection, scope: Scope, column: str, value: str) -> list[StoredResource]:
+    """The resource (or none) whose unique ``column`` ("unique_key" or "id") is ``value``."""
+    return [_row(r) for r in conn.execute(_BY_UNIQUE[column], _params(scope, v=value))]
 
 
 def get_with_named(

@@ -186,6 +186,8 @@ _BY_URL = (
 
 
 def connection_for_url(conn: Connection, tenant_slug: str, uid: str) -> ConnectionRow | None:
+    if "\x00" in tenant_slug or "\x00" in uid:
+        return None  # no slug or uid holds NUL, and PostgreSQL cannot compare text with one
     r = conn.execute(_BY_URL, {"slug": tenant_slug, "uid": uid}).first()
     return _conn_row(r) if r else None
 

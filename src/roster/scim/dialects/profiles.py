@@ -119,6 +119,8 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         **_GENERIC,
         **dict.fromkeys(_ENTRA_ONLY, True),
         "group_patch_response": NO_CONTENT,
+        # Microsoft's SCIM test collection expects 204 for user PATCH too; Entra takes both.
+        "user_patch_response": NO_CONTENT,
     },
     "onelogin": {**_GENERIC, "group_patch_response": NO_CONTENT},
     "jumpcloud": {**_GENERIC, "group_patch_response": NO_CONTENT},
