@@ -6,6 +6,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
+# An execution option for connections that only read (a metrics scrape): on SQLite their
+# transactions begin DEFERRED instead of taking the write lock.
+READ_ONLY = "roster_read_only"
+
 
 def normalise_url(url: str) -> str:
     # psycopg 3 is the PostgreSQL driver; accept the plain scheme people paste.
@@ -48,6 +52,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
+            if conn.get_execution_options().get(READ_ONLY):
+                # A metrics scrape reads and writes nothing: never queue for the write lock.
+                conn.exec_driver_sql("BEGIN")
+                return
             # Every SCIM request writes a log entry, so every transaction writes: take the
             # write lock up front, so two processes never deadlock upgrading a read lock.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
