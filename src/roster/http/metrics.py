@@ -66,12 +66,9 @@ class OutboxCollector(Collector):
         )
 
 
-def _age(oldest: datetime | str | None) -> float:
-    if oldest is None:
-        return 0.0
-    if isinstance(oldest, str):  # SQLite's min() of a DateTime column is its text
-        oldest = datetime.fromisoformat(oldest)
-    return max(0.0, (now() - oldest).total_seconds())
+def _age(oldest: datetime | None) -> float:
+    # Rows queued "in the future" (a clock ahead of ours) count as new, not negative.
+    return 0.0 if oldest is None else max(0.0, (now() - oldest).total_seconds())
 
 
 class Metrics:
