@@ -36,7 +36,9 @@ class LiveServer:
 
     def lines(self) -> list[dict[str, Any]]:
         text = self.stderr_path.read_text(encoding="utf-8")
-        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        # Complete lines only: a worker may be writing the last one right now.
+        complete = text.split("\n")[:-1]
+        return [json.loads(line) for line in complete if line.startswith("{")]
 
     def access(self) -> list[dict[str, Any]]:
         return [line for line in self.lines() if line.get("logger") == "roster.access"]
@@ -81,14 +83,22 @@ def test_json_access_lines_and_a_scrape_that_adds_up_both_workers(
             if len(pids) >= 2:
                 break
     assert all(r.status_code == 200 for r in sent)
-    mine = [line for line in server.access() if line.get("connection") == made["id"]]
-    assert len(mine) == len(sent)  # one access line per request
-    workers = {line["pid"] for line in mine}
+
+    def mine() -> list[dict[str, Any]]:
+        return [line for line in server.access() if line.get("connection") == made["id"]]
+
+    # A line is written once its response has gone out: wait (bounded) for the last ones.
+    deadline = time.monotonic() + 10
+    while len(mine()) < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = mine()
+    assert len(lines) == len(sent)  # one access line per request
+    workers = {line["pid"] for line in lines}
     assert len(workers) == 2, "one worker answered every request; cannot test the sum"
 
     # Each line: request id (the response's X-Request-Id), tenant, connection, route, …
-    first = mine[0]
-    assert first["request_id"] == sent[0].headers["X-Request-Id"]
+    assert {line["request_id"] for line in lines} == {r.headers["X-Request-Id"] for r in sent}
+    [first] = [line for line in lines if line["request_id"] == sent[0].headers["X-Request-Id"]]
     assert (first["tenant"], first["connection"], first["idp"]) == (tenant, made["id"], "entra")
     assert (first["route"], first["method"], first["status"]) == (USERS, "GET", 200)
     assert isinstance(first["duration_ms"], float) and first["duration_ms"] > 0

@@ -40,7 +40,8 @@ def write_token(path: Path | None, token: str) -> None:
         return
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        os.fchmod(out.fileno(), 0o600)  # also when the file existed with looser bits
+        if hasattr(os, "fchmod"):  # POSIX (Windows has it from Python 3.13 only)
+            os.fchmod(out.fileno(), 0o600)  # also when the file existed with looser bits
         out.write(token + "\n")
 
 
