@@ -12,11 +12,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## Set up, migrate the embedded SQLite database, ensure a demo connection, serve on :8000.
+# `make run PORT=8001 HOST=0.0.0.0`; the public URL follows them unless ROSTER_PUBLIC_URL is set.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PUBLIC_URL := $(or $(ROSTER_PUBLIC_URL),http://$(HOST):$(PORT))
+
+## Set up, migrate the embedded SQLite database, ensure a demo connection (a second run keeps
+## its token), print the next steps, serve on http://$(HOST):$(PORT).
 run: $(STAMP)
 	$(BIN)/roster migrate
-	$(BIN)/roster demo
-	$(BIN)/roster serve --host 127.0.0.1 --port 8000
+	ROSTER_PUBLIC_URL='$(PUBLIC_URL)' $(BIN)/roster demo
+	ROSTER_PUBLIC_URL='$(PUBLIC_URL)' $(BIN)/roster serve --host '$(HOST)' --port '$(PORT)'
 
 ## Set up and run the whole suite (SQLite; set ROSTER_TEST_DATABASE_URL for PostgreSQL).
 test: $(STAMP)

@@ -5,18 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_FILE = "roster.db"
 
 
 def _default_database_url() -> str:
-    return f"sqlite:///{Path.cwd() / 'roster.db'}"
+    return f"sqlite:///{Path.cwd() / DEFAULT_DATABASE_FILE}"
 
 
 class Settings(BaseSettings):
     """Typed settings; every field maps to ``ROSTER_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="ROSTER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ROSTER_", extra="ignore", populate_by_name=True)
 
     database_url: str = ""
     public_url: str = "http://127.0.0.1:8000"
@@ -52,8 +54,20 @@ class Settings(BaseSettings):
     mail_retry_base_seconds: float = 30.0
     mail_retry_cap_seconds: float = 3600.0
 
+    # Server log lines (the access line included): json, console (human-readable), or auto:
+    # console when stderr is a terminal, else JSON.
+    log_format: Literal["auto", "json", "console"] = "auto"
+    # Where the worker processes of `roster serve` keep their Prometheus metrics, so that
+    # one scrape adds up every worker. `roster serve` sets it; unset: this process only.
+    prometheus_multiproc_dir: str = Field(default="", validation_alias="PROMETHEUS_MULTIPROC_DIR")
+
     def resolved_database_url(self) -> str:
         return self.database_url or _default_database_url()
+
+    def default_database_file(self) -> Path | None:
+        """The SQLite file used when ROSTER_DATABASE_URL is unset (``roster.db`` in the
+        current folder); None when a URL is set."""
+        return None if self.database_url else Path.cwd() / DEFAULT_DATABASE_FILE
 
     def base_url(self, tenant: str, connection_id: str) -> str:
         # RFC 7644 §6.1: the tenant is carried in the URL path; so is the connection.

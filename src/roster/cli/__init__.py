@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import sys
 import uuid
+from importlib.metadata import version as package_version
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Connection
 
+from roster.cli import demo as demo_support
 from roster.cli.directory import employee_app
 from roster.cli.directory import register as register_directory_commands
 from roster.cli.mail import register as register_mail_commands
 from roster.cli.roles import register as register_role_commands
 from roster.cli.rules import register as register_rule_commands
+from roster.cli.serving import register as register_serve_command
 from roster.cli.support import JsonFlag
 from roster.cli.support import fail as _fail
 from roster.cli.support import run as _run
@@ -42,6 +45,25 @@ register_directory_commands(app, connection_app)  # employee, location, apikey, 
 register_mail_commands(app)  # mail template|outbox|deliver
 register_rule_commands(app)  # access-group, rule
 register_role_commands(app, employee_app)  # role, employee explain
+register_serve_command(app)  # serve
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"roster {package_version('roster')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Roster: SCIM 2.0 provisioning server and employee directory."""
 
 
 def _connection_json(row: ConnectionRow, token: str | None = None) -> dict[str, Any]:
@@ -61,80 +83,80 @@ def _connection_json(row: ConnectionRow, token: str | None = None) -> dict[str, 
 
 
 @app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Server processes (all stateless).")] = 1,
-    as_json: JsonFlag = False,
-) -> None:
-    """Serve the SCIM API."""
-    import uvicorn  # noqa: PLC0415  (only `serve` pays for importing the server)
-
-    url = f"http://{host}:{port}"
-    _print(as_json, {"serving": url, "workers": workers}, f"Roster serving on {url}")
-    # Every worker process applies this, so requests refused before a tenant is known
-    # (unknown base URL, bad token) still leave a line on stderr.
-    logging_config: dict[str, Any] = {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-        "loggers": {
-            "roster": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-            "uvicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        },
-    }
-
-    uvicorn.run(
-        "roster.http.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=logging_config,
-        access_log=False,
-    )
-
-
-@app.command()
 def migrate(as_json: JsonFlag = False) -> None:
     """Create or upgrade the database schema (Alembic)."""
     from roster.storage.migrate import upgrade  # noqa: PLC0415  (Alembic only when migrating)
 
-    url = _settings().resolved_database_url()
+    settings = _settings()
+    url = settings.resolved_database_url()
+    default = settings.default_database_file()
+    if default is not None and not default.exists() and not as_json:
+        # Said, because the default depends on the folder the command runs in.
+        typer.echo(
+            f"creating a new database at {default} (ROSTER_DATABASE_URL is unset: the "
+            "default is roster.db in the current folder)",
+            err=True,
+        )
     upgrade(url)
     shown = url.split("@")[-1]
     _print(as_json, {"migrated": True, "database": shown}, f"database migrated: {shown}")
 
 
 @app.command()
-def demo(as_json: JsonFlag = False) -> None:
+def demo(
+    new_token: Annotated[
+        bool, typer.Option("--new-token", help="Issue a new token (the old one stops working).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Ensure a demo tenant with one SCIM connection exists; print its base URL and token.
 
-    Tokens are stored only as hashes, so when the demo already exists a fresh token is
-    issued (the previous one stops working).
+    A second run keeps the demo connection and its token: on SQLite the token is kept in a
+    file beside the database (mode 0600) and printed again; elsewhere it is kept and not
+    shown (tokens are stored only as hashes), and --new-token issues a fresh one.
     """
+    settings = _settings()
+    kept_in = demo_support.token_file(settings.resolved_database_url())
 
-    def run(conn: Connection) -> dict[str, Any]:
-        existing = [t for t in tenancy.list_tenants(conn) if t.name == "demo"]
-        if not existing:
+    def run(conn: Connection) -> tuple[dict[str, Any], str]:
+        if not [t for t in tenancy.list_tenants(conn) if t.name == "demo"]:
             tenancy.create_tenant(conn, "demo")
         conns = tenancy.list_connections(conn, "demo")
-        issued = (
-            tenancy.regenerate_token(conn, conns[0].uid)
-            if conns
-            else tenancy.create_connection(conn, "demo", "generic", "demo")
-        )
-        return _connection_json(issued.connection, issued.token)
+        if not conns:
+            issued = tenancy.create_connection(conn, "demo", "generic", "demo")
+            return _connection_json(issued.connection, issued.token), "created"
+        row = conns[0]
+        if new_token:
+            issued = tenancy.regenerate_token(conn, row.uid)
+            return _connection_json(issued.connection, issued.token), "regenerated"
+        saved = demo_support.read_token(kept_in)
+        if saved is not None and tenancy.hash_token(saved) == row.token_hash:
+            return _connection_json(row, saved), "kept"
+        return {**_connection_json(row), "token": None}, "kept"
 
-    data = _run(as_json, run)
-    _print(
-        as_json,
-        data,
-        f"Demo SCIM connection\n  base URL: {data['base_url']}\n"
-        f"  token:    {data['token']}\n(the token is shown once; "
-        f"`roster token regenerate {data['id']}` issues a new one)",
+    data, what = _run(as_json, run)
+    token = data["token"]
+    if token is not None and what != "kept":
+        demo_support.write_token(kept_in, token)
+    data["token_status"] = what
+    if token is None:
+        shown = (
+            "(kept from an earlier run; it is stored only as a hash, so it cannot be shown: "
+            "`roster demo --new-token` issues a new one and revokes it)"
+        )
+    else:
+        shown = token
+    where = f" (kept in {kept_in}, mode 0600)" if kept_in is not None and token else ""
+    heading = {
+        "created": "Demo SCIM connection created",
+        "regenerated": "Demo SCIM connection: new token (the previous one is revoked)",
+        "kept": "Demo SCIM connection (from an earlier run; its token still works)",
+    }[what]
+    human = (
+        f"{heading}\n  base URL: {data['base_url']}\n  token:    {shown}{where}\n\n"
+        + demo_support.next_steps(data["base_url"], settings.public_url, "demo", token)
     )
+    _print(as_json, data, human)
 
 
 @tenant_app.command("create")

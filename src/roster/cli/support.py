@@ -27,9 +27,31 @@ def settings() -> Settings:
     return Settings()
 
 
+class NoDatabase(RosterError):
+    pass
+
+
+def missing_default_database(current: Settings) -> str | None:
+    """Why the default SQLite file cannot be used, when ROSTER_DATABASE_URL is unset and
+    there is no ``roster.db`` here: said instead of silently creating an empty one."""
+    default = current.default_database_file()
+    if default is None or default.exists():
+        return None
+    return (
+        f"no database at {default}: ROSTER_DATABASE_URL is unset, so Roster uses roster.db "
+        "in the current folder. Run this from the folder where you ran `make run` (or "
+        "`roster migrate`), set ROSTER_DATABASE_URL, or run `roster migrate` to start a new "
+        "database here"
+    )
+
+
 @contextmanager
 def engine() -> Iterator[Engine]:
-    made = make_engine(settings().resolved_database_url())
+    current = settings()
+    missing = missing_default_database(current)
+    if missing is not None:
+        raise NoDatabase(missing)
+    made = make_engine(current.resolved_database_url())
     try:
         yield made
     finally:

@@ -18,8 +18,9 @@ from sqlalchemy import Connection, Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from roster.directory import audit
@@ -36,9 +37,11 @@ from roster.errors import (
     PayloadTooLarge,
     RosterError,
 )
-from roster.http import api
+from roster.http import api, health
+from roster.http.access import AccessMiddleware, ConnectionKinds
 from roster.http.bulk import run_bulk
 from roster.http.dispatch import ALLOWED, Operation, Reply, check_method, execute, route_kind
+from roster.http.metrics import Metrics
 from roster.http.responses import error_body, error_response, scim_json
 from roster.scim import limits
 from roster.settings import Settings
@@ -383,9 +386,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             )
         )
 
-    async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
         if api.owns(request.url.path):  # the read API's routes answer these themselves
@@ -404,9 +404,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return api.error_response(500, "internal error")
         return scim_json(error_body(500, "internal error"), 500)
 
+    metrics = Metrics(engine, settings.prometheus_multiproc_dir)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
-        Route("/healthz", health),
+        Route("/healthz", health.healthz),  # liveness: this process answers
+        Route("/readyz", health.readyz(engine)),  # readiness: database up and migrated
+        Route("/metrics", metrics.endpoint),  # Prometheus (http/metrics.py)
         Route("/scim/v2/{tenant}/{connection}/{rest:path}", scim_endpoint, methods=methods),
         Route("/scim/v2/{tenant}/{connection}", scim_endpoint, methods=methods),
         Route("/scim/{version}/{tenant}/{connection}/{rest:path}", other_version, methods=methods),
@@ -430,9 +433,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         routes=routes,
         exception_handlers={404: not_found, 405: not_found, Exception: crashed},
         lifespan=lifespan,
+        # One access line and the metrics of every request (http/access.py).
+        middleware=[Middleware(AccessMiddleware, metrics, ConnectionKinds(engine))],
     )
     app.state.engine = engine
     app.state.settings = settings
     app.state.mail_loop = loop
     app.state.read_log = read_log
+    app.state.metrics = metrics
     return app

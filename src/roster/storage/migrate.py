@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from roster.storage.engine import normalise_url
 
@@ -21,3 +23,9 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+@cache
+def head_revisions() -> frozenset[str]:
+    """The revisions this code's migrations end at (one, while the history is linear)."""
+    return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, or_, select, update
+from sqlalchemy import Connection, Table, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from roster.storage.tables import email_outbox, email_templates
@@ -204,6 +204,15 @@ def mark_failed(
         .where(O.tenant_id == tenant_id, O.pk == pk, O.status == PENDING)
         .values(lease_until=None, last_error=error[:2000], next_attempt_at=next_attempt_at)
     )
+
+
+def backlog(conn: Connection) -> tuple[int, datetime | None]:
+    """Every tenant's pending email: how many, and when the oldest was queued (metrics).
+    Served by ix_email_outbox_due (its leading column is the status)."""
+    row = conn.execute(
+        select(func.count(), func.min(O.created_at)).where(O.status == PENDING)
+    ).one()
+    return int(row[0]), row[1]
 
 
 def list_emails(
