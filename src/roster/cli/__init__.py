@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Connection
 
+from roster.cli.admin import register as register_admin_commands
 from roster.cli.directory import employee_app
 from roster.cli.directory import register as register_directory_commands
 from roster.cli.mail import register as register_mail_commands
@@ -40,6 +41,7 @@ register_directory_commands(app, connection_app)  # employee, location, apikey, 
 register_mail_commands(app)  # mail template|outbox|deliver
 register_rule_commands(app)  # access-group, rule
 register_role_commands(app, employee_app)  # role, employee explain
+register_admin_commands(app)  # admin, setup-link (the admin console)
 
 
 def _connection_json(row: ConnectionRow, token: str | None = None) -> dict[str, Any]:
