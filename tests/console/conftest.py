@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,6 +52,15 @@ def app(settings: Settings, engine: Engine, clock: Clock) -> Starlette:
             Mount("/admin", app=console.build(settings, engine, clock=clock)),
             Mount("/", app=create_app(settings, engine)),
         ]
+    )
+
+
+def browser(app: Starlette, **kw: Any) -> TestClient:
+    """A client with an address of its own: sign-in limits count per address, and the
+    tests share one database."""
+    n = uuid.uuid4().int
+    return TestClient(
+        app, client=(f"10.{n % 250}.{n // 250 % 250}.{n // 62500 % 250}", 50000), **kw
     )
 
 
@@ -113,11 +123,13 @@ def sign_in(http: TestClient, email: str, password: str = PASSWORD) -> Any:
 
 
 @pytest.fixture
-def admin_factory(app: Starlette, engine: Engine, clock: Clock) -> Any:
+def admin_factory(
+    app: Starlette, engine: Engine, clock: Clock
+) -> Callable[[tuple[str, str, int] | None], Admin]:
     def make(tenant: tuple[str, str, int] | None = None) -> Admin:
         name, slug, tenant_id = tenant or new_tenant(engine)
         email = make_account(engine, clock, name)
-        http = TestClient(app)
+        http = browser(app)
         response = sign_in(http, email)
         assert response.status_code == 303, response.text
         return Admin(http, email, name, slug, tenant_id)
@@ -126,8 +138,8 @@ def admin_factory(app: Starlette, engine: Engine, clock: Clock) -> Any:
 
 
 @pytest.fixture
-def admin(admin_factory: Any) -> Admin:
-    return admin_factory()
+def admin(admin_factory: Callable[[tuple[str, str, int] | None], Admin]) -> Admin:
+    return admin_factory(None)
 
 
 def connect(engine: Engine, http: TestClient, admin: Admin, idp: str = "okta") -> Scim:

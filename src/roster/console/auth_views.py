@@ -22,7 +22,7 @@ from roster.console.web import (
     signed_in,
 )
 from roster.directory import admins, setup_links, tenancy
-from roster.directory.admins import InvalidLink, SignInRefused, TooManyAttempts
+from roster.directory.admins import InvalidLink, TooManyAttempts
 from roster.errors import RosterError
 
 
@@ -50,10 +50,11 @@ def routes(console: Console) -> list[Route]:
                     lambda c: admins.sign_in(c, email, str(data.get("password", "")), address, at)
                 )
             except TooManyAttempts as err:
-                status, error = 429, err.detail
-            except SignInRefused as err:
-                status, error = 401, err.detail
+                issued, status, error = None, 429, err.detail
             else:
+                if issued is None:
+                    status, error = 401, "Wrong email or password."
+            if issued is not None:
                 done = redirect(nxt)
                 console.set_cookie(
                     done, SESSION_COOKIE, issued.token, int(console.absolute.total_seconds())

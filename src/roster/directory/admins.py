@@ -46,10 +46,6 @@ class InvalidLink(RosterError):
     status = 404
 
 
-class SignInRefused(RosterError):
-    status = 401
-
-
 class TooManyAttempts(RosterError):
     status = 429
 
@@ -232,8 +228,9 @@ class IssuedSession:
 
 def sign_in(
     conn: Connection, email: str, password: str, address: str, at: datetime
-) -> IssuedSession:
-    """Check a password, within the rate limits; every attempt is counted."""
+) -> IssuedSession | None:
+    """Check a password, within the rate limits. Every attempt is counted, so a wrong
+    password returns None (the caller commits the count) instead of raising."""
     key = email_key(email)[:320]
     since = at - ATTEMPT_WINDOW
     store.delete_attempts_before(conn, at - timedelta(days=1))
@@ -248,16 +245,24 @@ def sign_in(
         )
     account = store.account_by_email(conn, key)
     stored = account.password_hash if account is not None else None
-    ok = False
     try:
         ok = _hasher.verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
         ok = False
     ok = ok and stored is not None
     store.insert_attempt(conn, key, address, at, ok)
-    if not ok or account is None:
-        raise SignInRefused("wrong email or password")
-    if _hasher.check_needs_rehash(stored or ""):
+    if not ok or account is None or stored is None:
+        if account is not None and account.tenant_id is not None:
+            log_action(
+                conn,
+                account.tenant_id,
+                actor(account),
+                "admin.sign_in",
+                f"sign-in refused (wrong password) from {address}",
+                status=401,
+            )
+        return None
+    if _hasher.check_needs_rehash(stored):
         store.set_password_hash(conn, account.pk, _hasher.hash(password), at)
     token = new_secret()
     store.insert_session(conn, hash_secret(token), account.pk, at, address)
