@@ -17,9 +17,9 @@ from roster.settings import Settings
 from roster.storage.tables import admin_accounts, admin_sessions, connections
 from tests.console.conftest import (
     PASSWORD,
-    browser,
     Admin,
     Clock,
+    browser,
     connect,
     csrf_of,
     make_account,

@@ -13,7 +13,7 @@ from roster.directory import rulebook
 from roster.directory.rulebook import RuleSpec
 from roster.settings import Settings
 from roster.storage.tables import connections, log_entries
-from tests.console.conftest import Admin, Clock, connect, csrf_of
+from tests.console.conftest import Admin, Clock, browser, connect, csrf_of, make_account, sign_in
 
 
 def _state(engine: Engine, tenant_id: int) -> tuple[Any, ...]:
@@ -114,8 +114,6 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
 def test_an_operator_sees_every_tenant(
     admin_factory: Any, app: Any, engine: Engine, clock: Clock
 ) -> None:
-    from tests.console.conftest import browser, make_account, sign_in
-
     a: Admin = admin_factory(None)
     b: Admin = admin_factory(None)
     email = make_account(engine, clock, None)
