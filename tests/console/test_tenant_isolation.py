@@ -127,7 +127,7 @@ def test_an_operator_sees_every_tenant(
 
 
 def _employee_id(admin: Admin) -> str:
-    page = admin.get(f"/admin/t/{admin.slug}/employees").text
+    page: str = admin.get(f"/admin/t/{admin.slug}/employees").text
     marker = f"/admin/t/{admin.slug}/employees/"
     start = page.index(marker) + len(marker)
     return page[start : page.index('"', start)]

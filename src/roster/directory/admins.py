@@ -245,11 +245,11 @@ def sign_in(
         )
     account = store.account_by_email(conn, key)
     stored = account.password_hash if account is not None else None
+    ok: bool
     try:
-        ok = _hasher.verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD])
+        ok = _hasher.verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD]) and stored is not None
     except (VerificationError, InvalidHashError):
         ok = False
-    ok = ok and stored is not None
     store.insert_attempt(conn, key, address, at, ok)
     if not ok or account is None or stored is None:
         if account is not None and account.tenant_id is not None:
