@@ -26,7 +26,7 @@ def test_dashboard_counts_requests_errors_users_and_groups(admin: Admin, engine:
     assert scim.post("/Users", {"schemas": [], "userName": "x"}).status_code == 400
     page = admin.get(f"/admin/t/{admin.slug}/").text
     row = page.split(f'connections/{scim.connection_id}">')[1].split("</tr>")[0]
-    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
     # idp, status, last request, requests, errors, users, groups, employees, chart
     assert cells[0] == "okta" and "active" in cells[1] and "UTC" in cells[2]
     assert cells[3] == "4" and ">1</a>" in cells[4]
