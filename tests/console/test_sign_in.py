@@ -228,3 +228,14 @@ def test_console_responses_carry_security_headers(admin: Admin) -> None:
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["cache-control"] == "no-store"
     assert admin.get("/admin/static/htmx.min.js").status_code == 200
+
+
+def test_unknown_console_paths_answer_in_html(admin: Admin) -> None:
+    missing = admin.get("/admin/no/such/page")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert admin.http.get("/admin").url.path == f"/admin/t/{admin.slug}/"
+    # htmx asks for fragments; a history restore (back button) needs the whole page.
+    url = f"/admin/t/{admin.slug}/employees"
+    assert "<html" not in admin.get(url, headers={"HX-Request": "true"}).text
+    restore = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    assert "<html" in admin.get(url, headers=restore).text

@@ -48,6 +48,7 @@ class _Headers(BaseHTTPMiddleware):
             response.headers.setdefault(name, value)
         if not request.url.path.startswith("/admin/static/"):
             response.headers.setdefault("Cache-Control", "no-store")
+            response.headers.setdefault("Vary", "HX-Request")  # fragments and pages differ
         return response
 
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from roster.console.web import Console, signed_in, tenant_for
+from roster.console.web import Console, signed_in, tenant_for, wants_fragment
 from roster.directory import console_reads, rule_runs
 from roster.directory.console_reads import LogFilter
 
@@ -34,7 +34,7 @@ def routes(console: Console) -> list[Route]:
 
         data = await console.db(read)
         # htmx asks for the results only (the search box stays as typed).
-        template = "employee_rows.html" if request.headers.get("hx-request") else "employees.html"
+        template = "employee_rows.html" if wants_fragment(request) else "employees.html"
         return console.render(
             request,
             template,

@@ -11,7 +11,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from roster.console.web import BASE, Console, Redirect, as_list, form, signed_in, tenant_for
+from roster.console.web import (
+    BASE,
+    Console,
+    Redirect,
+    as_list,
+    form,
+    signed_in,
+    tenant_for,
+    wants_fragment,
+)
 from roster.directory import admins, locations, rule_runs, rulebook
 from roster.directory.audit import correlated
 from roster.directory.console_reads import TenantRow
@@ -101,7 +110,7 @@ def routes(console: Console) -> list[Route]:
             return {"tenant": tenant, "result": rule_runs.dry_run(c, tenant.id)}
 
         data = await console.db(read)
-        template = "dry_run_part.html" if request.headers.get("hx-request") else "dry_run.html"
+        template = "dry_run_part.html" if wants_fragment(request) else "dry_run.html"
         return console.render(request, template, ctx=me, csrf=me.csrf, title="Dry run", **data)
 
     async def apply(request: Request) -> Response:

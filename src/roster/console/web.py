@@ -142,6 +142,13 @@ def check_csrf(secret: str | None, sent: object) -> None:
         )
 
 
+def wants_fragment(request: Request) -> bool:
+    """An htmx request for part of a page (not a history restore, which needs all of it)."""
+    return bool(request.headers.get("hx-request")) and not request.headers.get(
+        "hx-history-restore-request"
+    )
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 

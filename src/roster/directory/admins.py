@@ -234,6 +234,7 @@ def sign_in(
     key = email_key(email)[:320]
     since = at - ATTEMPT_WINDOW
     store.delete_attempts_before(conn, at - timedelta(days=1))
+    store.delete_sessions_before(conn, at - SESSION_ABSOLUTE, at - SESSION_IDLE)
     if (
         store.failures_since(conn, since, email_key=key) >= MAX_FAILURES_PER_ACCOUNT
         or store.failures_since(conn, since, address=address) >= MAX_FAILURES_PER_ADDRESS
