@@ -10,14 +10,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from roster.directory import options, queries, tenancy
-from roster.directory.audit import LogEntry
 from roster.errors import InvalidValue, NotFound
 from roster.storage import console_reads as reads
 from roster.storage import tenancy as tenancy_store
-from roster.storage.console_reads import LogFilter
+from roster.storage.console_reads import LogFilter, LogRow
 from roster.storage.tenancy import ConnectionRow, TenantRow
 
-__all__ = ["ConnectionRow", "LogEntry", "LogFilter", "TenantRow"]
+__all__ = ["ConnectionRow", "LogFilter", "LogRow", "TenantRow"]
 
 Json = dict[str, Any]
 
@@ -141,13 +140,13 @@ def employee(conn: Connection, tenant_id: int, employee_id: str) -> Json:
 
 def log_page(
     conn: Connection, tenant_id: int, where: LogFilter, before_id: int | None, limit: int = 50
-) -> list[LogEntry]:
+) -> list[LogRow]:
     if where.outcome not in (None, "ok", "error"):
         raise InvalidValue("outcome must be ok or error")
     return reads.log_page(conn, tenant_id, where, before_id, limit)
 
 
-def log_entry(conn: Connection, tenant_id: int, entry_id: int) -> tuple[LogEntry, list[LogEntry]]:
+def log_entry(conn: Connection, tenant_id: int, entry_id: int) -> tuple[LogRow, list[LogRow]]:
     """One entry and its request's trail (every entry with the same request id)."""
     entry = reads.log_entry(conn, tenant_id, entry_id)
     if entry is None:

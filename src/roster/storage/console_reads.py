@@ -21,7 +21,6 @@ from sqlalchemy import (
 )
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
-from roster.storage.log import LogEntry
 from roster.storage.tables import employees, log_entries, resources
 
 L = log_entries.c
@@ -159,6 +158,27 @@ def employee_search(
 
 
 @dataclass(frozen=True)
+class LogRow:
+    """A system-log entry as the console shows it (read here, so the console does not
+    depend on how the write side models entries)."""
+
+    id: int
+    tenant_id: int
+    connection_uid: str | None
+    at: datetime
+    actor: str
+    method: str
+    path: str
+    resource_type: str | None
+    resource_id: str | None
+    status: int
+    scim_type: str | None
+    detail: str | None
+    request_id: str
+    duration_ms: float
+
+
+@dataclass(frozen=True)
 class LogFilter:
     outcome: str | None = None  # "ok" or "error"
     resource_type: str | None = None
@@ -168,28 +188,28 @@ class LogFilter:
     resource_id: str | None = None
 
 
-def _entry(r: Any) -> LogEntry:
-    return LogEntry(
-        r.tenant_id,
-        r.connection_uid,
-        r.at,
-        r.actor,
-        r.method,
-        r.path,
-        r.resource_type,
-        r.resource_id,
-        r.status,
-        r.scim_type,
-        r.detail,
-        r.request_id,
-        r.duration_ms,
-        r.id,
+def _entry(r: Any) -> LogRow:
+    return LogRow(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        connection_uid=r.connection_uid,
+        at=r.at,
+        actor=r.actor,
+        method=r.method,
+        path=r.path,
+        resource_type=r.resource_type,
+        resource_id=r.resource_id,
+        status=r.status,
+        scim_type=r.scim_type,
+        detail=r.detail,
+        request_id=r.request_id,
+        duration_ms=r.duration_ms,
     )
 
 
 def log_page(
     conn: Connection, tenant_id: int, where: LogFilter, before_id: int | None, limit: int
-) -> list[LogEntry]:
+) -> list[LogRow]:
     """Newest first, ``limit`` entries older than ``before_id``."""
     query = select(log_entries).where(L.tenant_id == tenant_id)
     if where.outcome == "ok":
@@ -211,12 +231,12 @@ def log_page(
     return [_entry(r) for r in conn.execute(query.order_by(L.id.desc()).limit(limit))]
 
 
-def log_entry(conn: Connection, tenant_id: int, entry_id: int) -> LogEntry | None:
+def log_entry(conn: Connection, tenant_id: int, entry_id: int) -> LogRow | None:
     r = conn.execute(select(log_entries).where(L.tenant_id == tenant_id, L.id == entry_id)).first()
     return _entry(r) if r else None
 
 
-def trail(conn: Connection, tenant_id: int, request_id: str, limit: int) -> list[LogEntry]:
+def trail(conn: Connection, tenant_id: int, request_id: str, limit: int) -> list[LogRow]:
     """Every entry one request wrote, in the order written."""
     rows = conn.execute(
         select(log_entries)
