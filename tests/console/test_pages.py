@@ -165,3 +165,24 @@ def _employee_id(admin: Admin, email: str) -> str:
     found = re.search(rf'employees/([0-9a-f-]{{36}})">{re.escape(email)}<', page)
     assert found, page
     return found.group(1)
+
+
+def test_rules_move_and_remove(admin: Admin, engine: Engine) -> None:
+    rules = f"/admin/t/{admin.slug}/rules"
+    for name in ("First", "Second", "Third"):
+        assert admin.post(rules, {"name": name, "conditions": ""}, page=rules).status_code == 303
+    with engine.connect() as conn:
+        ids = {r.name: r.id for r in rulebook.rules(conn, admin.tenant_id)}
+    moved = admin.post(f"{rules}/{ids['Third']}/move", {"to": "1"}, page=rules)
+    assert moved.status_code == 303
+    assert admin.post(f"{rules}/{ids['First']}/remove", page=rules).status_code == 303
+    with engine.connect() as conn:
+        assert [r.name for r in rulebook.rules(conn, admin.tenant_id)] == ["Third", "Second"]
+    assert admin.post(f"{rules}/{ids['Third']}/move", {"to": "9"}, page=rules).status_code == 400
+    assert admin.post(f"{rules}/{ids['Third']}/rename", page=rules).status_code == 404
+    assert admin.post(f"{rules}/Third/remove", page=rules).status_code == 404  # ids only
+    actor = f"admin:{admin.email}"
+    logged = _actors(engine, admin)
+    assert (actor, "console.rule.move") in logged and (actor, "console.rule.remove") in logged
+    page = admin.get(rules).text
+    assert page.index("Third") < page.index("Second") and 'aria-label="Move Third down"' in page

@@ -49,7 +49,8 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
     b_scim = connect(engine, b.http, b)
     user = b_scim.create_user("bea@example.test")
     with engine.begin() as conn:
-        rulebook.add_rule(conn, b.tenant_id, RuleSpec("B's rule"))
+        b_rule = rulebook.add_rule(conn, b.tenant_id, RuleSpec("B's rule"))
+        rulebook.add_rule(conn, b.tenant_id, RuleSpec("B's other rule"))
     employee_id = _employee_id(b)
     entry_id = _some_entry(engine, b.tenant_id)
     assert user["id"]
@@ -59,19 +60,21 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
         "uid": b_scim.connection_id,
         "action": "regenerate",
         "id": employee_id,
+        "rule": b_rule.id,
+        "verb": "move",
     }
     tried: set[tuple[str, str]] = set()
     before = _state(engine, b.tenant_id)
     a_csrf = a.csrf(f"/admin/t/{a.slug}/")
 
     def attempt(method: str, template: str, **override: str) -> None:
-        path = "/admin" + template.format(**{**values, **override})
+        path = "/admin" + template.replace(":str}", "}").format(**{**values, **override})
         if method == "GET":
             response = a.get(path)
         else:
             response = a.http.post(
                 path,
-                data={"csrf": a_csrf, "name": "sneaky", "conditions": ""},
+                data={"csrf": a_csrf, "name": "sneaky", "conditions": "", "to": "2"},
                 follow_redirects=False,
             )
         assert response.status_code == 404, (method, path, response.status_code)
@@ -82,6 +85,9 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
         if "{action}" in template:
             for action in ("regenerate", "deactivate", "activate"):
                 attempt(method, template, action=action)
+        elif "{verb" in template:
+            for verb in ("move", "remove"):
+                attempt(method, template, verb=verb)
         elif template == "/t/{slug}/log/{id}":
             attempt(method, template, id=str(entry_id))
         else:

@@ -15,6 +15,7 @@ from roster.console.web import (
     BASE,
     Console,
     Redirect,
+    Refused,
     as_list,
     form,
     signed_in,
@@ -144,8 +145,45 @@ def routes(console: Console) -> list[Route]:
             report=report,
         )
 
+    async def edit(request: Request) -> Response:
+        """Move a rule (``to``: its new position) or remove it. Either changes no one's
+        access until the rules are applied."""
+        me = await signed_in(console, request)
+        slug, rule_id, verb = (request.path_params[k] for k in ("slug", "rule", "verb"))
+        if verb not in ("move", "remove"):
+            raise Refused(404, "No such page.")
+        values = await form(request, me.token)
+
+        def run(c: Connection) -> None:
+            tenant = tenant_for(c, me.account, slug)
+            row = rulebook.rule(c, tenant.id, rule_id)
+            if row.id != rule_id:  # only ids here, not names or positions
+                raise Refused(404, "No such rule.")
+            if verb == "move":
+                to = str(values.get("to", ""))
+                if not to.isdigit():
+                    raise Refused(400, "say which position to move the rule to")
+                moved = rulebook.move_rule(c, tenant.id, row.id, int(to))
+                detail = f"rule {row.name!r} moved from position {row.position} to {moved.position}"
+            else:
+                rulebook.remove_rule(c, tenant.id, row.id)
+                detail = f"rule {row.name!r} removed"
+            admins.log_action(
+                c,
+                tenant.id,
+                me.actor,
+                f"console.rule.{verb}",
+                detail,
+                resource_type="Rule",
+                resource_id=row.id,
+            )
+
+        await console.db(run, me.request_id)
+        raise Redirect(f"{BASE}/t/{slug}/rules")
+
     return [
         Route("/t/{slug}/rules", rules_page, methods=["GET", "POST"]),
+        Route("/t/{slug}/rules/{rule}/{verb:str}", edit, methods=["POST"]),
         Route("/t/{slug}/rules/dry-run", dry_run),
         Route("/t/{slug}/rules/apply", apply, methods=["POST"]),
     ]
