@@ -186,3 +186,14 @@ def test_rules_move_and_remove(admin: Admin, engine: Engine) -> None:
     assert (actor, "console.rule.move") in logged and (actor, "console.rule.remove") in logged
     page = admin.get(rules).text
     assert page.index("Third") < page.index("Second") and 'aria-label="Move Third down"' in page
+
+
+def test_groups_with_their_members(admin: Admin, engine: Engine) -> None:
+    scim = connect(engine, admin.http, admin)
+    ann = scim.create_user("ann@example.test")
+    scim.create_group("Engineering", [ann["id"]])
+    scim.create_group("Empty")
+    page = admin.get(f"/admin/t/{admin.slug}/groups").text
+    row = page.split("Engineering")[1].split("</tr>")[0]
+    assert "ann@example.test" in row and scim.connection_id in row
+    assert "none" in page.split("Empty")[1].split("</tr>")[0]

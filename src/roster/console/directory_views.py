@@ -75,7 +75,22 @@ def routes(console: Console) -> list[Route]:
             **data,
         )
 
+    async def groups(request: Request) -> Response:
+        me = await signed_in(console, request)
+        slug = request.path_params["slug"]
+        cursor = request.query_params.get("after") or None
+
+        def read(c: Connection) -> dict[str, Any]:
+            tenant = tenant_for(c, me.account, slug)
+            items, after = console_reads.groups(c, tenant.id, cursor)
+            names = {row.uid: row.name for row in console_reads.connections(c, tenant.id)}
+            return {"tenant": tenant, "groups": items, "after": after, "names": names}
+
+        data = await console.db(read)
+        return console.render(request, "groups.html", ctx=me, csrf=me.csrf, title="Groups", **data)
+
     return [
         Route("/t/{slug}/employees", employees),
+        Route("/t/{slug}/groups", groups),
         Route("/t/{slug}/employees/{id}", employee),
     ]

@@ -134,6 +134,17 @@ def search_employees(
     return EmployeePage(queries.render_employees(conn, tenant_id, rows), total, page, pages)
 
 
+def groups(
+    conn: Connection, tenant_id: int, cursor: str | None, limit: int = 50
+) -> tuple[list[Json], str | None]:
+    """Pushed groups with their members (as the read API lists them)."""
+    return queries.list_groups(conn, tenant_id, cursor=cursor, limit=limit)
+
+
+def connections(conn: Connection, tenant_id: int) -> list[ConnectionRow]:
+    return tenancy_store.connections_of(conn, tenant_id)
+
+
 def employee(conn: Connection, tenant_id: int, employee_id: str) -> Json:
     return queries.get_employee(conn, tenant_id, employee_id)
 
