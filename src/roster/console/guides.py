@@ -25,6 +25,7 @@ _EXAMPLE_URL = re.compile(
     r"https://roster\.example\.com/scim/v2/acme/[0-9a-f]{8}-(?:[0-9a-f-]{27}|…)"
 )
 _EXAMPLE_TOKEN = re.compile(r"roster_[A-Za-z0-9_-]{43}")
+_DEMOTE = re.compile(r"(</?)h([1-6])")
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
@@ -45,4 +46,5 @@ def render(idp: str, base_url: str, connection_id: str, token: str | None) -> st
     text = _EXAMPLE_URL.sub(base_url, text)
     text = _EXAMPLE_TOKEN.sub(token or "<your token: regenerate it if you lost it>", text)
     text = text.replace("CONNECTION_ID", connection_id)
-    return str(_md.render(text))
+    # The guide sits under the page's own h1 and h2: its headings move two levels down.
+    return _DEMOTE.sub(lambda m: f"{m.group(1)}h{min(6, int(m.group(2)) + 2)}", _md.render(text))

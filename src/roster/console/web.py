@@ -37,6 +37,13 @@ T = TypeVar("T")
 SESSION_COOKIE = "roster_admin_session"
 PRE_COOKIE = "roster_admin_pre"  # the CSRF secret of forms shown before sign-in
 BASE = "/admin"
+IDP_NAMES = {
+    "okta": "Okta",
+    "entra": "Microsoft Entra ID",
+    "onelogin": "OneLogin",
+    "jumpcloud": "JumpCloud",
+    "generic": "Another SCIM 2.0 client",
+}
 
 
 def utcnow() -> datetime:
@@ -77,6 +84,7 @@ class Console:
             lstrip_blocks=True,
         )
         self.templates.globals["base"] = BASE
+        self.templates.globals["idp_names"] = IDP_NAMES
         self.templates.filters["when"] = when
 
     @property
