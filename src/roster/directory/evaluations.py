@@ -117,7 +117,9 @@ def evaluate(
     at = write_time(conn, tenant_id)
     held = access.read_held(conn, tenant_id, employees, cat)
     plans = [access.plan_for(e, held, cat, at) for e in employees]
-    access.write(conn, tenant_id, connection_uid, plans, at, always_note=always_note, cause=cause)
+    access.write(
+        conn, tenant_id, connection_uid, plans, at, always_note=always_note, cause=cause
+    )
     return plans
 
 

@@ -172,6 +172,7 @@ def delete_mapping(conn: Connection, tenant_id: int, pk: int) -> None:
     conn.execute(delete(role_mappings).where(RM.tenant_id == tenant_id, RM.pk == pk))
 
 
+
 # ---- what employees hold -----------------------------------------------------------------
 
 
