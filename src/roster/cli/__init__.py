@@ -15,6 +15,7 @@ import typer
 from sqlalchemy import Connection
 
 from roster.cli import demo as demo_support
+from roster.cli.admin import register as register_admin_commands
 from roster.cli.directory import employee_app
 from roster.cli.directory import register as register_directory_commands
 from roster.cli.mail import register as register_mail_commands
@@ -46,6 +47,7 @@ register_mail_commands(app)  # mail template|outbox|deliver
 register_rule_commands(app)  # access-group, rule
 register_role_commands(app, employee_app)  # role, employee explain
 register_serve_command(app)  # serve
+register_admin_commands(app)  # admin, setup-link (the admin console)
 
 
 def _print_version(value: bool) -> None:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from roster import console
 from roster.directory import audit
 from roster.directory.audit import Outcome
 from roster.directory.context import ConnectionContext
@@ -414,6 +415,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/scim/v2/{tenant}/{connection}", scim_endpoint, methods=methods),
         Route("/scim/{version}/{tenant}/{connection}/{rest:path}", other_version, methods=methods),
         Mount("/api/v1", routes=api.routes(engine)),  # the host app's read API
+        # The admin console answers its own errors in HTML (roster/console/app.py).
+        Mount("/admin", app=console.build(settings, engine)),
     ]
     loop = mail_loop(settings, engine)
 

@@ -461,3 +461,86 @@ email_templates = Table(
     Column("body", Text(), nullable=False),
     Column("updated_at", DateTime(), nullable=False),
 )
+
+# ---- the admin console (issue 14) -----------------------------------------------------
+# Admin accounts sign in to /admin/. ``tenant_id`` NULL: an operator account, which sees
+# every tenant. The email is the sign-in name, so it is unique across the deployment.
+# Passwords are argon2id hashes; every secret handed out (set-password links, session
+# cookies, setup links) is stored only as its SHA-256 hash.
+admin_accounts = Table(
+    "admin_accounts",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE")),
+    Column("email", String(320), nullable=False),
+    Column("email_key", _binary(320), nullable=False, unique=True),
+    Column("password_hash", Text()),  # NULL until the set-password link is used
+    Column("created_at", DateTime(), nullable=False),
+    Column("password_set_at", DateTime()),
+    Index("ix_admin_accounts_tenant", "tenant_id"),
+)
+
+# One-time set-password links (``roster admin create|reset``).
+admin_password_links = Table(
+    "admin_password_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "account_pk",
+        Integer(),
+        ForeignKey("admin_accounts.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", DateTime(), nullable=False),
+    Column("expires_at", DateTime(), nullable=False),
+    Index("ix_admin_password_links_account", "account_pk"),
+)
+
+# Server-side sessions: the cookie holds a random id, the table its hash.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column(
+        "account_pk",
+        Integer(),
+        ForeignKey("admin_accounts.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", DateTime(), nullable=False),
+    Column("last_seen_at", DateTime(), nullable=False),
+    Column("address", String(64)),
+    Index("ix_admin_sessions_account", "account_pk"),
+)
+
+# Sign-in attempts, counted per account (email) and per client address for rate limits.
+admin_signin_attempts = Table(
+    "admin_signin_attempts",
+    metadata,
+    Column("id", BigPK, primary_key=True, autoincrement=True),
+    Column("email_key", _binary(320), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", DateTime(), nullable=False),
+    Column("succeeded", Integer(), nullable=False),  # 0 or 1
+    Index("ix_admin_signin_attempts_email", "email_key", "at"),
+    Index("ix_admin_signin_attempts_address", "address", "at"),
+)
+
+# One-time setup links: a customer's IT admin creates their connection without an account.
+setup_links = Table(
+    "setup_links",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    Column("expires_at", DateTime(), nullable=False),
+    Column("used_at", DateTime()),
+    Column("connection_uid", String(36)),  # the connection it created
+    Index("ix_setup_links_tenant", "tenant_id", "created_at"),
+)
+
+# The console shows a request's trail: every entry with its request id.
+Index("ix_log_entries_request", log_entries.c.tenant_id, log_entries.c.request_id)

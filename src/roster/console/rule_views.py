@@ -1,0 +1,189 @@
+"""Rules: the ordered list, adding one (rulebook.add_rule, the CLI's validation), the dry
+run's diff, and apply (rule_runs.apply, batched like `roster rule apply`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from roster.console.web import (
+    BASE,
+    Console,
+    Redirect,
+    Refused,
+    as_list,
+    form,
+    signed_in,
+    tenant_for,
+    wants_fragment,
+)
+from roster.directory import admins, locations, rule_runs, rulebook
+from roster.directory.audit import correlated
+from roster.directory.console_reads import TenantRow
+from roster.directory.rulebook import RuleSpec
+from roster.errors import RosterError
+from roster.rules import roles
+
+
+def _catalogue(c: Connection, tenant: TenantRow) -> dict[str, Any]:
+    rows = rulebook.rules(c, tenant.id)
+    return {
+        "tenant": tenant,
+        "rules": [(r, rulebook.describe(c, tenant.id, r)) for r in rows],
+        "access_groups": rulebook.access_groups(c, tenant.id),
+        "locations": locations.list_all(c, tenant.id),
+        "roles": list(roles.LOCATION_ROLES) + list(roles.COMPANY_ROLES),
+    }
+
+
+def routes(console: Console) -> list[Route]:
+    async def rules_page(request: Request) -> Response:
+        me = await signed_in(console, request)
+        slug = request.path_params["slug"]
+        error, status, values = None, 200, {}
+        if request.method == "POST":
+            values = await form(request, me.token)
+            position = str(values.get("position", "")).strip()
+            spec = RuleSpec(
+                str(values.get("name", "")),
+                tuple(
+                    line.strip()
+                    for line in str(values.get("conditions", "")).splitlines()
+                    if line.strip()
+                ),
+                str(values.get("match", "all")),
+                tuple(as_list(values.get("access_group"))),
+                str(values.get("role") or "") or None,
+                tuple(as_list(values.get("location"))),
+                values.get("mobile_key") == "on",
+                int(position) if position.isdigit() else None,
+            )
+
+            def add(c: Connection) -> None:
+                tenant = tenant_for(c, me.account, slug)
+                row = rulebook.add_rule(c, tenant.id, spec)
+                admins.log_action(
+                    c,
+                    tenant.id,
+                    me.actor,
+                    "console.rule.add",
+                    f"rule {row.name!r} added at position {row.position}: "
+                    + rulebook.describe(c, tenant.id, row),
+                    resource_type="Rule",
+                    resource_id=row.id,
+                )
+
+            try:
+                await console.db(add, me.request_id)
+            except RosterError as err:
+                status, error = err.status, err.detail
+            else:
+                raise Redirect(f"{BASE}/t/{slug}/rules?added=1")
+
+        def read(c: Connection) -> dict[str, Any]:
+            return _catalogue(c, tenant_for(c, me.account, slug))
+
+        data = await console.db(read)
+        return console.render(
+            request,
+            "rules.html",
+            status,
+            ctx=me,
+            csrf=me.csrf,
+            title="Rules",
+            error=error,
+            values=values,
+            added=request.query_params.get("added") == "1",
+            **data,
+        )
+
+    async def dry_run(request: Request) -> Response:
+        me = await signed_in(console, request)
+        slug = request.path_params["slug"]
+
+        def read(c: Connection) -> dict[str, Any]:
+            tenant = tenant_for(c, me.account, slug)
+            return {"tenant": tenant, "result": rule_runs.dry_run(c, tenant.id)}
+
+        data = await console.db(read)
+        template = "dry_run_part.html" if wants_fragment(request) else "dry_run.html"
+        return console.render(request, template, ctx=me, csrf=me.csrf, title="Dry run", **data)
+
+    async def apply(request: Request) -> Response:
+        me = await signed_in(console, request)
+        slug = request.path_params["slug"]
+        await form(request, me.token)
+        tenant = await console.db(lambda c: tenant_for(c, me.account, slug))
+
+        def run() -> rule_runs.RunReport:
+            with correlated(me.request_id):
+                report = rule_runs.apply(console.engine, tenant.id)
+                with console.engine.begin() as c:
+                    admins.log_action(
+                        c,
+                        tenant.id,
+                        me.actor,
+                        "console.rule.apply",
+                        f"rules applied (run {report.id}): {report.processed} employees "
+                        f"evaluated, {report.changed} changed",
+                    )
+                return report
+
+        report = await run_in_threadpool(run)
+        return console.render(
+            request,
+            "applied.html",
+            ctx=me,
+            csrf=me.csrf,
+            title="Rules applied",
+            tenant=tenant,
+            report=report,
+        )
+
+    async def edit(request: Request) -> Response:
+        """Move a rule (``to``: its new position) or remove it. Either changes no one's
+        access until the rules are applied."""
+        me = await signed_in(console, request)
+        slug, rule_id, verb = (request.path_params[k] for k in ("slug", "rule", "verb"))
+        if verb not in ("move", "remove"):
+            raise Refused(404, "No such page.")
+        values = await form(request, me.token)
+
+        def run(c: Connection) -> None:
+            tenant = tenant_for(c, me.account, slug)
+            row = rulebook.rule(c, tenant.id, rule_id)
+            if row.id != rule_id:  # only ids here, not names or positions
+                raise Refused(404, "No such rule.")
+            if verb == "move":
+                to = str(values.get("to", ""))
+                if not to.isdigit():
+                    raise Refused(400, "say which position to move the rule to")
+                moved = rulebook.move_rule(c, tenant.id, row.id, int(to))
+                detail = f"rule {row.name!r} moved from position {row.position} to {moved.position}"
+            else:
+                rulebook.remove_rule(c, tenant.id, row.id)
+                detail = f"rule {row.name!r} removed"
+            admins.log_action(
+                c,
+                tenant.id,
+                me.actor,
+                f"console.rule.{verb}",
+                detail,
+                resource_type="Rule",
+                resource_id=row.id,
+            )
+
+        await console.db(run, me.request_id)
+        raise Redirect(f"{BASE}/t/{slug}/rules")
+
+    return [
+        Route("/t/{slug}/rules", rules_page, methods=["GET", "POST"]),
+        Route("/t/{slug}/rules/{rule}/{verb:str}", edit, methods=["POST"]),
+        Route("/t/{slug}/rules/dry-run", dry_run),
+        Route("/t/{slug}/rules/apply", apply, methods=["POST"]),
+    ]

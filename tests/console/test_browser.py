@@ -1,0 +1,255 @@
+"""The console in a real browser: Playwright driving Debian's chromium against a live
+``roster serve``. Few tests, each a whole journey (they are slow):
+
+- a setup link used end to end: the IT admin picks Okta, the page shows the base URL and
+  token once, and Okta's first request (POST /Users) with that token gets 201;
+- sign-in (after choosing a password through the set-password link), the dashboard, and
+  token regeneration with its confirmation page;
+- a rule added, dry run, applied; an employee found and explained; the log filtered to
+  one request's trail.
+
+Set ROSTER_CONSOLE_SCREENSHOTS=docs/console to write the screenshots docs/console.md uses.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from roster.directory import admins, locations, rulebook, setup_links, tenancy
+from roster.directory.audit import now
+from tests.conftest import SCIM, USER_SCHEMA
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="browser tests need Debian's chromium at /usr/bin/chromium "
+        "(apt-get install -y chromium; .ci/run installs it)",
+    ),
+]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "a long browser password"
+SHOTS = os.environ.get("ROSTER_CONSOLE_SCREENSHOTS")
+ROSTER = str(Path(sys.executable).with_name("roster"))
+
+
+def shot(page: Any, name: str, *, full_page: bool = False) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
+
+
+@dataclass
+class Live:
+    url: str
+
+
+@pytest.fixture(scope="module")
+def live(db_url: str) -> Iterator[Live]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ROSTER_DATABASE_URL": db_url, "ROSTER_PUBLIC_URL": url}
+    process = subprocess.Popen(
+        [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"roster serve exited with {process.returncode}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)  # polling for readiness, not racing a result
+        yield Live(url)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415  (only when not skipped)
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def _tenant(engine: Engine) -> str:
+    name = f"Acme {uuid.uuid4().hex[:6]}"
+    with engine.begin() as conn:
+        tenancy.create_tenant(conn, name)
+    return name
+
+
+def _sign_in(page: Any, live: Live, engine: Engine, tenant: str) -> str:
+    email = f"it-{uuid.uuid4().hex[:6]}@acme.test"
+    with engine.begin() as conn:
+        link = admins.create_account(conn, tenant, email, now())
+    page.goto(f"{live.url}/admin/password/{link.token}")
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("The same password again").fill(PASSWORD)
+    page.get_by_role("button", name="Set password").click()
+    page.get_by_role("heading", name="Password set").wait_for()
+    page.get_by_role("link", name="Sign in").click()
+    shot(page, "sign-in")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Dashboard").wait_for()
+    return email
+
+
+def _scim_user(base_url: str, token: str, email: str, **attrs: Any) -> httpx.Response:
+    return httpx.post(
+        f"{base_url}/Users",
+        json={
+            "schemas": [USER_SCHEMA],
+            "userName": email,
+            "emails": [{"value": email, "primary": True, "type": "work"}],
+            "active": True,
+            **attrs,
+        },
+        headers={"Authorization": f"Bearer {token}", "Content-Type": SCIM},
+    )
+
+
+def test_setup_link_sign_in_and_token_regeneration(page: Any, live: Live, engine: Engine) -> None:
+    tenant = _tenant(engine)
+    with engine.begin() as conn:
+        link = setup_links.create(conn, tenant, now())
+    page.goto(f"{live.url}/admin/setup/{link.token}")
+    page.get_by_role("radio", name="Okta").check()
+    page.get_by_label("Connection name").fill("Okta prod")
+    shot(page, "setup-link")
+    page.get_by_role("button", name="Create the connection").click()
+    page.get_by_role("heading", name="Connection “Okta prod” created").wait_for()
+    base_url = page.locator("#base-url").inner_text()
+    token = page.locator("#token").inner_text()
+    assert page.get_by_role("heading", name="Step 2: Add the app in Okta").is_visible()
+    shot(page, "setup-link-done")
+    created = _scim_user(base_url, token, "ann@acme.test")
+    assert created.status_code == 201, created.text
+    page.reload()  # the link is used up
+    assert page.get_by_role("heading", name="Not found").is_visible()
+
+    _sign_in(page, live, engine, tenant)
+    row = page.get_by_role("row").filter(has_text="Okta prod")
+    assert "okta" in row.inner_text()
+    shot(page, "dashboard")
+    row.get_by_role("link", name="Okta prod").click()
+    page.get_by_role("heading", name="Connection “Okta prod”").wait_for()
+    assert page.locator("#base-url").inner_text() == base_url
+    shot(page, "connection")
+    page.get_by_role("link", name="Regenerate token…").click()
+    assert "The current token stops working at once" in page.locator("main").inner_text()
+    shot(page, "confirm-regenerate")
+    page.get_by_role("button", name="Regenerate the token").click()
+    page.get_by_role("heading", name="New token for “Okta prod”").wait_for()
+    new_token = page.locator("#token").inner_text()
+    assert new_token != token
+    assert _scim_user(base_url, token, "bob@acme.test").status_code == 401
+    assert _scim_user(base_url, new_token, "bob@acme.test").status_code == 201
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live.url}/admin/")
+    shot(page, "dashboard-phone", full_page=True)
+
+
+def test_rule_dry_run_apply_explain_and_a_requests_trail(
+    page: Any, live: Live, engine: Engine
+) -> None:
+    tenant = _tenant(engine)
+    with engine.begin() as conn:
+        issued = tenancy.create_connection(conn, tenant, "okta", "Okta")
+        tenant_id = issued.connection.tenant_id
+        locations.add(conn, tenant_id, "Boston HQ", cities=["Boston"])
+        rulebook.add_access_group(conn, tenant_id, "Front doors", "the lobby doors")
+    row = issued.connection
+    base_url = f"{live.url}/scim/v2/{row.tenant_slug}/{row.uid}"
+    boston = {"addresses": [{"type": "work", "locality": "Boston", "primary": True}]}
+    named = {"name": {"givenName": "Ann", "familyName": "Lee"}}
+    assert _scim_user(base_url, issued.token, "ann@acme.test", **boston, **named).status_code == 201
+    assert _scim_user(base_url, issued.token, "bob@acme.test").status_code == 201
+    refused = _scim_user(base_url, issued.token, "not-an-email")
+    assert refused.status_code == 400
+    request_id = refused.headers["x-request-id"]
+    _sign_in(page, live, engine, tenant)
+
+    page.get_by_role("link", name="Rules").click()
+    page.get_by_label("Name", exact=True).fill("Boston staff")
+    page.get_by_label("Conditions, one a line").fill('city eq "Boston"')
+    page.get_by_label("Front doors").check()
+    page.get_by_label("Boston HQ").check()
+    page.get_by_role("button", name="Add rule").click()
+    page.get_by_text("Rule added").wait_for()
+    page.get_by_role("link", name="Dry run").click()  # htmx loads the diff in place
+    diff = page.locator("#dry-run")
+    diff.get_by_text("ann@acme.test").wait_for()
+    assert "+ access group 'Front doors'" in diff.inner_text()
+    assert "bob@acme.test" not in diff.inner_text()
+    shot(page, "rules-dry-run", full_page=True)
+    page.get_by_role("button", name="Apply the rules").click()
+    page.get_by_role("heading", name="Rules applied").wait_for()
+    assert "1 changed" in page.locator("main").inner_text()
+
+    page.get_by_role("link", name="Employees").click()
+    page.get_by_label("Name or email").fill("ann lee")  # htmx searches as one types
+    page.get_by_role("link", name="bob@acme.test").wait_for(state="detached")
+    shot(page, "employees")
+    page.get_by_role("link", name="ann@acme.test").click()
+    explain = page.locator("#explain")
+    assert "rule 'Boston staff' (match all): FIRED" in explain.inner_text()
+    assert "granted by rule “Boston staff”" in page.locator("main").inner_text()
+    shot(page, "employee", full_page=True)
+
+    page.get_by_role("link", name="System log").click()
+    page.get_by_label("Outcome").select_option("error")
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("cell", name="400").first.wait_for()
+    page.get_by_role("row").filter(has_text="POST /Users").first.get_by_role("link").click()
+    page.get_by_role("heading", name="The request's trail").wait_for()
+    page.get_by_role("link", name=request_id).click()
+    assert page.get_by_label("Request id").input_value() == request_id
+    assert f"request_id={request_id}" in page.url
+    rows = page.locator("table.log tbody tr")
+    assert rows.count() == 1  # that request wrote one entry: its refusal
+    assert "POST /Users" in rows.inner_text() and "400" in rows.inner_text()
+    shot(page, "log-trail")

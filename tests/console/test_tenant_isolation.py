@@ -1,0 +1,148 @@
+"""Every console route of tenant B, tried with tenant A's session: 404 (as if B did not
+exist), and nothing of B's changes. Then B's objects through A's own URLs, the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from starlette.routing import Route
+
+from roster import console
+from roster.directory import rulebook
+from roster.directory.rulebook import RuleSpec
+from roster.settings import Settings
+from roster.storage.tables import connections, log_entries
+from tests.console.conftest import Admin, Clock, browser, connect, csrf_of, make_account, sign_in
+
+
+def _state(engine: Engine, tenant_id: int) -> tuple[Any, ...]:
+    with engine.connect() as conn:
+        conns = conn.execute(
+            select(connections.c.uid, connections.c.status, connections.c.token_hash)
+            .where(connections.c.tenant_id == tenant_id)
+            .order_by(connections.c.uid)
+        ).all()
+        entries = conn.execute(
+            select(func.count()).where(log_entries.c.tenant_id == tenant_id)
+        ).scalar_one()
+        rules = [r.name for r in rulebook.rules(conn, tenant_id)]
+    return tuple(conns), entries, tuple(rules)
+
+
+def _tenant_routes(settings: Settings, engine: Engine, clock: Clock) -> set[tuple[str, str]]:
+    app = console.build(settings, engine, clock=clock)
+    out = set()
+    for route in app.routes:
+        if isinstance(route, Route) and "{slug}" in route.path:
+            for method in route.methods or ():
+                if method != "HEAD":
+                    out.add((method, route.path))
+    return out
+
+
+def test_another_tenants_routes_answer_404_and_change_nothing(
+    admin_factory: Any, engine: Engine, settings: Settings, clock: Clock
+) -> None:
+    a: Admin = admin_factory(None)
+    b: Admin = admin_factory(None)
+    b_scim = connect(engine, b.http, b)
+    user = b_scim.create_user("bea@example.test")
+    with engine.begin() as conn:
+        b_rule = rulebook.add_rule(conn, b.tenant_id, RuleSpec("B's rule"))
+        rulebook.add_rule(conn, b.tenant_id, RuleSpec("B's other rule"))
+    employee_id = _employee_id(b)
+    entry_id = _some_entry(engine, b.tenant_id)
+    assert user["id"]
+
+    values = {
+        "slug": b.slug,
+        "uid": b_scim.connection_id,
+        "action": "regenerate",
+        "id": employee_id,
+        "rule": b_rule.id,
+        "verb": "move",
+    }
+    tried: set[tuple[str, str]] = set()
+    before = _state(engine, b.tenant_id)
+    a_csrf = a.csrf(f"/admin/t/{a.slug}/")
+
+    def attempt(method: str, template: str, **override: str) -> None:
+        path = "/admin" + template.replace(":str}", "}").format(**{**values, **override})
+        if method == "GET":
+            response = a.get(path)
+        else:
+            response = a.http.post(
+                path,
+                data={"csrf": a_csrf, "name": "sneaky", "conditions": "", "to": "2"},
+                follow_redirects=False,
+            )
+        assert response.status_code == 404, (method, path, response.status_code)
+        assert b.tenant not in response.text and b_scim.connection_id not in response.text
+        tried.add((method, template))
+
+    for method, template in sorted(_tenant_routes(settings, engine, clock)):
+        if "{action}" in template:
+            for action in ("regenerate", "deactivate", "activate"):
+                attempt(method, template, action=action)
+        elif "{verb" in template:
+            for verb in ("move", "remove"):
+                attempt(method, template, verb=verb)
+        elif template == "/t/{slug}/log/{id}":
+            attempt(method, template, id=str(entry_id))
+        else:
+            attempt(method, template)
+    assert tried == _tenant_routes(settings, engine, clock)  # every tenant route was tried
+    assert _state(engine, b.tenant_id) == before
+
+    # B's objects through A's own tenant URLs: not found either.
+    for path in (
+        f"/admin/t/{a.slug}/connections/{b_scim.connection_id}",
+        f"/admin/t/{a.slug}/connections/{b_scim.connection_id}/regenerate",
+        f"/admin/t/{a.slug}/employees/{employee_id}",
+        f"/admin/t/{a.slug}/log/{entry_id}",
+    ):
+        assert a.get(path).status_code == 404, path
+    for action in ("regenerate", "deactivate", "activate"):
+        path = f"/admin/t/{a.slug}/connections/{b_scim.connection_id}/{action}"
+        assert a.post(path, csrf=a_csrf).status_code == 404
+    # A filter naming B's connection or request finds nothing of B's in A's log.
+    log = a.get(f"/admin/t/{a.slug}/log?connection={b_scim.connection_id}")
+    assert log.status_code == 200 and "No entries match" in log.text
+    export = a.get(f"/admin/t/{a.slug}/log.csv?connection={b_scim.connection_id}")
+    assert export.text.strip().count("\n") == 0  # the header row only
+    assert _state(engine, b.tenant_id) == before
+    assert b_scim.get("/Users").status_code == 200  # B's token still works
+    # ... and B itself still sees all of it.
+    assert b.get(f"/admin/t/{b.slug}/connections/{b_scim.connection_id}").status_code == 200
+
+
+def test_an_operator_sees_every_tenant(
+    admin_factory: Any, app: Any, engine: Engine, clock: Clock
+) -> None:
+    a: Admin = admin_factory(None)
+    b: Admin = admin_factory(None)
+    email = make_account(engine, clock, None)
+    http = browser(app)
+    assert sign_in(http, email).status_code == 303
+    home = http.get("/admin/")
+    assert a.tenant in home.text and b.tenant in home.text
+    for who in (a, b):
+        assert http.get(f"/admin/t/{who.slug}/").status_code == 200
+    assert csrf_of(home.text)
+
+
+def _employee_id(admin: Admin) -> str:
+    page: str = admin.get(f"/admin/t/{admin.slug}/employees").text
+    marker = f"/admin/t/{admin.slug}/employees/"
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
+def _some_entry(engine: Engine, tenant_id: int) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.max(log_entries.c.id)).where(log_entries.c.tenant_id == tenant_id)
+            ).scalar_one()
+        )
