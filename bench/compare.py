@@ -84,7 +84,8 @@ def compare(
         like, base_url=f"http://127.0.0.1:{port}/v2", token=secrets.token_urlsafe(24)
     )
     command = [executable, "--hostname", "127.0.0.1", "--port", str(port)]
-    command += ["--bearer-token", endpoint.token or ""]
+    # One argument: a random token may start with "-", which argparse takes for an option.
+    command += [f"--bearer-token={endpoint.token or ''}"]
 
     def ready() -> int:
         with endpoint.connect() as client:
