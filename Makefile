@@ -28,9 +28,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## Static checks: ruff, mypy --strict, import-linter layer contracts.
+## Static checks: ruff (lint and format), mypy --strict, import-linter layer contracts.
 check: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
