@@ -120,7 +120,12 @@ def test_events_are_written_with_the_log_entries_of_their_request(
             if e.request_id == correlation
         ]
         assert [e.path for e in entries if e.actor == "scim"] == ["/Users"]
-        assert [e.type for e in feed.of_request(conn, correlation)] == ["employee.created"]
+        trail = feed.trail(conn, correlation)
+        assert [i.kind for i in trail if i.kind == "event"] == ["event"]
+        assert [i.json["type"] for i in trail if i.kind == "event"] == ["employee.created"]
+        assert [i.json["path"] for i in trail if i.kind == "log" and i.json["actor"] == "scim"] == [
+            "/Users"
+        ]
 
 
 def test_group_events_one_per_member(scim: Scim, api: Api) -> None:

@@ -15,6 +15,8 @@ from sqlalchemy import Connection
 
 from roster.cli.directory import employee_app
 from roster.cli.directory import register as register_directory_commands
+from roster.cli.events import register as register_event_commands
+from roster.cli.events import show_trail
 from roster.cli.mail import register as register_mail_commands
 from roster.cli.roles import register as register_role_commands
 from roster.cli.rules import register as register_rule_commands
@@ -42,6 +44,7 @@ register_directory_commands(app, connection_app)  # employee, location, apikey, 
 register_mail_commands(app)  # mail template|outbox|deliver
 register_rule_commands(app)  # access-group, rule
 register_role_commands(app, employee_app)  # role, employee explain
+register_event_commands(app)  # events prune
 
 
 def _connection_json(row: ConnectionRow, token: str | None = None) -> dict[str, Any]:
@@ -290,7 +293,17 @@ def token_regenerate(connection_id: str, as_json: JsonFlag = False) -> None:
 
 @app.command("log")
 def show_log(
-    tenant: Annotated[str, typer.Option(help="Tenant name.")],
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant name (required unless --request is given).")
+    ] = None,
+    request: Annotated[
+        str | None,
+        typer.Option(
+            "--request",
+            help="One request or command (its request id): its log entries and the events "
+            "it caused, in order.",
+        ),
+    ] = None,
     outcome: Annotated[str | None, typer.Option(help="ok or error.")] = None,
     resource_type: Annotated[
         str | None, typer.Option("--resource-type", help="User or Group.")
@@ -302,7 +315,12 @@ def show_log(
     limit: Annotated[int, typer.Option(help="How many entries (newest first).")] = 50,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show the newest system-log entries of a tenant."""
+    """Show the newest system-log entries of a tenant, or one request's whole trail."""
+    if request is not None:
+        show_trail(request, tenant, as_json)
+        return
+    if tenant is None:
+        _fail("give --tenant (or --request ID)", as_json, 2)
     if outcome not in (None, "ok", "error"):
         _fail("--outcome must be ok or error", as_json, 2)
     if resource_type is not None:

@@ -136,7 +136,7 @@ class Change:
                 resource_id,
                 actor or self.actor(),
                 self.request_id,
-                self.at or now(),
+                now(),  # when it happened, like a note's (the feed orders by ordered_at)
                 data,
             )
         )

@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from roster.directory.events import TYPES
 from roster.errors import InvalidValue, RosterError
 from roster.storage import events as store
+from roster.storage import log as log_store
 from roster.storage.directory_reads import write_horizon
 from roster.storage.events import Event
 
@@ -126,10 +127,35 @@ def page(
     return Page([render(e) for e in rows], cursor)
 
 
-def of_request(conn: Connection, request_id: str) -> list[Event]:
-    return store.of_request(conn, request_id)
-
-
 def prune(conn: Connection, retention_days: float) -> int:
     """Delete the events older than the retention (every tenant's); returns how many."""
     return store.prune(conn, retention_start(retention_days))
+
+
+@dataclass(frozen=True)
+class TrailItem:
+    kind: str  # "log" or "event"
+    at: datetime
+    json: Json
+    line: str
+
+
+def trail(conn: Connection, request_id: str, tenant_id: int | None = None) -> list[TrailItem]:
+    """Everything one request or command caused: its log entries (the request's own,
+    written when it ends, and the directory's notes) and its events, in the order they
+    happened (entries and events both carry the time they were recorded, to the
+    millisecond; at one time, entries first)."""
+    items: list[TrailItem] = []
+    for e in log_store.of_request(conn, request_id, tenant_id):
+        data: Json = {"kind": "log", **{k: v for k, v in e.__dict__.items() if k != "id"}}
+        data["at"] = _iso(e.at)
+        what = f"{e.resource_type or ''} {e.resource_id or ''}".strip()
+        why = f" {e.scim_type or ''} {e.detail or ''}".rstrip()
+        line = f"{_iso(e.at)} log   {e.actor} {e.status} {e.method:<6} {e.path} {what}{why}"
+        items.append(TrailItem("log", e.at, data, line))
+    for ev in store.of_request(conn, request_id, tenant_id):
+        data = {"kind": "event", **render(ev)}
+        line = f"{_iso(ev.at)} event {ev.type} {ev.resource_type} {ev.resource_id} ({ev.uid})"
+        items.append(TrailItem("event", ev.at, data, line))
+    # Stable: entries keep their id order, events their feed order.
+    return sorted(items, key=lambda i: (i.at, i.kind != "log"))

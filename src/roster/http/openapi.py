@@ -295,7 +295,7 @@ SCHEMAS: Json = {
                 **_STR,
                 "description": "The request or command that caused it (`roster log --request`)",
             },
-            "at": {**_TIME, "description": "The change's write time"},
+            "at": {**_TIME, "description": "When the change recorded it"},
             "data": {
                 "type": "object",
                 "description": "The resource's state after the change, or a tombstone",

@@ -162,8 +162,12 @@ def page(
     return [_event(r) for r in rows]
 
 
-def of_request(conn: Connection, request_id: str) -> list[Event]:
-    rows = conn.execute(select(events).where(V.request_id == request_id).order_by(V.id))
+def of_request(conn: Connection, request_id: str, tenant_id: int | None = None) -> list[Event]:
+    """Every event one request or command caused, in feed order."""
+    query = select(events).where(V.request_id == request_id)
+    if tenant_id is not None:
+        query = query.where(V.tenant_id == tenant_id)
+    rows = conn.execute(query.order_by(V.ordered_at, V.id))
     return [_event(r) for r in rows]
 
 
