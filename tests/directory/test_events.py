@@ -17,6 +17,7 @@ from roster.directory.employees import ManualEmployee
 from roster.storage import log as log_store
 from roster.storage.tables import events as events_table
 from tests.conftest import GROUP_SCHEMA, Scim, new_connection
+from tests.directory.access_support import add_location, add_rule
 from tests.directory.conftest import Api, api_for, create, user_body
 from tests.openapi_check import check_response
 
@@ -286,3 +287,32 @@ def test_an_empty_page_keeps_the_cursor(scim: Scim, api: Api, size: int) -> None
     assert len(items) == size and cursor
     response = api._get("/events", "/events", {"after": cursor})
     assert response.json() == {"items": [], "nextCursor": cursor}
+
+
+def test_rule_grants_and_revocations_are_events(engine: Engine, scim: Scim, api: Api) -> None:
+    add_location(engine, scim, "Boston office", "Chicago office")
+    add_rule(engine, scim, "Bostonians", "city eq Boston", locations=["Boston office"])
+    add_rule(
+        engine,
+        scim,
+        "Chicagoans",
+        "city eq Chicago",
+        locations=["Chicago office"],
+        role="Global admin",
+    )
+    user = create(scim, "ann", "ann@corp.test", addresses=[{"locality": "Boston", "primary": True}])
+    items, cursor = _feed(api, types="access.granted,access.revoked,role.granted,role.revoked")
+    assert [(e["type"], e["data"]["what"]) for e in items] == [
+        ("access.granted", "location 'Boston office'")
+    ]
+    assert items[0]["actor"] == "rules"
+    assert items[0]["data"]["rule"]["name"] == "Bostonians"
+    ops = [{"op": "replace", "path": "addresses[primary eq true].locality", "value": "Chicago"}]
+    assert scim.patch(f"/Users/{user['id']}", ops).status_code == 200
+    items, _ = _feed(api, cursor, types="access.granted,access.revoked,role.granted,role.revoked")
+    assert sorted((e["type"], e["data"]["kind"]) for e in items) == [
+        ("access.granted", "location"),
+        ("access.revoked", "location"),
+        ("role.granted", "role"),
+    ]
+    assert all(e["resource"]["id"] == items[0]["data"]["employee"]["id"] for e in items)

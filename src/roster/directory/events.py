@@ -39,7 +39,8 @@ GROUP_TYPES = (
     "group.member_removed",
 )
 CONNECTION_TYPES = ("connection.activated", "connection.deactivated", "connection.deleted")
-TYPES = (*EMPLOYEE_TYPES, *GROUP_TYPES, *CONNECTION_TYPES)
+ACCESS_TYPES = ("role.granted", "role.revoked", "access.granted", "access.revoked")
+TYPES = (*EMPLOYEE_TYPES, *GROUP_TYPES, *CONNECTION_TYPES, *ACCESS_TYPES)
 
 _FIELDS = [name for name, _, _ in DEFAULT_MAPPING if name not in ("email", "primaryLocation")]
 
@@ -183,3 +184,38 @@ def connection_changed(
         connection_uid=connection_uid,
         actor="admin",
     )
+
+
+def access_changed(
+    conn: Connection,
+    tenant_id: int,
+    connection_uid: str | None,
+    employee: EmployeeRow,
+    rule: tuple[str, str] | None,
+    changes: Sequence[tuple[str, str, str, str]],
+) -> None:
+    """What an evaluation of the rules (and of role-mapped groups) granted or revoked:
+    ``role.granted`` / ``role.revoked`` (a role replaced by another is granted, naming
+    both), ``access.granted`` / ``access.revoked`` for an access group, location access
+    or the mobile key. ``rule``: the id and name of the rule that fired; ``changes``:
+    (kind, what, change, detail) as access.Change says them. The actor is ``rules``."""
+    change = current(conn, tenant_id)
+    for kind, what, how, detail in changes:
+        if how == "keep":
+            continue
+        family = "role" if kind == "role" else "access"
+        verb = "revoked" if how == "lose" else "granted"
+        change.emit(
+            f"{family}.{verb}",
+            "Employee",
+            employee.id,
+            {
+                "employee": {"id": employee.id, "email": employee.email},
+                "kind": kind,
+                "what": what,
+                "detail": detail,
+                "rule": {"id": rule[0], "name": rule[1]} if rule else None,
+            },
+            connection_uid=connection_uid,
+            actor="rules",
+        )

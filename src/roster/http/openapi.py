@@ -289,7 +289,8 @@ SCHEMAS: Json = {
             },
             "actor": {
                 **_STR,
-                "description": "`connection:<id>` (an IdP's SCIM request) or `admin` (a command)",
+                "description": "`connection:<id>` (an IdP's SCIM request), `admin` (a command) or "
+                "`rules` (what the rules granted or revoked)",
             },
             "correlationId": {
                 **_STR,
