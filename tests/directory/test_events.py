@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
 from roster.directory import connections, employees, feed, tenancy
+from roster.directory.change import current, savepoint
 from roster.directory.employees import ManualEmployee
 from roster.storage import log as log_store
 from roster.storage.tables import events as events_table
@@ -316,3 +317,29 @@ def test_rule_grants_and_revocations_are_events(engine: Engine, scim: Scim, api:
         ("role.granted", "role"),
     ]
     assert all(e["resource"]["id"] == items[0]["data"]["employee"]["id"] for e in items)
+
+
+def test_an_event_whose_data_holds_nul_is_still_written(
+    engine: Engine, scim: Scim, api: Api
+) -> None:
+    # jsonb (PostgreSQL's one-statement path) holds no NUL: such a change takes the
+    # two-statement path instead of failing its commit.
+    with engine.begin() as conn:
+        change = current(conn, scim.tenant_id)
+        change.note("test.nul", "a note")
+        change.emit("group.updated", "Group", "g-1", {"displayName": "a\x00b"})
+    items, _ = _feed(api)
+    assert [(e["type"], e["data"]) for e in items] == [("group.updated", {"displayName": "a\x00b"})]
+
+
+def test_a_rolled_back_savepoint_takes_its_events_with_it(
+    engine: Engine, scim: Scim, api: Api
+) -> None:
+    # How `roster employee import` adds each row: a refused row's savepoint rolls back.
+    with engine.begin() as conn:
+        employees.add_manual(conn, scim.tenant_id, ManualEmployee("kept@corp.test", {}))
+        with pytest.raises(RuntimeError), savepoint(conn, scim.tenant_id):
+            employees.add_manual(conn, scim.tenant_id, ManualEmployee("gone@corp.test", {}))
+            raise RuntimeError("refused after the add")
+    items, _ = _feed(api)
+    assert [e["data"]["email"] for e in items] == ["kept@corp.test"]

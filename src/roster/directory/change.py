@@ -46,7 +46,16 @@ from roster.storage.engine import before_commit, on_end
 from roster.storage.events import Event
 from roster.storage.log import LogEntry
 
-__all__ = ["Change", "correlated", "current", "now", "open_change", "request_id", "write_time"]
+__all__ = [
+    "Change",
+    "correlated",
+    "current",
+    "now",
+    "open_change",
+    "request_id",
+    "savepoint",
+    "write_time",
+]
 
 # The id of the request or command being served: every log entry it causes carries it.
 # Set per request in the thread that serves it; never used to scope data.
@@ -224,3 +233,18 @@ def current(conn: Connection, tenant_id: int) -> Change:
 
 def write_time(conn: Connection, tenant_id: int) -> datetime:
     return current(conn, tenant_id).write_time()
+
+
+@contextmanager
+def savepoint(conn: Connection, tenant_id: int) -> Iterator[None]:
+    """``conn.begin_nested()`` for work of ``tenant_id``'s change: when the savepoint
+    rolls back, so do the events emitted inside it (an event exists exactly when its
+    change did)."""
+    change = current(conn, tenant_id)
+    mark = len(change.events)
+    try:
+        with conn.begin_nested():
+            yield
+    except BaseException:
+        del change.events[mark:]
+        raise
