@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     read_log_flush_seconds: float = 1.0
     read_log_buffer_entries: int = 10_000
 
+    # The event feed (GET /api/v1/events) keeps events this long; `roster events prune`
+    # deletes older ones, and a cursor older than this gets 410.
+    events_retention_days: float = 30.0
+
     # Onboarding email (README "Onboarding email"). No host: nothing is sent, mail queues.
     smtp_host: str = ""
     smtp_port: int = 25

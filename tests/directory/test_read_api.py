@@ -169,6 +169,7 @@ def test_every_route_documents_401_and_500_and_its_own_errors() -> None:
         "/employees/{employee_id}": {"200", "400", "401", "404", "500"},
         "/groups": {"200", "400", "401", "500"},
         "/locations": {"200", "400", "401", "500"},
+        "/events": {"200", "400", "401", "410", "500"},
     }
     assert {p: set(op["get"]["responses"]) for p, op in DOC["paths"].items()} == expected
     assert set(DOC["components"]["responses"]) >= {"NotFound", "MethodNotAllowed"}
@@ -180,6 +181,7 @@ def test_unauthenticated_reads_are_documented_401s(client: TestClient) -> None:
         ("/employees/x", "/employees/{employee_id}"),
         ("/groups", "/groups"),
         ("/locations", "/locations"),
+        ("/events", "/events"),
     ):
         response = client.get("/api/v1" + path, headers={"Authorization": "Bearer rk_1_nope"})
         assert response.status_code == 401

@@ -208,7 +208,13 @@ def test_primary_location_mapping_and_lifecycle_over_http(
     )
     assert missing.status_code == 404
     spec = httpx.get(f"{live_server.url}/api/v1/openapi.json").json()
-    assert set(spec["paths"]) == {"/employees", "/employees/{employee_id}", "/groups", "/locations"}
+    assert set(spec["paths"]) == {
+        "/employees",
+        "/employees/{employee_id}",
+        "/groups",
+        "/locations",
+        "/events",
+    }
 
 
 def _patch(*operations: dict[str, Any]) -> dict[str, Any]:

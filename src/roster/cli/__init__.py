@@ -18,6 +18,8 @@ from roster.cli import demo as demo_support
 from roster.cli.admin import register as register_admin_commands
 from roster.cli.directory import employee_app
 from roster.cli.directory import register as register_directory_commands
+from roster.cli.events import register as register_event_commands
+from roster.cli.events import show_trail
 from roster.cli.mail import register as register_mail_commands
 from roster.cli.roles import register as register_role_commands
 from roster.cli.rules import register as register_rule_commands
@@ -48,6 +50,7 @@ register_rule_commands(app)  # access-group, rule
 register_role_commands(app, employee_app)  # role, employee explain
 register_serve_command(app)  # serve
 register_admin_commands(app)  # admin, setup-link (the admin console)
+register_event_commands(app)  # events prune
 
 
 def _print_version(value: bool) -> None:
@@ -314,7 +317,17 @@ def token_regenerate(connection_id: str, as_json: JsonFlag = False) -> None:
 
 @app.command("log")
 def show_log(
-    tenant: Annotated[str, typer.Option(help="Tenant name.")],
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant name (required unless --request is given).")
+    ] = None,
+    request: Annotated[
+        str | None,
+        typer.Option(
+            "--request",
+            help="One request or command (its request id): its log entries and the events "
+            "it caused, in order.",
+        ),
+    ] = None,
     outcome: Annotated[str | None, typer.Option(help="ok or error.")] = None,
     resource_type: Annotated[
         str | None, typer.Option("--resource-type", help="User or Group.")
@@ -326,7 +339,12 @@ def show_log(
     limit: Annotated[int, typer.Option(help="How many entries (newest first).")] = 50,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show the newest system-log entries of a tenant."""
+    """Show the newest system-log entries of a tenant, or one request's whole trail."""
+    if request is not None:
+        show_trail(request, tenant, as_json)
+        return
+    if tenant is None:
+        _fail("give --tenant (or --request ID)", as_json, 2)
     if outcome not in (None, "ok", "error"):
         _fail("--outcome must be ok or error", as_json, 2)
     if resource_type is not None:

@@ -29,6 +29,7 @@ from roster.directory import (
     queries,
     sync_options,  # registers the directory's connection settings (connection show/configure)
 )
+from roster.directory.change import savepoint
 from roster.directory.connections import delete_connection
 from roster.directory.employees import MANUAL_FIELDS, ManualEmployee
 from roster.directory.mapping import DEFAULT_MAPPING, REFERENCE_MAPPING
@@ -97,7 +98,7 @@ def employee_add(
     def run(conn: Connection) -> dict[str, Any] | RosterError:
         tenant_id = _tenant_id(conn, tenant)
         try:
-            with conn.begin_nested():
+            with savepoint(conn, tenant_id):
                 row = employees.add_manual(conn, tenant_id, person)
         except RosterError as err:
             # The refusal is committed (outside the savepoint the add rolled back in), so

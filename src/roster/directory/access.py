@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from roster.directory import events as feed
 from roster.directory import onboarding
 from roster.directory.history import notes
 from roster.rules import roles as role_rules
@@ -430,6 +431,15 @@ def write(
                 rule_name=plan.decision.rule.name,
                 at=at,
             )
+        rule = plan.decision.rule
+        feed.access_changed(
+            conn,
+            tenant_id,
+            connection_uid,
+            e,
+            (rule.id, rule.name) if rule else None,
+            [(c.kind, c.what, c.change, c.detail) for c in plan.changes],
+        )
         if plan.changes or plan.role_writes or plan.grant_writes:
             # Also a write no change line names (a shadowed role cleared, a grant now
             # credited to another rule): the read API shows both.

@@ -18,8 +18,9 @@ database transaction. The change
 * collects the SCIM users whose access must be evaluated when the operation ends.
 
 It is the only writer of the system log (besides the batched writer of read requests'
-entries, http/read_log.py). Change events (the delivery feed) are to be recorded here
-too, in the same transaction as the change they describe.
+entries, http/read_log.py), and the only writer of change events (the host app's feed,
+docs/events.md): ``emit`` collects them and the flush writes them with the log entries,
+in the same transaction as the change they describe.
 
 A change is opened explicitly by the entry points (``open``); code that only receives a
 ``Connection`` finds it with ``current``, which opens an admin change lazily for
@@ -34,16 +35,27 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection
 
-from roster.storage import log as log_store
+from roster.storage import events as event_store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.engine import before_commit, on_end
+from roster.storage.events import Event
 from roster.storage.log import LogEntry
 
-__all__ = ["Change", "correlated", "current", "now", "open_change", "request_id", "write_time"]
+__all__ = [
+    "Change",
+    "correlated",
+    "current",
+    "now",
+    "open_change",
+    "request_id",
+    "savepoint",
+    "write_time",
+]
 
 # The id of the request or command being served: every log entry it causes carries it.
 # Set per request in the thread that serves it; never used to scope data.
@@ -90,6 +102,8 @@ class Change:
     entries: list[LogEntry] = field(default_factory=list)
     # SCIM users whose groups changed: evaluated once when the operation ends.
     pending_access: set[int] = field(default_factory=set)
+    # Change events for the host app (docs/events.md), written with the entries.
+    events: list[Event] = field(default_factory=list)
 
     def write_time(self) -> datetime:
         """The one time of every row this change writes; for an admin change, taken
@@ -101,6 +115,40 @@ class Change:
                 locked_at = tenancy_store.lock_configuration(self.conn, self.tenant_id)
             self.at = _millis(locked_at) if locked_at is not None else now()
         return self.at
+
+    def actor(self) -> str:
+        """Who caused this change, as events name it: the IdP connection of a SCIM write,
+        else an admin (a command; a rule run names itself with ``emit(actor=…)``)."""
+        if self.mode == "scim" and self.connection_uid:
+            return f"connection:{self.connection_uid}"
+        return "admin"
+
+    def emit(
+        self,
+        type: str,
+        resource_type: str,
+        resource_id: str,
+        data: dict[str, Any],
+        *,
+        connection_uid: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Record an event of this change: written in the flush, with the log entries, in
+        the change's transaction (so it exists exactly when the change committed)."""
+        self.events.append(
+            Event(
+                str(uuid.uuid4()),
+                self.tenant_id,
+                connection_uid if connection_uid is not None else self.connection_uid,
+                type,
+                resource_type,
+                resource_id,
+                actor or self.actor(),
+                self.request_id,
+                now(),  # when it happened, like a note's (the feed orders by ordered_at)
+                data,
+            )
+        )
 
     def log(self, entry: LogEntry) -> None:
         self.entries.append(entry)
@@ -136,9 +184,11 @@ class Change:
         )
 
     def flush(self) -> None:
-        """Write what was collected, in one statement (called just before commit)."""
+        """Write what was collected, in one statement (called just before commit; on
+        SQLite a change with events takes two, storage/events.write)."""
         entries, self.entries = self.entries, []
-        log_store.insert_entries(self.conn, entries)
+        items, self.events = self.events, []
+        event_store.write(self.conn, entries, items)
 
 
 _OPEN: WeakKeyDictionary[Connection, dict[int, Change]] = WeakKeyDictionary()
@@ -183,3 +233,18 @@ def current(conn: Connection, tenant_id: int) -> Change:
 
 def write_time(conn: Connection, tenant_id: int) -> datetime:
     return current(conn, tenant_id).write_time()
+
+
+@contextmanager
+def savepoint(conn: Connection, tenant_id: int) -> Iterator[None]:
+    """``conn.begin_nested()`` for work of ``tenant_id``'s change: when the savepoint
+    rolls back, so do the events emitted inside it (an event exists exactly when its
+    change did)."""
+    change = current(conn, tenant_id)
+    mark = len(change.events)
+    try:
+        with conn.begin_nested():
+            yield
+    except BaseException:
+        del change.events[mark:]
+        raise

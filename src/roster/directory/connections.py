@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from roster.directory import access, evaluations
+from roster.directory import events as feed
 from roster.directory.clock import write_time
 from roster.directory.history import note
 from roster.directory.tenancy import get_connection
@@ -62,6 +63,13 @@ def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
         f"{refs.of_own} of its own keep the value sent"
         if refs.references
         else ""
+    )
+    feed.connection_changed(
+        conn,
+        row.tenant_id,
+        row.uid,
+        "deleted",
+        {"name": row.name, "idp": row.idp, "employeesKept": kept},
     )
     note(
         conn,

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from roster.directory import evaluations, locales, locations, references
+from roster.directory import events as feed
 from roster.directory.clock import write_time
 from roster.directory.config_cache import cached
 from roster.directory.context import ConnectionContext
@@ -159,6 +160,7 @@ def sync_user(
         ) from exc
     before = current or holder
     _note_changes(conn, ctx, before, employee, mapped)
+    feed.employee_synced(conn, tenant_id, ctx.connection_uid, before, employee)
     fresh = current is None and holder is None
     locations.place(
         conn, tenant_id, ctx.connection_uid, employee, opts.location_sync, places.rows, fresh=fresh
@@ -217,6 +219,7 @@ def remove_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) 
     at = write_time(conn, ctx.tenant_id)
     references.wait_again(conn, ctx.tenant_id, ctx.connection_uid, employee, at)
     store.delete_employee(conn, ctx.tenant_id, employee.pk)
+    feed.employee_deleted(conn, ctx.tenant_id, employee, ctx.connection_uid)
     note(
         conn,
         ctx.tenant_id,
@@ -299,6 +302,7 @@ def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> Empl
     except IntegrityError as exc:
         raise UniquenessConflict(f"an employee with email {email!r} already exists") from exc
     store.set_locations(conn, tenant_id, employee.pk, {loc.pk for loc in chosen}, ())
+    feed.employee_added(conn, tenant_id, employee)
     note(
         conn,
         tenant_id,
@@ -333,6 +337,7 @@ def remove_manual(conn: Connection, tenant_id: int, id_or_email: str) -> Employe
         )
     references.wait_again(conn, tenant_id, None, employee, write_time(conn, tenant_id))
     store.delete_employee(conn, tenant_id, employee.pk)
+    feed.employee_deleted(conn, tenant_id, employee, None, actor="admin")
     note(
         conn,
         tenant_id,

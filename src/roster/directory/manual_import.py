@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from roster.directory import employees
+from roster.directory.change import savepoint
 from roster.directory.employees import MANUAL_FIELDS, ManualEmployee
 from roster.directory.history import note
 from roster.errors import InvalidValue, RosterError, UniquenessConflict
@@ -174,7 +175,7 @@ def import_rows(
         error = row.error
         if error is None and row.person is not None:
             try:
-                with conn.begin_nested():
+                with savepoint(conn, tenant_id):
                     added = employees.add_manual(conn, tenant_id, row.person)
                 out.append(RowResult(row.number, row.email, added.id))
             except RosterError as err:

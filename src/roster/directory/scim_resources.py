@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from roster.directory import employees
+from roster.directory import events as feed
 from roster.directory.clock import now, write_time
 from roster.directory.context import ConnectionContext
 from roster.errors import (
@@ -354,12 +355,15 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     if stored is None:
         raise _conflict(rt, doc)
     employees.after_write(conn, ctx, rt.name, stored, created=True)
+    if rt.name == "Group":
+        feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "created", stored)
     related: list[MemberRef] = []
     skipped: list[str] = []
     if members:
         strict = ctx.sync.strict_members
         pks = _resolve_members(conn, scope, _member_ids(members), strict=strict, skipped=skipped)
-        store.add_members(conn, scope, stored.pk, pks, at)
+        added = store.add_members(conn, scope, stored.pk, pks, at)
+        _member_events(conn, ctx, stored, "added", added)
         employees.groups_changed(conn, ctx, stored.pk, pks)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
@@ -413,14 +417,30 @@ def replace(
         pks = _resolve_members(conn, scope, ids, strict=ctx.sync.strict_members, skipped=skipped)
         _refuse_self(stored, pks)
         employees.groups_changed(conn, ctx, stored.pk, None)  # old members, and the name
-        store.remove_all_members(conn, scope, stored.pk, at)
-        store.add_members(conn, scope, stored.pk, pks, at)
+        feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
+        old = store.remove_all_members(conn, scope, stored.pk, at)
+        new = store.add_members(conn, scope, stored.pk, pks, at)
+        # Members are what changed between the two sets: one kept is in neither.
+        _member_events(conn, ctx, stored, "removed", [m for m in old if m.pk not in pks])
+        kept = {m.pk for m in old}
+        _member_events(conn, ctx, stored, "added", [m for m in new if m.pk not in kept])
         employees.groups_changed(conn, ctx, stored.pk, pks)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     else:
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
     return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
+
+
+def _member_events(
+    conn: Connection,
+    ctx: ConnectionContext,
+    group: StoredResource,
+    kind: str,
+    members: list[MemberRef],
+) -> None:
+    if members:
+        feed.members_changed(conn, ctx.tenant_id, ctx.connection_uid, kind, group, members)
 
 
 def _refuse_self(group: StoredResource, pks: list[int]) -> None:
@@ -448,15 +468,20 @@ def _apply_member_change(
                 conn, scope, change.ids(), strict=strict, skipped=skipped, known=known
             )
             _refuse_self(group, pks)
+            old: list[MemberRef] = []
             if change.kind == "replace":
                 employees.groups_changed(conn, ctx, group_pk, None)
-                store.remove_all_members(conn, scope, group_pk, at)
-            store.add_members(conn, scope, group_pk, pks, at, touch_members=False)
+                old = store.remove_all_members(conn, scope, group_pk, at)
+                _member_events(conn, ctx, group, "removed", [m for m in old if m.pk not in pks])
+            new = store.add_members(conn, scope, group_pk, pks, at, touch_members=False)
+            kept = {m.pk for m in old}
+            _member_events(conn, ctx, group, "added", [m for m in new if m.pk not in kept])
             employees.groups_changed(conn, ctx, group_pk, pks, touched=True)
             return pks
         case "remove_all":
             employees.groups_changed(conn, ctx, group_pk, None)
-            store.remove_all_members(conn, scope, group_pk, at)
+            old = store.remove_all_members(conn, scope, group_pk, at)
+            _member_events(conn, ctx, group, "removed", old)
             return []
         case "remove_where":
             assert change.where is not None
@@ -471,7 +496,8 @@ def _apply_member_change(
                     for m in members
                     if element_matches(change.where, {"value": m.id, "type": m.resource_type})
                 ]
-            store.remove_members(conn, scope, group_pk, pks, at, touch_members=False)
+            gone = store.remove_members(conn, scope, group_pk, pks, at, touch_members=False)
+            _member_events(conn, ctx, group, "removed", gone)
             employees.groups_changed(conn, ctx, group_pk, pks, touched=True)
             return pks
     return []
@@ -524,6 +550,7 @@ def patch(
             employees.after_write(conn, ctx, rt.name, stored)
             if rt.name == "Group":
                 employees.groups_changed(conn, ctx, stored.pk, None)  # a rename shows
+                feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         else:
             # Members only: the group's new version with its members' (the group row is
             # locked, so the version read is the one replaced).
@@ -548,6 +575,7 @@ def delete(
     employees.before_delete(conn, ctx, rt.name, current)
     if rt.name == "Group":
         employees.groups_changed(conn, ctx, current.pk, None)
+        feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "deleted", current)
     store.delete_resource(conn, ctx.scope(rt), current, write_time(conn, ctx.tenant_id))
     employees.operation_done(conn, ctx)
     return current

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
+from roster.directory import events as feed
 from roster.directory import sync_options
 from roster.directory.audit import Outcome, now, record
 from roster.directory.change import open_change
@@ -143,6 +144,10 @@ def list_connections(conn: Connection, tenant_name: str) -> list[ConnectionRow]:
 def set_status(conn: Connection, connection_id: str, status: str) -> ConnectionRow:
     row = get_connection(conn, connection_id)
     store.update_connection(conn, row.tenant_id, row.id, status=status)
+    if row.status != status:
+        kind = "activated" if status == "active" else "deactivated"
+        data = {"name": row.name, "idp": row.idp, "status": status}
+        feed.connection_changed(conn, row.tenant_id, row.uid, kind, data)
     _admin_log(
         conn,
         row,

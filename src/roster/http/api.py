@@ -1,4 +1,4 @@
-"""The host application's read API: ``/api/v1`` (employees, groups, locations).
+"""The host application's read API: ``/api/v1`` (employees, groups, locations, events).
 
 Authenticated by a tenant API key (``roster apikey create``), never by a SCIM token.
 Plain JSON; every error under ``/api/v1`` — 400, 401, 404, 405, 500, unknown paths and
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from roster.directory import apikeys, queries
+from roster.directory import apikeys, feed, queries
 from roster.errors import InvalidValue, NotFound, RosterError
 from roster.http.openapi import document
 from roster.scim import limits
@@ -35,6 +35,7 @@ _READ = ("GET", "HEAD")
 # The query parameters each route takes (http/openapi.py documents the same).
 PAGE_PARAMS = ("cursor", "limit")
 EMPLOYEE_PARAMS = ("status", "email", "location", "source", "updated_since", *PAGE_PARAMS)
+EVENT_PARAMS = ("after", "limit", "types")
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -90,7 +91,7 @@ def _page(items: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
     return {"items": items, "nextCursor": cursor}
 
 
-def routes(engine: Engine) -> list[Route]:
+def routes(engine: Engine, *, events_retention_days: float = 30.0) -> list[Route]:
     def endpoint(
         handler: Callable[[Connection, int, Request], Any], params: tuple[str, ...] = ()
     ) -> Callable[[Request], Any]:
@@ -146,6 +147,18 @@ def routes(engine: Engine) -> list[Route]:
     def locations(conn: Connection, tenant_id: int, request: Request) -> Any:
         return {"items": queries.list_locations(conn, tenant_id)}
 
+    def events(conn: Connection, tenant_id: int, request: Request) -> Any:
+        q = request.query_params
+        got = feed.page(
+            conn,
+            tenant_id,
+            after=q.get("after"),
+            limit=_limit(request),
+            types=feed.parse_types(q.get("types")),
+            retention_days=events_retention_days,
+        )
+        return _page(got.items, got.next_cursor)
+
     async def openapi(request: Request) -> Response:
         if request.method not in _READ:
             return _not_allowed(request)
@@ -166,5 +179,6 @@ def routes(engine: Engine) -> list[Route]:
         Route("/employees/{employee_id}", endpoint(employee), methods=_METHODS),
         Route("/groups", endpoint(groups, PAGE_PARAMS), methods=_METHODS),
         Route("/locations", endpoint(locations), methods=_METHODS),
+        Route("/events", endpoint(events, EVENT_PARAMS), methods=_METHODS),
         Route("/{rest:path}", unknown, methods=_METHODS),
     ]

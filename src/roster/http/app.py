@@ -414,7 +414,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/scim/v2/{tenant}/{connection}/{rest:path}", scim_endpoint, methods=methods),
         Route("/scim/v2/{tenant}/{connection}", scim_endpoint, methods=methods),
         Route("/scim/{version}/{tenant}/{connection}/{rest:path}", other_version, methods=methods),
-        Mount("/api/v1", routes=api.routes(engine)),  # the host app's read API
+        Mount(
+            "/api/v1",
+            routes=api.routes(engine, events_retention_days=settings.events_retention_days),
+        ),  # the host app's read API
         # The admin console answers its own errors in HTML (roster/console/app.py).
         Mount("/admin", app=console.build(settings, engine)),
     ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from roster import __version__
 from roster.directory.employees import MANUAL_FIELDS
+from roster.directory.events import TYPES as EVENT_TYPES
 from roster.rules.roles import COMPANY_ROLES, LOCATION_ROLES
 
 Json = dict[str, Any]
@@ -263,6 +264,58 @@ SCHEMAS: Json = {
         "required": ["items"],
         "properties": {"items": {"type": "array", "items": _ref("Location")}},
     },
+    "Event": {
+        "type": "object",
+        "description": "One change, recorded in the transaction that made it. The types and "
+        "their `data` are documented in docs/events.md.",
+        "required": [
+            "id",
+            "type",
+            "connection",
+            "resource",
+            "actor",
+            "correlationId",
+            "at",
+            "data",
+        ],
+        "properties": {
+            "id": {**_STR, "description": "Stable public id of the event (deduplicate by it)"},
+            "type": {"enum": list(EVENT_TYPES)},
+            "connection": {**_NSTR, "description": "The SCIM connection it concerns, if any"},
+            "resource": {
+                "type": "object",
+                "required": ["type", "id"],
+                "properties": {"type": {"enum": ["Employee", "Group", "Connection"]}, "id": _STR},
+            },
+            "actor": {
+                **_STR,
+                "description": "`connection:<id>` (an IdP's SCIM request), `admin` (a command) or "
+                "`rules` (what the rules granted or revoked)",
+            },
+            "correlationId": {
+                **_STR,
+                "description": "The request or command that caused it (`roster log --request`)",
+            },
+            "at": {**_TIME, "description": "When the change recorded it"},
+            "data": {
+                "type": "object",
+                "description": "The resource's state after the change, or a tombstone",
+            },
+        },
+    },
+    "EventPage": {
+        "type": "object",
+        "required": ["items", "nextCursor"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Event")},
+            "nextCursor": {
+                **_NSTR,
+                "description": "Pass as `after` to get the events after this page; null "
+                "only when the feed is empty and no `after` was given. An empty page "
+                "returns the `after` it was given: poll again with it.",
+            },
+        },
+    },
 }
 
 
@@ -298,6 +351,11 @@ RESPONSES: Json = {
         ("Unauthorized", "Missing, invalid or revoked API key"),
         ("NotFound", "No such employee in the API key's tenant, or no such endpoint"),
         (
+            "Gone",
+            "The cursor is older than the event retention (ROSTER_EVENTS_RETENTION_DAYS): "
+            "resync from GET /employees and follow the feed from a new cursor",
+        ),
+        (
             "MethodNotAllowed",
             "Any method but GET (or HEAD) on any path of the API; the Allow header "
             "lists the methods allowed",
@@ -309,6 +367,7 @@ _BY_STATUS = {
     400: "BadRequest",
     401: "Unauthorized",
     404: "NotFound",
+    410: "Gone",
     405: "MethodNotAllowed",
     500: "InternalError",
 }
@@ -373,6 +432,26 @@ PATHS: Json = {
             "summary": "The tenant's locations",
             "description": "400 for any query parameter (this operation takes none).",
             "responses": _responses("LocationList", 400),
+        }
+    },
+    "/events": {
+        "get": {
+            "operationId": "listEvents",
+            "summary": "The event feed: every change, in commit order per resource",
+            "description": "Events run oldest first. Follow `nextCursor` (as `after`) for "
+            "ever: a consumer that does never misses a committed event, and sees each "
+            "resource's events in the order their changes committed (events of a change "
+            "still in flight, and of any later one, wait until it commits). 400 for an "
+            "invalid cursor, limit or type; 410 for a cursor older than the retention.",
+            "parameters": [
+                _param("after", "The nextCursor of the previous page (none: the oldest kept)"),
+                _param("limit", "Page size (1-1000, default 100)", {"type": "integer"}),
+                _param(
+                    "types",
+                    "Comma-separated event types to return (default: all)",
+                ),
+            ],
+            "responses": _responses("EventPage", 400, 410),
         }
     },
 }

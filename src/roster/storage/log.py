@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
@@ -64,22 +65,31 @@ def entries(
     if connection_uid:
         query = query.where(L.connection_uid == connection_uid)
     rows = conn.execute(query.order_by(L.id.desc()).limit(limit))
-    return [
-        LogEntry(
-            r.tenant_id,
-            r.connection_uid,
-            r.at,
-            r.actor,
-            r.method,
-            r.path,
-            r.resource_type,
-            r.resource_id,
-            r.status,
-            r.scim_type,
-            r.detail,
-            r.request_id,
-            r.duration_ms,
-            r.id,
-        )
-        for r in rows
-    ]
+    return [_entry(r) for r in rows]
+
+
+def _entry(r: Any) -> LogEntry:
+    return LogEntry(
+        r.tenant_id,
+        r.connection_uid,
+        r.at,
+        r.actor,
+        r.method,
+        r.path,
+        r.resource_type,
+        r.resource_id,
+        r.status,
+        r.scim_type,
+        r.detail,
+        r.request_id,
+        r.duration_ms,
+        r.id,
+    )
+
+
+def of_request(conn: Connection, request_id: str, tenant_id: int | None = None) -> list[LogEntry]:
+    """Every entry one request or command wrote, oldest first."""
+    query = select(log_entries).where(L.request_id == request_id)
+    if tenant_id is not None:
+        query = query.where(L.tenant_id == tenant_id)
+    return [_entry(r) for r in conn.execute(query.order_by(L.id))]

@@ -20,6 +20,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     null,
     select,
     text,
@@ -476,6 +477,22 @@ def find_members(conn: Connection, scope: Scope, ids: Iterable[str]) -> dict[str
     return {r.id: MemberRef(r.pk, r.id, r.resource_type, r.display) for r in rows}
 
 
+# What a membership write returns of each member it inserted or deleted (the change's
+# events name them), in the same statement: subqueries, which RETURNING allows on both
+# databases (SQLite has no DELETE … USING).
+_MEMBER_RETURNING: tuple[Any, ...] = (
+    M.member_pk,
+    # Spelled out: SQLAlchemy does not correlate a subquery in an INSERT's RETURNING.
+    literal_column("(SELECT r.id FROM resources r WHERE r.pk = memberships.member_pk)"),
+    literal_column("(SELECT r.resource_type FROM resources r WHERE r.pk = memberships.member_pk)"),
+    literal_column("(SELECT r.display FROM resources r WHERE r.pk = memberships.member_pk)"),
+)
+
+
+def _refs(rows: Any) -> list[MemberRef]:
+    return [MemberRef(r[0], r[1], r[2], r[3]) for r in rows]
+
+
 def add_members(
     conn: Connection,
     scope: Scope,
@@ -484,18 +501,23 @@ def add_members(
     now: datetime,
     *,
     touch_members: bool = True,
-) -> None:
+) -> list[MemberRef]:
     """Insert membership rows (existing ones are left alone); the members' ``groups``
     change, so they get new versions (unless the caller touches them itself,
-    ``touch_members=False``): work in the number added, not the group's size."""
+    ``touch_members=False``): work in the number added, not the group's size. Returns
+    the members that were not in the group (the rows inserted, in the same statement)."""
     pks = list(dict.fromkeys(member_pks))
     if not pks:
-        return
+        return []
     rows = [{"group_pk": group_pk, "member_pk": pk, "tenant_id": scope.tenant_id} for pk in pks]
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    conn.execute(dialect.insert(memberships).on_conflict_do_nothing(), rows)
+    inserted = conn.execute(
+        dialect.insert(memberships).on_conflict_do_nothing().returning(*_MEMBER_RETURNING), rows
+    )
+    added = _refs(inserted)
     if touch_members:
         touch(conn, scope, pks, now)
+    return added
 
 
 def remove_members(
@@ -506,22 +528,34 @@ def remove_members(
     now: datetime,
     *,
     touch_members: bool = True,
-) -> None:
+) -> list[MemberRef]:
+    """Delete membership rows; returns the members that were in the group."""
     pks = list(member_pks)
-    if pks:
-        conn.execute(
-            delete(memberships).where(
-                M.tenant_id == scope.tenant_id, M.group_pk == group_pk, M.member_pk.in_(pks)
-            )
-        )
-        if touch_members:
-            touch(conn, scope, pks, now)
+    if not pks:
+        return []
+    deleted = conn.execute(
+        delete(memberships)
+        .where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk, M.member_pk.in_(pks))
+        .returning(*_MEMBER_RETURNING)
+    )
+    removed = _refs(deleted)
+    if touch_members:
+        touch(conn, scope, pks, now)
+    return removed
 
 
-def remove_all_members(conn: Connection, scope: Scope, group_pk: int, now: datetime) -> None:
+def remove_all_members(
+    conn: Connection, scope: Scope, group_pk: int, now: datetime
+) -> list[MemberRef]:
+    """Empty the group; returns the members it had."""
     members = select(M.member_pk).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk)
     _bump(conn, scope, members, now)
-    conn.execute(delete(memberships).where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk))
+    deleted = conn.execute(
+        delete(memberships)
+        .where(M.tenant_id == scope.tenant_id, M.group_pk == group_pk)
+        .returning(*_MEMBER_RETURNING)
+    )
+    return _refs(deleted)
 
 
 def members_of(

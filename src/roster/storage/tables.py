@@ -154,6 +154,7 @@ log_entries = Table(
     Column("request_id", String(36), nullable=False),
     Column("duration_ms", Float(), nullable=False),
     Index("ix_log_entries_tenant", "tenant_id", "id"),
+    Index("ix_log_entries_request", "request_id"),  # roster log --request
 )
 
 # ---- the employee directory (issue 4) -------------------------------------------------
@@ -542,5 +543,28 @@ setup_links = Table(
     Index("ix_setup_links_tenant", "tenant_id", "created_at"),
 )
 
-# The console shows a request's trail: every entry with its request id.
-Index("ix_log_entries_request", log_entries.c.tenant_id, log_entries.c.request_id)
+# ---- the event feed (issue 13) ------------------------------------------------------------
+# Written by the unit of work (directory/change.py) in the transaction of the change each
+# event describes, so an event exists exactly when its change committed. ``ordered_at`` is
+# the database clock when the change wrote its events (PostgreSQL: clock_timestamp(),
+# taken after every row lock of the change), so two changes of one resource, serialised by
+# its row lock, order their events by commit; the feed pages by (ordered_at, id).
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigPK, primary_key=True, autoincrement=True),
+    Column("uid", String(36), nullable=False, unique=True),  # the public, stable id
+    Column("tenant_id", Integer(), nullable=False),
+    # The connection's public uid, no foreign key: its events outlive it.
+    Column("connection_uid", String(36)),
+    Column("type", String(40), nullable=False),
+    Column("resource_type", String(16), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("request_id", String(36), nullable=False),
+    Column("at", DateTime(), nullable=False),  # the change's write time
+    Column("ordered_at", DateTime(), nullable=False),
+    Column("data", JSON(), nullable=False),
+    Index("ix_events_feed", "tenant_id", "ordered_at", "id"),
+    Index("ix_events_request", "request_id"),
+)

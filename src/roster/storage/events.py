@@ -1,0 +1,176 @@
+"""Store functions for the event feed: the unit of work's one write of its log entries
+and events, the feed's pages, a request's events, pruning."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text
+
+from roster.storage import log as log_store
+from roster.storage.log import LogEntry
+from roster.storage.tables import events
+
+V = events.c
+
+
+@dataclass(frozen=True)
+class Event:
+    uid: str
+    tenant_id: int
+    connection_uid: str | None
+    type: str
+    resource_type: str
+    resource_id: str
+    actor: str
+    request_id: str
+    at: datetime
+    data: dict[str, Any]
+    ordered_at: datetime | None = None
+    id: int | None = None
+
+
+_INSERT = insert(events)
+
+# PostgreSQL: the log entries and the events of a change in ONE statement (a
+# data-modifying CTE), so events cost the hot path no round trip. ``ordered_at`` is
+# clock_timestamp() — the database clock now, at the flush, after every row lock the
+# change took — not now() (the transaction's start): a change that waited for another's
+# row lock orders after it. The rows go in array order (WITH ORDINALITY), so ids follow
+# the order the change collected them.
+_PG_WRITE = text(
+    "WITH logged AS ("
+    " INSERT INTO log_entries (tenant_id, connection_uid, at, actor, method, path,"
+    "  resource_type, resource_id, status, scim_type, detail, request_id, duration_ms)"
+    " SELECT tenant_id, connection_uid, at, actor, method, path, resource_type, resource_id,"
+    "  status, scim_type, detail, request_id, duration_ms"
+    " FROM ROWS FROM (jsonb_to_recordset(CAST(:logs AS jsonb)) AS (tenant_id int,"
+    "  connection_uid text, at timestamp, actor text, method text, path text,"
+    "  resource_type text, resource_id text, status int, scim_type text, detail text,"
+    "  request_id text, duration_ms float8)) WITH ORDINALITY AS x"
+    " ORDER BY x.ordinality RETURNING 1)"
+    " INSERT INTO events (uid, tenant_id, connection_uid, type, resource_type, resource_id,"
+    "  actor, request_id, at, ordered_at, data)"
+    " SELECT uid, tenant_id, connection_uid, type, resource_type, resource_id, actor,"
+    "  request_id, at, timezone('UTC', clock_timestamp()), CAST(data AS json)"
+    " FROM ROWS FROM (jsonb_to_recordset(CAST(:events AS jsonb)) AS (uid text,"
+    "  tenant_id int, connection_uid text, type text, resource_type text, resource_id text,"
+    "  actor text, request_id text, at timestamp, data jsonb)) WITH ORDINALITY AS x"
+    " ORDER BY x.ordinality"
+)
+
+
+def _record(event: Event) -> dict[str, Any]:
+    row = {k: v for k, v in event.__dict__.items() if k not in ("id", "ordered_at")}
+    return row
+
+
+# SQLite: the same in one INSERT into a view whose INSTEAD OF trigger writes both tables
+# (migration 0006). Timestamps go in the text form SQLAlchemy stores and reads there.
+_SQLITE_WRITE = text(
+    "INSERT INTO change_writes (logs, events, ordered_at) VALUES (:logs, :events, :ordered_at)"
+)
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _params(entries: Sequence[LogEntry], items: Sequence[Event], sqlite: bool) -> dict[str, str]:
+    def value(v: Any) -> Any:
+        if isinstance(v, datetime):
+            return v.strftime(_SQLITE_TIME) if sqlite else v.isoformat()
+        return v
+
+    logs = [{k: value(v) for k, v in e.__dict__.items() if k != "id"} for e in entries]
+    evs = [{k: value(v) for k, v in _record(e).items()} for e in items]
+    return {"logs": json.dumps(logs), "events": json.dumps(evs)}
+
+
+def write(conn: Connection, entries: Sequence[LogEntry], items: Sequence[Event]) -> None:
+    """The unit of work's flush: its log entries and its events, in one statement.
+
+    ``ordered_at`` is the database clock at this statement: on PostgreSQL
+    clock_timestamp(), after every row lock of the change; on SQLite (one writer at a
+    time, so commit order is flush order) Python's clock, at microseconds (with the
+    growing id, (ordered_at, id) orders the feed).
+    """
+    if not items:
+        log_store.insert_entries(conn, entries)
+        return
+    if conn.dialect.name == "sqlite":
+        params = _params(entries, items, sqlite=True)
+        params["ordered_at"] = datetime.now(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
+        conn.execute(_SQLITE_WRITE, params)
+        return
+    params = _params(entries, items, sqlite=False)
+    # jsonb holds no NUL character: text that has one goes the long way (two statements).
+    if "\\u0000" not in params["logs"] + params["events"]:
+        conn.execute(_PG_WRITE, params)
+        return
+    log_store.insert_entries(conn, entries)
+    ordered: Any = func.timezone("UTC", func.clock_timestamp())
+    conn.execute(_INSERT.values(ordered_at=ordered), [_record(e) for e in items])
+
+
+def _event(r: Any) -> Event:
+    return Event(
+        r.uid,
+        r.tenant_id,
+        r.connection_uid,
+        r.type,
+        r.resource_type,
+        r.resource_id,
+        r.actor,
+        r.request_id,
+        r.at,
+        r.data,
+        r.ordered_at,
+        r.id,
+    )
+
+
+def page(
+    conn: Connection,
+    tenant_id: int,
+    *,
+    after: tuple[datetime, str] | None,
+    before: datetime | None,
+    types: Sequence[str],
+    limit: int,
+) -> list[Event]:
+    """Events of the tenant in feed order, after the event ``after`` names (its ordering
+    time and public id) and ordered before ``before`` (the write horizon)."""
+    query = select(events).where(V.tenant_id == tenant_id)
+    if after is not None:
+        at, uid = after
+        # The id breaks ties of one ordering time; an event no longer there (pruned)
+        # resumes after its time.
+        last_id = select(V.id).where(V.tenant_id == tenant_id, V.uid == uid).scalar_subquery()
+        query = query.where(
+            or_(
+                V.ordered_at > at,
+                and_(V.ordered_at == at, V.id > func.coalesce(last_id, 0)),
+            )
+        )
+    if before is not None:
+        query = query.where(V.ordered_at < before)
+    if types:
+        query = query.where(V.type.in_(types))
+    rows = conn.execute(query.order_by(V.ordered_at, V.id).limit(limit))
+    return [_event(r) for r in rows]
+
+
+def of_request(conn: Connection, request_id: str, tenant_id: int | None = None) -> list[Event]:
+    """Every event one request or command caused, in feed order."""
+    query = select(events).where(V.request_id == request_id)
+    if tenant_id is not None:
+        query = query.where(V.tenant_id == tenant_id)
+    rows = conn.execute(query.order_by(V.ordered_at, V.id))
+    return [_event(r) for r in rows]
+
+
+def prune(conn: Connection, older_than: datetime) -> int:
+    """Delete every event ordered before ``older_than``; returns how many."""
+    return conn.execute(delete(events).where(V.ordered_at < older_than)).rowcount
