@@ -62,7 +62,7 @@ def routes(console: Console) -> list[Route]:
                 entries += console_reads.log_page(
                     c, tenant.id, LogFilter(resource_id=scim_id), None, 20
                 )
-                entries.sort(key=lambda e: e.id, reverse=True)
+                entries.sort(key=lambda e: e.id or 0, reverse=True)  # stored: always set
             return {"tenant": tenant, "e": item, "x": explained, "entries": entries[:20]}
 
         data = await console.db(read)

@@ -102,7 +102,7 @@ def routes(console: Console) -> list[Route]:
         slug = request.path_params["slug"]
         where = _filter(request)
 
-        def read(c: Connection) -> list[console_reads.LogRow]:
+        def read(c: Connection) -> list[console_reads.LogEntry]:
             tenant = tenant_for(c, me.account, slug)
             return console_reads.log_page(c, tenant.id, where, None, EXPORT_LIMIT)
 

@@ -12,11 +12,13 @@ from sqlalchemy import Connection
 from roster.directory import options, queries, tenancy
 from roster.errors import InvalidValue, NotFound
 from roster.storage import console_reads as reads
+from roster.storage import log as log_store
 from roster.storage import tenancy as tenancy_store
-from roster.storage.console_reads import LogFilter, LogRow
+from roster.storage.console_reads import LogFilter
+from roster.storage.log import LogEntry
 from roster.storage.tenancy import ConnectionRow, TenantRow
 
-__all__ = ["ConnectionRow", "LogFilter", "LogRow", "TenantRow"]
+__all__ = ["ConnectionRow", "LogEntry", "LogFilter", "TenantRow"]
 
 Json = dict[str, Any]
 
@@ -151,15 +153,15 @@ def employee(conn: Connection, tenant_id: int, employee_id: str) -> Json:
 
 def log_page(
     conn: Connection, tenant_id: int, where: LogFilter, before_id: int | None, limit: int = 50
-) -> list[LogRow]:
+) -> list[LogEntry]:
     if where.outcome not in (None, "ok", "error"):
         raise InvalidValue("outcome must be ok or error")
     return reads.log_page(conn, tenant_id, where, before_id, limit)
 
 
-def log_entry(conn: Connection, tenant_id: int, entry_id: int) -> tuple[LogRow, list[LogRow]]:
+def log_entry(conn: Connection, tenant_id: int, entry_id: int) -> tuple[LogEntry, list[LogEntry]]:
     """One entry and its request's trail (every entry with the same request id)."""
     entry = reads.log_entry(conn, tenant_id, entry_id)
     if entry is None:
         raise NotFound(f"no log entry {entry_id}")
-    return entry, reads.trail(conn, tenant_id, entry.request_id, 500)
+    return entry, log_store.of_request(conn, entry.request_id, tenant_id, 500)

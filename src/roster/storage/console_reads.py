@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 )
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
+from roster.storage.log import LogEntry, entry_of
 from roster.storage.tables import employees, log_entries, resources
 
 L = log_entries.c
@@ -158,27 +158,6 @@ def employee_search(
 
 
 @dataclass(frozen=True)
-class LogRow:
-    """A system-log entry as the console shows it (read here, so the console does not
-    depend on how the write side models entries)."""
-
-    id: int
-    tenant_id: int
-    connection_uid: str | None
-    at: datetime
-    actor: str
-    method: str
-    path: str
-    resource_type: str | None
-    resource_id: str | None
-    status: int
-    scim_type: str | None
-    detail: str | None
-    request_id: str
-    duration_ms: float
-
-
-@dataclass(frozen=True)
 class LogFilter:
     outcome: str | None = None  # "ok" or "error"
     resource_type: str | None = None
@@ -188,28 +167,9 @@ class LogFilter:
     resource_id: str | None = None
 
 
-def _entry(r: Any) -> LogRow:
-    return LogRow(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        connection_uid=r.connection_uid,
-        at=r.at,
-        actor=r.actor,
-        method=r.method,
-        path=r.path,
-        resource_type=r.resource_type,
-        resource_id=r.resource_id,
-        status=r.status,
-        scim_type=r.scim_type,
-        detail=r.detail,
-        request_id=r.request_id,
-        duration_ms=r.duration_ms,
-    )
-
-
 def log_page(
     conn: Connection, tenant_id: int, where: LogFilter, before_id: int | None, limit: int
-) -> list[LogRow]:
+) -> list[LogEntry]:
     """Newest first, ``limit`` entries older than ``before_id``."""
     query = select(log_entries).where(L.tenant_id == tenant_id)
     if where.outcome == "ok":
@@ -228,23 +188,12 @@ def log_page(
         query = query.where(L.resource_id == where.resource_id)
     if before_id is not None:
         query = query.where(L.id < before_id)
-    return [_entry(r) for r in conn.execute(query.order_by(L.id.desc()).limit(limit))]
+    return [entry_of(r) for r in conn.execute(query.order_by(L.id.desc()).limit(limit))]
 
 
-def log_entry(conn: Connection, tenant_id: int, entry_id: int) -> LogRow | None:
+def log_entry(conn: Connection, tenant_id: int, entry_id: int) -> LogEntry | None:
     r = conn.execute(select(log_entries).where(L.tenant_id == tenant_id, L.id == entry_id)).first()
-    return _entry(r) if r else None
-
-
-def trail(conn: Connection, tenant_id: int, request_id: str, limit: int) -> list[LogRow]:
-    """Every entry one request wrote, in the order written."""
-    rows = conn.execute(
-        select(log_entries)
-        .where(L.tenant_id == tenant_id, L.request_id == request_id)
-        .order_by(L.id)
-        .limit(limit)
-    )
-    return [_entry(r) for r in rows]
+    return entry_of(r) if r else None
 
 
 def employees_by_ids(conn: Connection, tenant_id: int, ids: Sequence[str]) -> list[EmployeeRow]:

@@ -65,10 +65,11 @@ def entries(
     if connection_uid:
         query = query.where(L.connection_uid == connection_uid)
     rows = conn.execute(query.order_by(L.id.desc()).limit(limit))
-    return [_entry(r) for r in rows]
+    return [entry_of(r) for r in rows]
 
 
-def _entry(r: Any) -> LogEntry:
+def entry_of(r: Any) -> LogEntry:
+    """A stored entry (a ``log_entries`` row) as a LogEntry."""
     return LogEntry(
         r.tenant_id,
         r.connection_uid,
@@ -87,9 +88,11 @@ def _entry(r: Any) -> LogEntry:
     )
 
 
-def of_request(conn: Connection, request_id: str, tenant_id: int | None = None) -> list[LogEntry]:
-    """Every entry one request or command wrote, oldest first."""
+def of_request(
+    conn: Connection, request_id: str, tenant_id: int | None = None, limit: int | None = None
+) -> list[LogEntry]:
+    """Every entry one request or command wrote (the first ``limit``), oldest first."""
     query = select(log_entries).where(L.request_id == request_id)
     if tenant_id is not None:
         query = query.where(L.tenant_id == tenant_id)
-    return [_entry(r) for r in conn.execute(query.order_by(L.id))]
+    return [entry_of(r) for r in conn.execute(query.order_by(L.id).limit(limit))]
