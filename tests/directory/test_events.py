@@ -19,7 +19,7 @@ from roster.storage import log as log_store
 from roster.storage.tables import events as events_table
 from tests.conftest import GROUP_SCHEMA, Scim, new_connection
 from tests.directory.access_support import add_location, add_rule
-from tests.directory.conftest import Api, api_for, create, user_body
+from tests.directory.conftest import Api, api_for, configure, create, user_body
 from tests.openapi_check import check_response
 
 
@@ -96,6 +96,7 @@ def test_an_event_exists_exactly_when_its_change_committed(
     engine: Engine, scim: Scim, api: Api
 ) -> None:
     create(scim, "first", "first@corp.test")
+    configure(engine, scim, require_primary_email="true")
     before = _count(engine, scim.tenant_id)
     # Refused by the directory after the SCIM row was written (no primary email), and by
     # the uniqueness of the employee email: both roll back, events included.

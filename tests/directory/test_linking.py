@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import employees, tenancy
+from roster.directory import coverage, employees, tenancy
 from roster.directory.employees import ManualEmployee
 from tests.conftest import PATCH_OP, Scim, new_connection
 from tests.directory.conftest import Api, configure, create, notes, request_log, user_body
@@ -40,14 +40,55 @@ def test_a_create_links_to_the_manual_employee_with_its_email(
     assert link.request_id == request.request_id == response.headers["X-Request-Id"]
 
 
-def test_two_users_of_one_connection_cannot_share_an_email(scim: Scim, api: Api) -> None:
+def _kept_out(engine: Engine, scim: Scim) -> dict[str, int]:
+    with engine.connect() as conn:
+        return coverage.of_connection(conn, scim.tenant_id, scim.connection_pk).counts
+
+
+def _last_write(engine: Engine, scim: Scim) -> str:
+    return [e for e in request_log(engine, scim) if e.method != "GET"][-1].detail or ""
+
+
+def test_a_second_user_with_the_same_email_is_stored_and_kept_out(
+    engine: Engine, scim: Scim, api: Api
+) -> None:
+    """Microsoft's SCIM test collection gives two users of one connection one email: the
+    second is a valid SCIM user, so it is stored; the directory keeps the first."""
     create(scim, "first", "same@corp.test")
     response = scim.post("/Users", user_body("second", "SAME@corp.test"))
-    assert response.status_code == 409
-    assert response.json()["scimType"] == "uniqueness"
-    assert "'first'" in response.json()["detail"]
-    assert [u["userName"] for u in scim.get("/Users").json()["Resources"]] == ["first"]
-    assert len(api.employees()) == 1
+    assert response.status_code == 201, response.text
+    assert sorted(u["userName"] for u in scim.get("/Users").json()["Resources"]) == [
+        "first",
+        "second",
+    ]
+    [person] = api.employees()
+    assert person["source"]["userName"] == "first" and person["email"] == "same@corp.test"
+    detail = _last_write(engine, scim)
+    assert detail.startswith("warning: user 'second' is not in the directory")
+    assert "'first'" in detail
+    assert _kept_out(engine, scim) == {coverage.SHARED: 1}
+    # A user in the directory moving to a taken email keeps its own.
+    third = create(scim, "third", "third@corp.test")
+    moved = scim.patch(
+        f"/Users/{third['id']}",
+        [
+            {
+                "op": "replace",
+                "path": "emails",
+                "value": [{"value": "same@corp.test", "primary": True}],
+            }
+        ],
+    )
+    assert moved.status_code == 200, moved.text
+    assert sorted(p["email"] for p in api.employees()) == ["same@corp.test", "third@corp.test"]
+    [kept] = notes(engine, scim, "employee.email_kept")
+    assert "keeps its last primary email 'third@corp.test'" in (kept.detail or "")
+    # The tenant that wants the IdP to show the clash gets today's 409.
+    configure(engine, scim, require_primary_email="true")
+    clash = scim.post("/Users", user_body("fourth", "same@corp.test"))
+    assert clash.status_code == 409 and clash.json()["scimType"] == "uniqueness"
+    assert "'first'" in clash.json()["detail"]
+    assert scim.get("/Users").json()["totalResults"] == 3
 
 
 def test_email_as_unique_identifier_says_so(engine: Engine, scim: Scim) -> None:
@@ -141,31 +182,68 @@ def test_linking_off_refuses_with_409(engine: Engine, scim: Scim, api: Api) -> N
     assert pat["id"] == manual_id and pat["source"]["type"] == "manual"
 
 
-def test_a_user_without_a_primary_email_is_not_synced(engine: Engine, scim: Scim, api: Api) -> None:
-    for body in (
+def test_a_user_without_a_primary_email_is_kept_out_until_it_has_one(
+    engine: Engine, scim: Scim, api: Api
+) -> None:
+    """Envoy, Sequr: such a user "will not be synced to the employee directory" -- the
+    SCIM request itself succeeds (Entra sends no emails for a user whose mail is empty)."""
+    bodies = (
         user_body("nomail"),
         user_body(
             "two",
             emails=[{"value": "a@corp.test"}, {"value": "b@corp.test", "type": "home"}],
         ),
-    ):
+        user_body("notaddress", emails=[{"value": "emailName357", "primary": True}]),
+    )
+    ids = []
+    for body in bodies:
         response = scim.post("/Users", body)
-        assert response.status_code == 400
-        assert response.json()["scimType"] == "invalidValue"
-        assert "a primary email is required" in response.json()["detail"]
-    assert scim.get("/Users").json()["totalResults"] == 0
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+        detail = _last_write(engine, scim)
+        assert detail.startswith(f"warning: user {body['userName']!r} is not in the directory")
+    assert "no primary email (it has no emails)" in (request_log(engine, scim)[0].detail or "")
+    assert scim.get("/Users").json()["totalResults"] == 3
     assert api.employees() == []
-    logged = [e for e in request_log(engine, scim) if e.status == 400]
-    assert len(logged) == 2 and all("primary email" in (e.detail or "") for e in logged)
+    assert _kept_out(engine, scim) == {coverage.NO_EMAIL: 2, coverage.NOT_AN_ADDRESS: 1}
+    # Given a primary email later, the user joins (linking by email as for a create).
+    manual_id = _manual(engine, scim, "nomail@corp.test", title="Contractor")
+    given = scim.patch(
+        f"/Users/{ids[0]}",
+        [
+            {
+                "op": "add",
+                "path": "emails",
+                "value": [{"value": "nomail@corp.test", "primary": True}],
+            }
+        ],
+    )
+    assert given.status_code == 200, given.text
+    [person] = api.employees()
+    assert person["id"] == manual_id and person["source"]["userName"] == "nomail"
+    assert _kept_out(engine, scim) == {coverage.NO_EMAIL: 1, coverage.NOT_AN_ADDRESS: 1}
+    # Losing it again: the employee keeps the last one, other fields still follow the IdP.
+    lost = scim.patch(
+        f"/Users/{ids[0]}",
+        [{"op": "remove", "path": "emails"}, {"op": "replace", "path": "title", "value": "Lead"}],
+    )
+    assert lost.status_code == 200, lost.text
+    assert "emails" not in scim.get(f"/Users/{ids[0]}").json()
+    [person] = api.employees()
+    assert person["email"] == "nomail@corp.test" and person["title"] == "Lead"
+    [kept] = notes(engine, scim, "employee.email_kept")
+    assert "no primary email" in (kept.detail or "") and kept.resource_id == manual_id
+    # require_primary_email: today's 400, and nothing is stored.
+    configure(engine, scim, require_primary_email="true")
+    refused = scim.post("/Users", user_body("strict"))
+    assert refused.status_code == 400 and refused.json()["scimType"] == "invalidValue"
+    assert "a primary email is required" in refused.json()["detail"]
+    assert "require_primary_email" in refused.json()["detail"]
+    assert scim.get("/Users").json()["totalResults"] == 3
     # The only email counts as primary, marked or not.
     single = user_body("one", emails=[{"value": "one@corp.test", "type": "work"}])
     assert scim.post("/Users", single).status_code == 201
-    # Removing it later is refused the same way, and changes nothing.
-    user_id = scim.get("/Users").json()["Resources"][0]["id"]
-    removed = scim.patch(f"/Users/{user_id}", [{"op": "remove", "path": "emails"}])
-    assert removed.status_code == 400 and "primary email" in removed.json()["detail"]
-    assert scim.get(f"/Users/{user_id}").json()["emails"][0]["value"] == "one@corp.test"
-    assert [e["email"] for e in api.employees()] == ["one@corp.test"]
+    assert sorted(p["email"] for p in api.employees()) == ["nomail@corp.test", "one@corp.test"]
 
 
 def test_an_update_cannot_steal_another_employees_email(

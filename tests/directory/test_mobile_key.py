@@ -12,7 +12,7 @@ from roster.directory.rulebook import RuleSpec
 from roster.storage import access as access_store
 from roster.storage.tables import email_outbox
 from tests.conftest import Scim
-from tests.directory.conftest import create
+from tests.directory.conftest import configure, create
 
 
 def _outbox(engine: Engine, tenant_id: int) -> list[Any]:
@@ -63,17 +63,22 @@ def test_a_granted_mobile_key_queues_one_onboarding_email(engine: Engine, scim: 
 def test_a_refused_request_queues_no_email(engine: Engine, scim: Scim) -> None:
     _key_rule(engine, scim)
     create(scim, "first", "same@corp.test", **_city("Boston"))
-    # The same primary email again: 409, and the whole request (grant and email) rolls back.
-    response = scim.post(
-        "/Users",
-        {
+
+    def second(user_name: str) -> int:
+        body = {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "second",
+            "userName": user_name,
             "emails": [{"value": "same@corp.test", "primary": True}],
             **_city("Boston"),
-        },
-    )
-    assert response.status_code == 409
+        }
+        return scim.post("/Users", body).status_code
+
+    # The same primary email again: stored, kept out of the directory, so no key, no email.
+    assert second("second") == 201
+    assert len(_outbox(engine, scim.tenant_id)) == 1
+    # Refused (require_primary_email): 409, and the whole request rolls back.
+    configure(engine, scim, require_primary_email="true")
+    assert second("third") == 409
     assert len(_outbox(engine, scim.tenant_id)) == 1
 
 

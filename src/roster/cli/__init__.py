@@ -29,7 +29,7 @@ from roster.cli.support import fail as _fail
 from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
-from roster.directory import audit, options, tenancy
+from roster.directory import audit, coverage, options, tenancy
 from roster.directory.change import correlated
 from roster.storage.tenancy import ConnectionRow
 
@@ -236,8 +236,29 @@ def _setting_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _show_connection(row: ConnectionRow, as_json: bool) -> None:
+def _coverage_text(cov: coverage.Coverage) -> str:
+    if not cov.total:
+        return "users not in the directory: none"
+    at_least = "" if cov.complete else "at least "
+    lines = [f"users not in the directory: {at_least}{cov.total}"]
+    for reason, count in cov.counts.items():
+        names = ", ".join(cov.examples.get(reason, []))
+        more = ", …" if count > len(cov.examples.get(reason, [])) else ""
+        lines.append(f"  {count:>6}  {reason} (e.g. {names}{more})")
+    lines.append("  (stored and answered normally; setting require_primary_email refuses them)")
+    return "\n".join(lines)
+
+
+def _show_connection(row: ConnectionRow, cov: coverage.Coverage, as_json: bool) -> None:
     data = {**_connection_json(row), "profile": row.idp, "settings": _settings_json(row)}
+    data["not_in_directory"] = {
+        "total": cov.total,
+        "complete": cov.complete,
+        "reasons": [
+            {"reason": r, "count": n, "examples": cov.examples.get(r, [])}
+            for r, n in cov.counts.items()
+        ],
+    }
     head = "\n".join(f"{k}: {v}" for k, v in _connection_json(row).items())
     width = max(len(s["name"]) for s in data["settings"])
     rows = "\n".join(
@@ -245,7 +266,8 @@ def _show_connection(row: ConnectionRow, as_json: bool) -> None:
         for s in data["settings"]
     )
     human = (
-        f"{head}\nprofile: {row.idp} (see docs/compatibility.md)\nsettings:\n{rows}\n"
+        f"{head}\nprofile: {row.idp} (see docs/compatibility.md)\n{_coverage_text(cov)}\n"
+        f"settings:\n{rows}\n"
         "change one with `roster connection configure ID --set NAME=VALUE`, "
         "undo with `--reset NAME`"
     )
@@ -254,9 +276,15 @@ def _show_connection(row: ConnectionRow, as_json: bool) -> None:
 
 @connection_app.command("show")
 def connection_show(connection_id: str, as_json: JsonFlag = False) -> None:
-    """Show one connection: base URL, status, IdP profile and every setting."""
-    row = _run(as_json, lambda c: tenancy.get_connection(c, connection_id))
-    _show_connection(row, as_json)
+    """Show one connection: base URL, status, IdP profile, users not in the directory
+    (and why), and every setting."""
+
+    def run(conn: Connection) -> tuple[ConnectionRow, coverage.Coverage]:
+        row = tenancy.get_connection(conn, connection_id)
+        return row, coverage.of_connection(conn, row.tenant_id, row.id)
+
+    row, cov = _run(as_json, run)
+    _show_connection(row, cov, as_json)
 
 
 @connection_app.command("configure")
@@ -274,15 +302,16 @@ def connection_configure(
 ) -> None:
     """Override settings of one connection (IdP quirks, response forms, …); logged."""
 
-    def run(conn: Connection) -> tuple[ConnectionRow, list[str]]:
+    def run(conn: Connection) -> tuple[ConnectionRow, list[str], coverage.Coverage]:
         row = tenancy.get_connection(conn, connection_id)
         changes = options.configure(conn, row, set_ or [], reset or [])
-        return tenancy.get_connection(conn, connection_id), changes
+        cov = coverage.of_connection(conn, row.tenant_id, row.id)
+        return tenancy.get_connection(conn, connection_id), changes, cov
 
-    row, changes = _run(as_json, run)
+    row, changes, cov = _run(as_json, run)
     if not as_json:
         typer.echo("\n".join(f"changed: {c}" for c in changes))
-    _show_connection(row, as_json)
+    _show_connection(row, cov, as_json)
 
 
 def _set_status(connection_id: str, status: str, as_json: bool) -> None:

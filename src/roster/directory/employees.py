@@ -9,7 +9,8 @@ fields; fields it does not map (custom fields of other mappings, admin edits) ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from roster.directory.clock import write_time
 from roster.directory.config_cache import cached
 from roster.directory.context import ConnectionContext
 from roster.directory.history import note
-from roster.directory.mapping import MappedUser, map_user
+from roster.directory.mapping import MappedUser, email_problem, map_user
 from roster.directory.sync_options import SyncOptions
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.storage import employees as store
@@ -33,6 +34,7 @@ from roster.storage.resources import StoredResource
 __all__ = [
     "EmployeeRow",
     "ManualEmployee",
+    "Synced",
     "add_manual",
     "find",
     "remove_manual",
@@ -101,10 +103,48 @@ def _columns(mapped: MappedUser, old: EmployeeRow | None) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Synced:
+    """What a user sync did: its employee, or None when the user is kept out of the
+    directory; ``warning`` is for the request's log entry."""
+
+    employee: EmployeeRow | None
+    warning: str | None = None
+
+
+NOT_IN_DIRECTORY = "not in the directory"
+
+
+def _kept_out(user: StoredResource, problem: str) -> Synced:
+    return Synced(
+        None,
+        f"warning: user {user.doc.get('userName')!r} is {NOT_IN_DIRECTORY}: {problem}; it "
+        "joins when the IdP sends a primary email of its own (setting require_primary_email "
+        "refuses such users instead)",
+    )
+
+
+def _shared_within(ctx: ConnectionContext, holder: EmployeeRow) -> bool:
+    """Does ``holder`` (holding the user's email) belong to another user of this same
+    connection, where the email is not the connection's identifier? Then the user is kept
+    out of the directory rather than refused (Microsoft's SCIM test collection gives two
+    users one email; the IdP cannot fix that by retrying)."""
+    return (
+        holder.connection_id == ctx.connection_id
+        and ctx.sync.unique_identifier != "email"
+        and not ctx.sync.require_primary_email
+    )
+
+
 def sync_user(
     conn: Connection, ctx: ConnectionContext, user: StoredResource, *, created: bool = False
-) -> EmployeeRow:
+) -> Synced:
     """Bring the employee of a SCIM user in line with it (create, link or update).
+
+    A user without a usable primary email (none, not an address, or another user's of
+    this connection) is stored by the caller and kept out of the directory; if it is
+    already in it, its employee keeps its last email. Setting require_primary_email
+    refuses such users instead.
 
     ``created``: the SCIM user is new, so no employee is synced from it yet; a brand-new
     employee has no memberships or references to compare with either. Skipping those
@@ -117,13 +157,36 @@ def sync_user(
         ctx.config_version,
         lambda: field_mappings.of_connection(conn, tenant_id, ctx.connection_id),
     )
-    mapped = map_user(user.doc, custom)
-    at = write_time(conn, tenant_id)
-    if created:
-        target = store.SyncTarget(None, store.by_email(conn, tenant_id, mapped.email), False, False)
+    problem = None if opts.require_primary_email else email_problem(user.doc)
+    if problem is not None:
+        if created:
+            return _kept_out(user, problem)
+        target = store.for_sync(conn, tenant_id, user.pk, None)
+        if target.current is None:
+            return _kept_out(user, problem)
+        mapped = _keep_email(conn, ctx, user, target.current, problem, custom)
     else:
-        target = store.for_sync(conn, tenant_id, user.pk, mapped.email)
+        mapped = map_user(user.doc, custom)
+        if created:
+            holder = store.by_email(conn, tenant_id, mapped.email)
+            target = store.SyncTarget(None, holder, False, False)
+        else:
+            target = store.for_sync(conn, tenant_id, user.pk, mapped.email)
+        current, holder = target.current, target.holder
+        if (
+            holder is not None
+            and _shared_within(ctx, holder)
+            and (current is None or holder.pk != current.pk)
+        ):
+            shared = f"its primary email {mapped.email!r} belongs to " + _describe(
+                conn, tenant_id, holder
+            )
+            if current is None:
+                return _kept_out(user, shared)
+            mapped = _keep_email(conn, ctx, user, current, shared, custom)
+            target = dataclasses.replace(target, holder=current)
     current, holder = target.current, target.holder
+    at = write_time(conn, tenant_id)
     places = locations.index(conn, tenant_id, ctx.config_version)
     values = _columns(mapped, current or holder)
     values["primary_location_pk"] = places.primary(values["primary_location_key"])
@@ -175,7 +238,29 @@ def sync_user(
         references.complete_pending(conn, ctx, employee, user.id, at)
     evaluated = None if current is None else target.evaluated
     evaluations.after_user_sync(conn, ctx, employee, fresh=fresh, evaluated=evaluated)
-    return employee
+    return Synced(employee)
+
+
+def _keep_email(
+    conn: Connection,
+    ctx: ConnectionContext,
+    user: StoredResource,
+    current: EmployeeRow,
+    problem: str,
+    custom: Mapping[str, str],
+) -> MappedUser:
+    """A user in the directory lost its usable primary email: its employee keeps the last
+    one (the directory's key for the person), the other fields still follow the IdP."""
+    note(
+        conn,
+        ctx.tenant_id,
+        ctx.connection_uid,
+        "employee.email_kept",
+        f"warning: user {user.doc.get('userName')!r}: {problem}; employee {current.id} keeps "
+        f"its last primary email {current.email!r}",
+        current.id,
+    )
+    return map_user(user.doc, custom, email=current.email)
 
 
 def _note_changes(
@@ -360,10 +445,12 @@ def after_write(
     stored: StoredResource,
     *,
     created: bool = False,
-) -> None:
-    """A SCIM resource was created or changed: users sync to the directory."""
+) -> str | None:
+    """A SCIM resource was created or changed: users sync to the directory. Returns a
+    warning for the request's log entry (a user kept out of the directory)."""
     if rt_name == "User":
-        sync_user(conn, ctx, stored, created=created)
+        return sync_user(conn, ctx, stored, created=created).warning
+    return None
 
 
 def before_delete(

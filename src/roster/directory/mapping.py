@@ -232,21 +232,38 @@ def _assistants(doc: Doc) -> list[str]:
     return list(seen.values())
 
 
-def map_user(doc: Doc, custom: Mapping[str, str]) -> MappedUser:
-    """Apply the default and custom mapping; refuse what the directory cannot take.
+def email_problem(doc: Doc) -> str | None:
+    """Why the user's primary email cannot key an employee (None: it can).
 
-    Raises 400 invalidValue for a user without a primary email (Envoy, Sequr: "they will
-    not be synced") and for a remote status outside Envoy's table.
-    """
+    The directory joins people by primary email (Envoy, Sequr: a user without one "will
+    not be synced to the employee directory"); such a user is still a valid SCIM user."""
     email = primary_email(doc)
     if email is None:
-        count = len(doc.get("emails") or [])
+        emails = doc.get("emails")
+        count = len(emails) if isinstance(emails, list) else 0
         why = "it has no emails" if count == 0 else f"none of its {count} emails is marked primary"
-        raise InvalidValue(
-            f"a primary email is required to sync a user to the employee directory ({why})"
-        )
+        return f"no primary email ({why})"
     if "@" not in email:
-        raise InvalidValue(f"the primary email {email!r} is not an email address")
+        return f"its primary email {email!r} is not an email address"
+    return None
+
+
+def map_user(doc: Doc, custom: Mapping[str, str], *, email: str | None = None) -> MappedUser:
+    """Apply the default and custom mapping.
+
+    ``email``: the primary email to key the employee by, for a user whose own cannot
+    (``email_problem``) but whose employee keeps its last one. Without it such a user is
+    refused with 400 invalidValue (setting require_primary_email). A remote status outside
+    Envoy's table is refused with 400 invalidValue."""
+    if email is None:
+        problem = email_problem(doc)
+        if problem is not None:
+            raise InvalidValue(
+                f"a primary email is required to sync a user to the employee directory: "
+                f"{problem} (setting require_primary_email is on)"
+            )
+        email = primary_email(doc)
+        assert email is not None
     fields = {name: read(doc) for name, _, read in DEFAULT_MAPPING}
     fields["remoteStatus"] = remote_status.normalise(fields["remoteStatus"])
     raw_locale = fields["locale"]

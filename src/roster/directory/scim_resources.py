@@ -58,9 +58,9 @@ class Result:
 
     stored: StoredResource
     body: Doc
-    # Member values that named no user or group of the connection, skipped (strict_members
-    # off); the request's log entry names them.
-    skipped_members: tuple[str, ...] = ()
+    # What the request's log entry warns of: member values that named no user or group of
+    # the connection, skipped (strict_members off); a user kept out of the directory.
+    warnings: tuple[str, ...] = ()
 
     @property
     def etag(self) -> str:
@@ -354,7 +354,7 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     stored = store.insert_resource(conn, scope, doc, at)
     if stored is None:
         raise _conflict(rt, doc)
-    employees.after_write(conn, ctx, rt.name, stored, created=True)
+    warning = employees.after_write(conn, ctx, rt.name, stored, created=True)
     if rt.name == "Group":
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "created", stored)
     related: list[MemberRef] = []
@@ -367,7 +367,14 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
         employees.groups_changed(conn, ctx, stored.pk, pks)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
-    return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
+    return Result(stored, render(ctx, rt, stored, related), _warnings(warning, skipped))
+
+
+def _warnings(user: str | None, skipped: list[str]) -> tuple[str, ...]:
+    found = [user] if user else []
+    if skipped:
+        found.append(skipped_note(tuple(skipped)))
+    return tuple(found)
 
 
 def _conflict(rt: ResourceType, doc: Doc) -> UniquenessConflict:
@@ -409,7 +416,7 @@ def replace(
     _check_unique(conn, scope, rt, doc, current)
     at = write_time(conn, ctx.tenant_id)
     stored = _update(conn, scope, rt, current, doc, at)
-    employees.after_write(conn, ctx, rt.name, stored)
+    warning = employees.after_write(conn, ctx, rt.name, stored)
     skipped: list[str] = []
     if rt.name == "Group":
         # PUT replaces the whole resource (RFC 7644 §3.5.1), members included.
@@ -429,7 +436,7 @@ def replace(
     else:
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
-    return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
+    return Result(stored, render(ctx, rt, stored, related), _warnings(warning, skipped))
 
 
 def _member_events(
@@ -537,6 +544,7 @@ def patch(
     doc_changed = result.doc != current.doc
     stored = current
     skipped: list[str] = []
+    warning = None
     if doc_changed or result.members:
         at = write_time(conn, ctx.tenant_id)
         if doc_changed:
@@ -547,7 +555,7 @@ def patch(
         if doc_changed:
             stored = _update(conn, scope, rt, current, result.doc, at)
             store.touch_with_employees(conn, scope, moved, at)
-            employees.after_write(conn, ctx, rt.name, stored)
+            warning = employees.after_write(conn, ctx, rt.name, stored)
             if rt.name == "Group":
                 employees.groups_changed(conn, ctx, stored.pk, None)  # a rename shows
                 feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
@@ -560,7 +568,7 @@ def patch(
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, scope, rt, [stored.pk])[stored.pk]
-    return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
+    return Result(stored, render(ctx, rt, stored, related), _warnings(warning, skipped))
 
 
 def delete(

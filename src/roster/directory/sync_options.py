@@ -17,6 +17,10 @@ configure ID --set name=value` validates and sets them. Stored under plain keys 
 - ``strict_members``: ``false`` (default): group members that name no user or group of
   the connection are skipped, the rest apply, and the system log names the skipped ones;
   ``true``: such a request is refused (400) and changes nothing.
+- ``require_primary_email``: ``false`` (default): a user without a usable primary email
+  (none, not an address, or one another user of this connection holds) is stored and
+  answered normally and kept out of the directory, the log says why; ``true``: such a
+  request is refused (400, or 409 for the shared email), as the IdP then shows it.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class SyncOptions:
     group_role_prefix: str = ""
     group_provisioning: bool = True
     strict_members: bool = False
+    require_primary_email: bool = False
 
 
 _DEFAULTS = SyncOptions()
@@ -145,6 +150,14 @@ _SPECS = (
         (False, True),
         _boolean,
         lambda _row: _DEFAULTS.strict_members,
+    ),
+    OptionSpec(
+        "require_primary_email",
+        "a user without a usable primary email (none, not an address, or another user's "
+        "of this connection) is refused (off: stored, kept out of the directory, logged)",
+        (False, True),
+        _boolean,
+        lambda _row: _DEFAULTS.require_primary_email,
     ),
 )
 for _spec in _SPECS:

@@ -108,9 +108,9 @@ def _one(result: actions.Result, rt: ResourceType, op: Operation, status: int) -
 
 
 def _outcome(status: int, rt: ResourceType, result: actions.Result) -> Outcome:
-    """A write's log entry; it names the group members it skipped, as a warning."""
-    skipped = result.skipped_members
-    detail = actions.skipped_note(skipped) if skipped else None
+    """A write's log entry; it carries the write's warnings (group members skipped, a
+    user kept out of the directory)."""
+    detail = "; ".join(result.warnings) or None
     return Outcome(status, rt.name, result.stored.id, None, detail)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, exists, func, select, text, tuple_
 
@@ -212,3 +213,24 @@ def employee_members(
     for r in rows:
         out[r.group_pk].append(employee_row(r))
     return out
+
+
+def users_without_employee(
+    conn: Connection, tenant_id: int, connection_id: int, limit: int
+) -> list[tuple[str, Any]]:
+    """(userName, SCIM document) of the connection's users that no employee is synced
+    from, at most ``limit`` of them, in creation order."""
+    r = R
+    synced = exists().where(E.tenant_id == tenant_id, E.resource_pk == r.pk)
+    rows = conn.execute(
+        select(r.unique_key, r.doc)
+        .where(
+            r.tenant_id == tenant_id,
+            r.connection_id == connection_id,
+            r.resource_type == "User",
+            ~synced,
+        )
+        .order_by(r.pk)
+        .limit(limit)
+    )
+    return [(str(row.doc.get("userName") or ""), row.doc) for row in rows]

@@ -160,12 +160,13 @@ class SyncTarget:
     evaluated: bool  # ``current`` was evaluated by the rules before
 
 
-def for_sync(conn: Connection, tenant_id: int, resource_pk: int, email: str) -> SyncTarget:
+def for_sync(conn: Connection, tenant_id: int, resource_pk: int, email: str | None) -> SyncTarget:
     """The employee of a SCIM user and the one holding its email (often the same), both
-    locked, in one statement."""
+    locked, in one statement. ``email`` None: the user has no usable one, only its own
+    employee is wanted."""
     current = holder = None
     has_refs = evaluated = False
-    key = email.lower()
+    key = email.lower() if email is not None else None
     for r in conn.execute(_FOR_SYNC, {"t": tenant_id, "r": resource_pk, "k": key}):
         row = employee_row(r)
         if r.resource_pk == resource_pk:
