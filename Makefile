@@ -24,8 +24,15 @@ run: $(STAMP)
 	ROSTER_PUBLIC_URL='$(PUBLIC_URL)' $(BIN)/roster demo
 	ROSTER_PUBLIC_URL='$(PUBLIC_URL)' $(BIN)/roster serve --host '$(HOST)' --port '$(PORT)'
 
+# newman runs Microsoft's SCIM test collection in the suite (tests/data/ms-scim-reference).
+NEWMAN := tests/newman/node_modules/.bin/newman
+$(NEWMAN): tests/newman/package.json tests/newman/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/newman --no-audit --no-fund --loglevel=error && touch $(NEWMAN); \
+	else echo "npm not found: install Node.js to run Microsoft's SCIM collection test"; fi
+
 ## Set up and run the whole suite (SQLite; set ROSTER_TEST_DATABASE_URL for PostgreSQL).
-test: $(STAMP)
+test: $(STAMP) $(NEWMAN)
 	$(BIN)/python -m pytest
 
 ## Static checks: ruff (lint and format), mypy --strict, import-linter layer contracts.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
+from starlette.testclient import TestClient
 
 from roster.directory import options, tenancy
 from roster.directory import sync_options as _registered  # noqa: F401  (registers settings)
-from tests.conftest import GROUP_SCHEMA, Scim
+from tests.conftest import GROUP_SCHEMA, Scim, new_connection
 
 
 def strict_members(engine: Engine, scim: Scim) -> None:
@@ -186,3 +187,56 @@ def test_groups_can_nest(scim: Scim) -> None:
     outer = scim.create_group("Outer", [inner["id"]])
     assert outer["members"][0]["type"] == "Group"
     assert outer["members"][0]["$ref"].endswith(f"/Groups/{inner['id']}")
+
+
+def test_a_members_display_is_kept_as_sent(scim: Scim) -> None:
+    """RFC 7643 §2.4: display is a default sub-attribute, immutable: set with the member."""
+    ann = scim.create_user("ann")["id"]
+    bob = scim.create_user("bob")["id"]
+    group = scim.post(
+        "/Groups",
+        {
+            "schemas": [GROUP_SCHEMA],
+            "displayName": "Shown",
+            "members": [{"value": ann, "display": "Ann A."}],
+        },
+    ).json()
+    added = scim.patch(
+        f"/Groups/{group['id']}",
+        [{"op": "add", "path": "members", "value": [{"value": bob, "Display": "Bob B."}]}],
+    )
+    assert added.status_code == 200, added.text
+    members = {
+        m["value"]: m.get("display") for m in scim.get(f"/Groups/{group['id']}").json()["members"]
+    }
+    assert members == {ann: "Ann A.", bob: "Bob B."}
+    too_long = scim.patch(
+        f"/Groups/{group['id']}",
+        [{"op": "add", "path": "members", "value": [{"value": ann, "display": "x" * 257}]}],
+    )
+    assert too_long.status_code == 400 and "at most 256" in too_long.json()["detail"]
+
+
+def test_entra_member_shapes_bare_ids_and_display_name(engine: Engine, client: TestClient) -> None:
+    """Microsoft's SCIM test collection: members as a bare id string (answered 204, the
+    unknown id skipped) and a member's displayName read back as its display."""
+    entra = new_connection(engine, client, "entra")
+    user = entra.create_user("kim")["id"]
+    group = entra.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "E"}).json()
+    patch = [{"op": "add", "path": "members", "value": user}]
+    assert entra.patch(f"/Groups/{group['id']}", patch).status_code == 204
+    assert _member_ids(entra, group["id"]) == [user]
+    unknown = [{"op": "add", "path": "members", "value": "string id 1"}]
+    assert entra.patch(f"/Groups/{group['id']}", unknown).status_code == 204
+    named = [
+        {"op": "add", "path": "members", "value": [{"displayName": "new User", "value": user}]}
+    ]
+    entra.patch(f"/Groups/{group['id']}", [{"op": "remove", "path": "members"}])
+    assert entra.patch(f"/Groups/{group['id']}", named).status_code == 204
+    [member] = entra.get(f"/Groups/{group['id']}").json()["members"]
+    assert member["display"] == "new User"
+    # The generic profile keeps RFC 7644's shapes: a bare string is refused.
+    generic = new_connection(engine, client)
+    g2 = generic.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "G"}).json()
+    answer = generic.patch(f"/Groups/{g2['id']}", patch)
+    assert answer.status_code == 400 and answer.json()["scimType"] == "invalidValue"

@@ -219,3 +219,24 @@ def test_attributes_and_excluded_attributes_on_reads(scim: Scim) -> None:
     assert without["id"] == user["id"]  # returned "always"
     listed = scim.get("/Users", params={"attributes": "userName"}).json()["Resources"][0]
     assert set(listed) == {"schemas", "id", "userName"}
+
+
+def test_a_value_filter_in_attributes_returns_the_matching_elements(scim: Scim) -> None:
+    """Microsoft's SCIM test collection asks ``attributes=emails[type eq "work"]``."""
+    emails = [
+        {"value": "work@corp.test", "type": "work", "primary": True},
+        {"value": "home@example.test", "type": "home"},
+    ]
+    user = scim.create_user("filtered", emails=emails)
+    work = scim.get(f"/Users/{user['id']}", params={"attributes": 'emails[type eq "work"]'})
+    assert work.status_code == 200, work.text
+    assert work.json()["emails"] == [emails[0]]
+    by_value = scim.get("/Users", params={"attributes": 'emails[value eq "home@example.test"]'})
+    [listed] = by_value.json()["Resources"]
+    assert set(listed) == {"schemas", "id", "emails"} and listed["emails"] == [emails[1]]
+    subs = scim.get(f"/Users/{user['id']}", params={"attributes": 'emails[type eq "home"].value'})
+    assert subs.json()["emails"] == [{"value": "home@example.test"}]
+    for bad in ("emails[type eq]", 'userName[type eq "x"]'):
+        refused = scim.get(f"/Users/{user['id']}", params={"attributes": bad})
+        assert refused.status_code == 400, bad
+        assert refused.json()["scimType"] == "invalidValue"

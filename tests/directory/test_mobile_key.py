@@ -71,7 +71,7 @@ def test_a_refused_request_queues_no_email(engine: Engine, scim: Scim) -> None:
             "emails": [{"value": "same@corp.test", "primary": True}],
             **_city("Boston"),
         }
-        return scim.post("/Users", body).status_code
+        return int(scim.post("/Users", body).status_code)
 
     # The same primary email again: stored, kept out of the directory, so no key, no email.
     assert second("second") == 201

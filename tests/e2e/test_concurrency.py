@@ -209,6 +209,29 @@ def test_two_connections_racing_on_one_email_make_one_employee(
     assert count == 12
 
 
+def test_users_of_one_connection_racing_on_one_email_are_all_stored_one_employee_each_email(
+    engine: Engine, server: Server
+) -> None:
+    """Two users of one connection with one email: both are SCIM users (201); the
+    directory keeps one employee per email and the other user out of it, whichever
+    request committed first (issue 11)."""
+    conn = Connection(engine, server, _tenant(engine))
+    run = uuid.uuid4().hex[:6]
+    calls = [
+        _create(conn, _user(f"s{run}-{i}-{copy}", f"shared{run}-{i}@corp.test"))
+        for i in range(8)
+        for copy in range(3)
+    ]
+    assert Counter(_run(calls, 16)) == {201: 24}
+    with engine.connect() as db:
+        holders = db.execute(
+            select(employees.c.email_key, func.count())
+            .where(employees.c.email_key.like(f"shared{run}-%"))
+            .group_by(employees.c.email_key)
+        ).all()
+    assert sorted(n for _, n in holders) == [1] * 8
+
+
 def test_concurrent_pushes_of_mapped_groups_settle_each_person_on_the_highest_role(
     engine: Engine, server: Server
 ) -> None:

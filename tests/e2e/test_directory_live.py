@@ -221,25 +221,55 @@ def _patch(*operations: dict[str, Any]) -> dict[str, Any]:
     return {"schemas": [PATCH_OP], "Operations": list(operations)}
 
 
+def test_an_entra_user_without_mail_joins_when_it_gets_one(
+    db_url: str, live_server: Server, engine: Engine
+) -> None:
+    """Entra sends no emails for a user whose mail is empty: provisioning succeeds, the
+    person joins the directory when mail is filled in (Entra's PATCH Add on the work
+    email), and keeps their employee with the last email when mail is cleared."""
+    live = _Live(db_url, live_server, engine)
+    connection_id, entra = live.connection("entra")
+    upn = "kim@contoso.onmicrosoft.com"
+    created = entra.post("/Users", json={"schemas": [USER], "userName": upn, "active": True})
+    assert created.status_code == 201, created.text
+    user_id = created.json()["id"]
+    assert live.people() == {}
+    shown = cli_json(db_url, "connection", "show", connection_id)["not_in_directory"]
+    assert shown["total"] == 1
+    assert shown["reasons"] == [{"reason": "no primary email", "count": 1, "examples": [upn]}]
+    work = 'emails[type eq "work"].value'
+    given = entra.patch(
+        f"/Users/{user_id}",
+        json=_patch({"op": "Add", "path": work, "value": "kim@contoso.com"}),
+    )
+    assert given.status_code == 204, given.text
+    person = live.people()["kim@contoso.com"]
+    assert person["source"]["userName"] == upn and person["status"] == "active"
+    assert cli_json(db_url, "connection", "show", connection_id)["not_in_directory"]["total"] == 0
+    cleared = entra.patch(f"/Users/{user_id}", json=_patch({"op": "Remove", "path": work}))
+    assert cleared.status_code == 204, cleared.text
+    # RFC 7644 §3.5.2.2: the sub-attribute goes, the element keeps its type.
+    assert [e.get("value") for e in entra.get(f"/Users/{user_id}").json()["emails"]] == [None]
+    assert live.people()["kim@contoso.com"]["id"] == person["id"]
+    [kept] = [e for e in live.log() if e.path == "employee.email_kept"]
+    assert "keeps its last primary email 'kim@contoso.com'" in (kept.detail or "")
+
+
 def test_what_the_host_app_sees_of_each_sync_outcome(
     db_url: str, live_server: Server, engine: Engine
 ) -> None:
     live = _Live(db_url, live_server, engine)
     connection_id, okta = live.connection("okta")
 
-    # No primary email: refused, invisible to the reader, and in the system log.
-    refused = okta.post("/Users", json={"schemas": [USER], "userName": "nomail"})
-    assert refused.status_code == 400 and refused.json()["scimType"] == "invalidValue"
-    assert "primary email" in refused.json()["detail"]
+    # No primary email: stored and answered, kept out of the directory, and the system
+    # log says why (a warning on the request's entry).
+    kept_out = okta.post("/Users", json={"schemas": [USER], "userName": "nomail"})
+    assert kept_out.status_code == 201, kept_out.text
     assert live.people() == {}
-    [entry] = [e for e in live.log() if e.status == 400]
-    assert (entry.actor, entry.method, entry.path, entry.scim_type) == (
-        "scim",
-        "POST",
-        "/Users",
-        "invalidValue",
-    )
-    assert "primary email" in (entry.detail or "")
+    [entry] = [e for e in live.log() if e.method == "POST"]
+    assert (entry.actor, entry.path, entry.status) == ("scim", "/Users", 201)
+    assert "is not in the directory: no primary email" in (entry.detail or "")
+    assert okta.delete(f"/Users/{kept_out.json()['id']}").status_code == 204
 
     # Assistants: waiting while the assistant is unknown, resolved when they arrive.
     boss = okta.post(

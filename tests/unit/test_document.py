@@ -161,10 +161,14 @@ def test_group_members_are_normalised() -> None:
         {
             "schemas": [CORE_GROUP],
             "displayName": "G",
-            "Members": [{"Value": "u1", "TYPE": "User", "display": "dropped"}],
+            "Members": [{"Value": "u1", "TYPE": "User", "Display": "Ann"}],
         },
     )
-    assert doc == {"displayName": "G", "members": [{"value": "u1", "type": "User"}]}
+    # display is a default sub-attribute (RFC 7643 §2.4), kept as the client sent it.
+    assert doc == {
+        "displayName": "G",
+        "members": [{"value": "u1", "type": "User", "display": "Ann"}],
+    }
 
 
 # ---- project ----------------------------------------------------------------------

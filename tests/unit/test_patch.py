@@ -79,7 +79,8 @@ def primaries(items: list[dict[str, Any]]) -> list[str]:
 def test_rfc7644_3_5_2_1_add_member_becomes_a_member_change() -> None:
     ref = f"https://example.com/v2/Users/{BABS}"
     result = group(op("add", "members", [{"display": "Babs Jensen", "$ref": ref, "value": BABS}]))
-    assert result.members == [MemberChange("add", ({"value": BABS},))]
+    # display (RFC 7643 §2.4, immutable) is kept with the member; $ref is the server's.
+    assert result.members == [MemberChange("add", ({"value": BABS, "display": "Babs Jensen"},))]
     assert result.members[0].ids() == [BABS]
     assert result.doc == GROUP_DOC and result.changed
 
@@ -208,7 +209,8 @@ def test_remove_whole_extension_by_urn() -> None:
 def test_rfc7644_3_5_2_3_replace_members() -> None:
     values = [{"display": "Babs", "$ref": "x", "value": BABS}, {"value": JAMES}]
     result = group(op("replace", "members", values))
-    assert result.members == [MemberChange("replace", ({"value": BABS}, {"value": JAMES}))]
+    expected = ({"value": BABS, "display": "Babs"}, {"value": JAMES})
+    assert result.members == [MemberChange("replace", expected)]
 
 
 def test_rfc7644_3_5_2_3_replace_work_address_by_value_filter() -> None:

@@ -193,7 +193,23 @@ def sync_user(
     values.update(connection_id=ctx.connection_id, resource_pk=user.pk, updated_at=at)
     try:
         if current is None and holder is None:
-            employee = store.insert_employee(conn, tenant_id, {**values, "created_at": at})
+            inserted = store.insert_unless_email_taken(
+                conn, tenant_id, {**values, "created_at": at}
+            )
+            if inserted is None:
+                # A concurrent request (Okta and Entra send in parallel) took the email
+                # between our read and this insert, and has committed: judge it as if read.
+                holder = store.by_email(conn, tenant_id, mapped.email)
+                if holder is not None and _shared_within(ctx, holder):
+                    return _kept_out(
+                        user,
+                        f"its primary email {mapped.email!r} belongs to "
+                        + _describe(conn, tenant_id, holder),
+                    )
+                raise UniquenessConflict(
+                    f"primary email {mapped.email!r} was taken by a concurrent request"
+                )
+            employee = inserted
         elif current is None:
             assert holder is not None
             how = _check_link(conn, ctx, opts, holder, mapped)

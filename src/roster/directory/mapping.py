@@ -240,7 +240,10 @@ def email_problem(doc: Doc) -> str | None:
     email = primary_email(doc)
     if email is None:
         emails = doc.get("emails")
-        count = len(emails) if isinstance(emails, list) else 0
+        listed = emails if isinstance(emails, list) else []
+        # An element without a value (Entra's Remove of emails[type eq "work"].value
+        # leaves {"type": "work"}) is no email.
+        count = sum(1 for e in listed if isinstance(e, dict) and _text(e.get("value")))
         why = "it has no emails" if count == 0 else f"none of its {count} emails is marked primary"
         return f"no primary email ({why})"
     if "@" not in email:

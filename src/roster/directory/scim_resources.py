@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,8 +83,9 @@ def location(ctx: ConnectionContext, rt: ResourceType, resource_id: str) -> str:
 def _member_json(ctx: ConnectionContext, ref: MemberRef, kind: str | None = None) -> Doc:
     endpoint = "Users" if ref.resource_type == "User" else "Groups"
     out: Doc = {"value": ref.id, "$ref": f"{ctx.base_url}/{endpoint}/{ref.id}"}
-    if kind is not None and ref.display:
-        out["display"] = ref.display  # User.groups has display; Group.members does not
+    if ref.display:
+        # User.groups: the group's name; Group.members: the display the client sent.
+        out["display"] = ref.display
     out["type"] = kind or ref.resource_type
     return out
 
@@ -305,6 +307,8 @@ def _resolve_members(
     strict: bool,
     skipped: list[str] | None = None,
     known: dict[str, MemberRef] | None = None,
+    displays: Mapping[str, str] | None = None,
+    displays_out: dict[int, str] | None = None,
 ) -> list[int]:
     """The member pks of ``ids``. Ids naming nothing of this connection are refused when
     ``strict`` (setting strict_members), else skipped and appended to ``skipped``: one
@@ -321,6 +325,9 @@ def _resolve_members(
         )
     if skipped is not None:
         skipped.extend(i for i in dict.fromkeys(missing) if i not in skipped)
+    if displays and displays_out is not None:
+        # The member's display as sent (RFC 7643 §2.4), kept by the membership row.
+        displays_out.update((found[i].pk, d) for i, d in displays.items() if i in found)
     return [found[i].pk for i in ids if i in found]
 
 
@@ -344,6 +351,28 @@ def _member_ids(values: list[Any]) -> list[str]:
     return ids
 
 
+DISPLAY_CHARS = 256  # memberships.display (storage/tables.py)
+
+
+def member_displays(values: Iterable[Any]) -> dict[str, str]:
+    """Member id -> the ``display`` sent with it (sub-attribute names in any case, RFC
+    7643 §2.1). Longer than the directory keeps: 400 naming the member."""
+    out: dict[str, str] = {}
+    for item in values:
+        if not isinstance(item, dict):
+            continue
+        lowered = {str(k).lower(): v for k, v in item.items()}
+        value, display = lowered.get("value"), lowered.get("display")
+        if isinstance(value, str) and isinstance(display, str) and display.strip():
+            if len(display) > DISPLAY_CHARS:
+                raise InvalidValue(
+                    f"members: the display of {value!r} is {len(display)} characters long; "
+                    f"at most {DISPLAY_CHARS} are kept"
+                )
+            out[value] = display
+    return out
+
+
 def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any) -> Result:
     scope = ctx.scope(rt)
     doc, members = _prepare(rt, body)
@@ -361,8 +390,17 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     skipped: list[str] = []
     if members:
         strict = ctx.sync.strict_members
-        pks = _resolve_members(conn, scope, _member_ids(members), strict=strict, skipped=skipped)
-        added = store.add_members(conn, scope, stored.pk, pks, at)
+        shown: dict[int, str] = {}
+        pks = _resolve_members(
+            conn,
+            scope,
+            _member_ids(members),
+            strict=strict,
+            skipped=skipped,
+            displays=member_displays(members),
+            displays_out=shown,
+        )
+        added = store.add_members(conn, scope, stored.pk, pks, at, displays=shown)
         _member_events(conn, ctx, stored, "added", added)
         employees.groups_changed(conn, ctx, stored.pk, pks)
         related = store.members_of(conn, scope, [stored.pk])[stored.pk]
@@ -421,12 +459,21 @@ def replace(
     if rt.name == "Group":
         # PUT replaces the whole resource (RFC 7644 §3.5.1), members included.
         ids = _member_ids(members or [])
-        pks = _resolve_members(conn, scope, ids, strict=ctx.sync.strict_members, skipped=skipped)
+        shown: dict[int, str] = {}
+        pks = _resolve_members(
+            conn,
+            scope,
+            ids,
+            strict=ctx.sync.strict_members,
+            skipped=skipped,
+            displays=member_displays(members or []),
+            displays_out=shown,
+        )
         _refuse_self(stored, pks)
         employees.groups_changed(conn, ctx, stored.pk, None)  # old members, and the name
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         old = store.remove_all_members(conn, scope, stored.pk, at)
-        new = store.add_members(conn, scope, stored.pk, pks, at)
+        new = store.add_members(conn, scope, stored.pk, pks, at, displays=shown)
         # Members are what changed between the two sets: one kept is in neither.
         _member_events(conn, ctx, stored, "removed", [m for m in old if m.pk not in pks])
         kept = {m.pk for m in old}
@@ -471,8 +518,16 @@ def _apply_member_change(
     match change.kind:
         case "add" | "replace":
             strict = ctx.sync.strict_members
+            shown: dict[int, str] = {}
             pks = _resolve_members(
-                conn, scope, change.ids(), strict=strict, skipped=skipped, known=known
+                conn,
+                scope,
+                change.ids(),
+                strict=strict,
+                skipped=skipped,
+                known=known,
+                displays=member_displays(change.values),
+                displays_out=shown,
             )
             _refuse_self(group, pks)
             old: list[MemberRef] = []
@@ -480,7 +535,9 @@ def _apply_member_change(
                 employees.groups_changed(conn, ctx, group_pk, None)
                 old = store.remove_all_members(conn, scope, group_pk, at)
                 _member_events(conn, ctx, group, "removed", [m for m in old if m.pk not in pks])
-            new = store.add_members(conn, scope, group_pk, pks, at, touch_members=False)
+            new = store.add_members(
+                conn, scope, group_pk, pks, at, touch_members=False, displays=shown
+            )
             kept = {m.pk for m in old}
             _member_events(conn, ctx, group, "added", [m for m in new if m.pk not in kept])
             employees.groups_changed(conn, ctx, group_pk, pks, touched=True)

@@ -7,10 +7,12 @@ case-insensitive), core attributes at the top, each extension's attributes under
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from roster.errors import InvalidSyntax, InvalidValue
-from roster.scim.filter import parse_datetime
+from roster.scim.filter import Filter, element_matches, parse_datetime, parse_value_filter
+from roster.scim.paths import resolve
 from roster.scim.schema import Attribute, ResourceType, Schema, common_attribute
 
 Doc = dict[str, Any]
@@ -153,15 +155,44 @@ def schemas_of(rt: ResourceType, doc: Doc) -> list[str]:
 # ---- projection (RFC 7644 §3.4.2.5, §3.9) -------------------------------------------
 
 
+_VALUE_FILTER = re.compile(r"^(?P<head>[^\[\]]+)\[(?P<where>.*)\](?P<sub>\.[^\[\]]+)?$", re.S)
+
+
+def value_filters(rt: ResourceType, names: list[str]) -> dict[str, Filter]:
+    """``attributes=emails[type eq "work"]``: the elements a named core multi-valued
+    attribute is cut down to. RFC 7644 §3.4.2.5 names attributes only; Microsoft's SCIM
+    reference collection sends value filters there, and filtering the elements is what its
+    reference server does. A malformed one is a 400 invalidValue naming it."""
+    out: dict[str, Filter] = {}
+    for raw in names:
+        m = _VALUE_FILTER.match(raw.strip())
+        if m is None:
+            continue
+        parent = resolve(rt, m["head"], InvalidValue)
+        if not parent.core or not parent.attribute.multi_valued:
+            raise InvalidValue(
+                f"attributes: {raw.strip()!r}: a value filter applies to a multi-valued "
+                "core attribute only"
+            )
+        out[parent.attribute.name] = parse_value_filter(rt, parent, m["where"], InvalidValue)
+    return out
+
+
+def _without_filter(name: str) -> str:
+    m = _VALUE_FILTER.match(name)
+    return (m["head"] + (m["sub"] or "")) if m else name
+
+
 def _requested(rt: ResourceType, names: list[str]) -> dict[str, set[str] | None]:
     """Map top-level keys to the sub-attributes named (None: the whole attribute).
 
     Keys are canonical: core attribute names, ``URN`` for a whole extension, and
-    ``URN:attr`` for one attribute of an extension.
+    ``URN:attr`` for one attribute of an extension. A value filter (``emails[type eq
+    "work"]``) names its attribute here; ``value_filters`` gives the filter.
     """
     out: dict[str, set[str] | None] = {}
     for raw in names:
-        name = raw.strip()
+        name = _without_filter(raw.strip())
         extension = rt.extension(name)
         if extension is not None:
             out[extension.id] = None
@@ -204,6 +235,7 @@ def project(rt: ResourceType, full: Doc, attributes: list[str], excluded: list[s
     never = {a.name for a in rt.schema.attributes if a.returned == "never"}
     if attributes:
         req = _requested(rt, attributes)
+        wheres = value_filters(rt, attributes) if "[" in "".join(attributes) else {}
         out: Doc = {}
         for key, value in full.items():
             if key in never:
@@ -225,7 +257,10 @@ def project(rt: ResourceType, full: Doc, attributes: list[str], excluded: list[s
                     out[key] = picked
                 continue
             if key in req:
-                out[key] = _pick(value, req[key])
+                kept = value
+                if key in wheres and isinstance(value, list):
+                    kept = [el for el in value if element_matches(wheres[key], el)]
+                out[key] = _pick(kept, req[key])
         return out
     exc = _requested(rt, excluded)
     out = {}

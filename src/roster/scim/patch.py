@@ -309,7 +309,8 @@ def _member_values(value: Any) -> tuple[dict[str, Any], ...]:
         item = {str(k).lower(): v for k, v in raw.items()} if isinstance(raw, dict) else None
         if item is None or not isinstance(item.get("value"), str) or not item["value"]:
             raise InvalidValue(f"members[{i}] must be an object with a string value (a member id)")
-        out.append({"value": item["value"], **({"type": item["type"]} if "type" in item else {})})
+        kept: dict[str, Any] = {k: item[k] for k in ("type", "display") if k in item}
+        out.append({"value": item["value"], **kept})
     return tuple(out)
 
 

@@ -261,8 +261,11 @@ GROUP_SCHEMA = Schema(
             type="complex",
             multi_valued=True,
             sub_attributes=(
-                # RFC 7643 §8.7.1 gives members value, $ref and type only (no display).
+                # RFC 7643 §8.7.1 lists value, $ref and type; display is the default
+                # sub-attribute of every multi-valued attribute (§2.4), immutable: kept as
+                # the client sent it with the member (Okta, Microsoft's test collection).
                 _s("value", mutability="immutable"),
+                _s("display", mutability="immutable"),
                 _s(
                     "$ref",
                     type="reference",

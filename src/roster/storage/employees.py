@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from roster.storage.tables import (
     connections,
@@ -207,6 +208,26 @@ def insert_employee(conn: Connection, tenant_id: int, values: dict[str, Any]) ->
     row = {"id": str(uuid.uuid4()), "tenant_id": tenant_id, **values}
     row["email_key"] = row["email"].lower()
     return employee_row(conn.execute(_INSERT, row).one())
+
+
+_INSERT_UNLESS_TAKEN = {
+    is_sqlite: dialect.insert(employees)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "email_key"])
+    .returning(*EMPLOYEE_COLUMNS)
+    for is_sqlite, dialect in ((True, sqlite), (False, postgresql))
+}
+
+
+def insert_unless_email_taken(
+    conn: Connection, tenant_id: int, values: dict[str, Any]
+) -> EmployeeRow | None:
+    """Insert an employee, or nothing when another holds the email: a concurrent
+    transaction inserting the same email is waited for (PostgreSQL's speculative
+    insertion), so the caller can read the holder after a None and decide."""
+    row = {"id": str(uuid.uuid4()), "tenant_id": tenant_id, **values}
+    row["email_key"] = row["email"].lower()
+    found = conn.execute(_INSERT_UNLESS_TAKEN[conn.dialect.name == "sqlite"], row).first()
+    return employee_row(found) if found is not None else None
 
 
 def update_employee(

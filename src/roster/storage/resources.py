@@ -7,7 +7,7 @@ on both. Member changes touch only the rows they name (never the whole member li
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -454,7 +454,7 @@ _FIND_MEMBERS = select(R.pk, R.id, R.resource_type, R.display).where(
     R.id.in_(bindparam("ids", expanding=True)),
 )
 _MEMBERS_OF = (
-    select(M.group_pk, R.pk, R.id, R.resource_type, R.display)
+    select(M.group_pk, R.pk, R.id, R.resource_type, M.display)
     .join(memberships, M.member_pk == R.pk)
     .where(M.tenant_id == bindparam("tenant_id"), M.group_pk.in_(bindparam("pks", expanding=True)))
     .order_by(M.group_pk, M.member_pk)
@@ -501,15 +501,26 @@ def add_members(
     now: datetime,
     *,
     touch_members: bool = True,
+    displays: Mapping[int, str] | None = None,
 ) -> list[MemberRef]:
-    """Insert membership rows (existing ones are left alone); the members' ``groups``
+    """Insert membership rows (existing ones are left alone, display included: it is
+    immutable, RFC 7643 §2.4); the members' ``groups``
     change, so they get new versions (unless the caller touches them itself,
     ``touch_members=False``): work in the number added, not the group's size. Returns
     the members that were not in the group (the rows inserted, in the same statement)."""
     pks = list(dict.fromkeys(member_pks))
     if not pks:
         return []
-    rows = [{"group_pk": group_pk, "member_pk": pk, "tenant_id": scope.tenant_id} for pk in pks]
+    shown = displays or {}
+    rows = [
+        {
+            "group_pk": group_pk,
+            "member_pk": pk,
+            "tenant_id": scope.tenant_id,
+            "display": shown.get(pk),
+        }
+        for pk in pks
+    ]
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     inserted = conn.execute(
         dialect.insert(memberships).on_conflict_do_nothing().returning(*_MEMBER_RETURNING), rows

@@ -132,6 +132,8 @@ memberships = Table(
     Column("group_pk", BigPK, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=True),
     Column("member_pk", BigPK, ForeignKey("resources.pk", ondelete="CASCADE"), primary_key=True),
     Column("tenant_id", Integer(), nullable=False),
+    # The member's display as the client sent it (RFC 7643 §2.4, immutable); may be NULL.
+    Column("display", String(256)),
     Index("ix_memberships_member", "member_pk", "group_pk"),
 )
 

@@ -90,6 +90,9 @@ def _operation(
     if attr is None:
         return [op]
     listed = attr.multi_valued and sub is None and "[" not in path
+    members = listed and rt.name == "Group" and attr.name == "members"
+    if members and name in ("add", "replace") and profile.on("member_shapes"):
+        op["value"] = value = _member_objects(value)
     if name == "remove" and value is not None and listed and profile.on("member_remove_values"):
         return _remove_listed(op, path, value)
     if "value" in op and name in ("add", "replace"):
@@ -100,6 +103,25 @@ def _operation(
             value = manager_object(value)
         op["value"] = value
     return [op]
+
+
+def _member_objects(value: Any) -> Any:
+    """[ENTRA-REF] ``"value": "string id 1"`` (or a list of such strings) -> member
+    objects, and ``{"displayName": …}`` -> ``{"display": …}`` (the reference server keeps
+    and returns it); anything else is left for the core to judge."""
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str | dict) for v in items):
+        return value
+    return [{"value": v} if isinstance(v, str) else _display_named(v) for v in items]
+
+
+def _display_named(member: dict[str, Any]) -> dict[str, Any]:
+    keys = {k.lower(): k for k in member}
+    if "display" in keys or "displayname" not in keys:
+        return member
+    out = {k: v for k, v in member.items() if k != keys["displayname"]}
+    out["display"] = member[keys["displayname"]]
+    return out
 
 
 def _target(rt: ResourceType, path: str) -> tuple[Attribute | None, Attribute | None, str]:

@@ -74,6 +74,12 @@ QUIRKS: dict[str, Quirk] = {
             "[ENTRA-TUT] group create (Microsoft ADSCIM URI); Example 2 (enterprise:2.0User)",
         ),
         Quirk(
+            "member_shapes",
+            'group PATCH add/replace of members given as bare id strings ("value": "id") '
+            'instead of objects ({"value": "id"})',
+            "[ENTRA-REF] 'Group tests with garbage': PATCH add members \"string id 1\"",
+        ),
+        Quirk(
             "group_patch_response",
             "no_content: group PATCH answers 204; resource: 200 with the group",
             "[ENTRA-TUT] 'should yield an HTTP 204'; [OKTA-REF] '200 … or 204'",
@@ -98,6 +104,7 @@ _GENERIC: dict[str, Any] = {
     "upsert_filtered_values": False,
     "bare_filter_values": False,
     "foreign_schema_uris": False,
+    "member_shapes": False,
     "group_patch_response": RESOURCE,
     "user_patch_response": RESOURCE,
 }
@@ -108,6 +115,7 @@ _ENTRA_ONLY = (
     "upsert_filtered_values",
     "bare_filter_values",
     "foreign_schema_uris",
+    "member_shapes",
 )
 
 # Okta, OneLogin and JumpCloud accept 204 for group PATCH; answering it keeps a membership
