@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
-from roster.directory import audit, locations
+from roster.directory.journal import audit
+from roster.directory.places import locations
 from roster.errors import InvalidValue
 from roster.storage.tables import employees, resources
 from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim

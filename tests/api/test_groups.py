@@ -5,15 +5,14 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import options, tenancy
-from roster.directory import sync_options as _registered  # noqa: F401  (registers settings)
+from roster.directory.admin import connection_settings, tenancy
 from tests.conftest import GROUP_SCHEMA, Scim, new_connection
 
 
 def strict_members(engine: Engine, scim: Scim) -> None:
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        options.configure(conn, row, ["strict_members=true"], [])
+        connection_settings.configure(conn, row, ["strict_members=true"], [])
 
 
 def _member_ids(scim: Scim, group_id: str) -> list[str]:

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 from starlette.testclient import TestClient
 
-from roster.directory.change import now
-from roster.directory.read_log import ReadLog
+from roster.directory.journal.change import now
+from roster.directory.journal.read_log import ReadLog
 from roster.http.app import create_app
 from roster.settings import Settings
 from roster.storage.log import LogEntry

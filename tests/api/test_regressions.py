@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from roster.directory import scim_resources as actions
-from roster.directory.context import ConnectionContext
+from roster.directory.settings.context import ConnectionContext
+from roster.provisioning import resources as actions
 from roster.scim.dialects import profile_for
 from roster.scim.schema import USER
 from roster.storage.tables import log_entries

@@ -28,8 +28,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from roster.directory import admins, locations, rulebook, setup_links, tenancy
-from roster.directory.audit import now
+from roster.directory.admin import admins, rulebook, setup_links, tenancy
+from roster.directory.journal.audit import now
+from roster.directory.places import locations
 from tests.conftest import SCIM, USER_SCHEMA
 
 CHROMIUM = Path("/usr/bin/chromium")

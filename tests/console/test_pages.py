@@ -9,7 +9,9 @@ import re
 
 from sqlalchemy import Engine
 
-from roster.directory import audit, locations, rulebook
+from roster.directory.admin import rulebook
+from roster.directory.journal import audit
+from roster.directory.places import locations
 from tests.console.conftest import Admin, connect
 
 

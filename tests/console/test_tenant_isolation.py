@@ -9,8 +9,8 @@ from sqlalchemy import Engine, func, select
 from starlette.routing import Route
 
 from roster import console
-from roster.directory import rulebook
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import rulebook
+from roster.directory.admin.rulebook import RuleSpec
 from roster.settings import Settings
 from roster.storage.tables import connections, log_entries
 from tests.console.conftest import Admin, Clock, browser, connect, csrf_of, make_account, sign_in

@@ -6,9 +6,10 @@ import threading
 
 from sqlalchemy import Engine
 
-from roster.directory import locations, role_admin, rule_runs, rulebook
-from roster.directory.connections import delete_connection
-from roster.directory.employees import find
+from roster.directory.admin import role_admin, rule_runs, rulebook
+from roster.directory.admin.connections import delete_connection
+from roster.directory.people.employees import find
+from roster.directory.places import locations
 from roster.errors import Conflict
 from tests.conftest import Scim, wait_for_lock_waiter
 from tests.directory.access_support import (

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import role_admin
-from roster.directory.connections import delete_connection
-from roster.directory.employees import find
-from roster.directory.scim_resources import GROUPS_OFF
+from roster.directory.admin import role_admin
+from roster.directory.admin.connections import delete_connection
+from roster.directory.people.employees import find
 from roster.errors import Conflict, InvalidValue
+from roster.provisioning.resources import GROUPS_OFF
 from tests.conftest import GROUP_SCHEMA, Scim, StatementCounter, new_connection
 from tests.directory.access_support import (
     ADD,

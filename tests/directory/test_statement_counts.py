@@ -8,7 +8,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import locations, queries
+from roster.directory.places import locations
+from roster.directory.reads import queries
 from tests.conftest import Scim, StatementCounter, new_connection
 from tests.directory.conftest import ENTERPRISE, ENVOY, configure, create, user_body
 

@@ -18,8 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from roster.directory import locations, role_admin, tenancy
-from roster.directory.employees import find
+from roster.directory.admin import role_admin, tenancy
+from roster.directory.people.employees import find
+from roster.directory.places import locations
 from roster.storage.tables import employees
 from tests.e2e.conftest import Server
 

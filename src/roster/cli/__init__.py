@@ -29,8 +29,11 @@ from roster.cli.support import fail as _fail
 from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
-from roster.directory import audit, coverage, options, tenancy
-from roster.directory.change import correlated
+from roster.directory.admin import connection_settings, tenancy
+from roster.directory.journal import audit
+from roster.directory.journal.change import correlated
+from roster.directory.people import coverage
+from roster.directory.settings import options
 from roster.storage.tenancy import ConnectionRow
 
 app = typer.Typer(
@@ -304,7 +307,7 @@ def connection_configure(
 
     def run(conn: Connection) -> tuple[ConnectionRow, list[str], coverage.Coverage]:
         row = tenancy.get_connection(conn, connection_id)
-        changes = options.configure(conn, row, set_ or [], reset or [])
+        changes = connection_settings.configure(conn, row, set_ or [], reset or [])
         cov = coverage.of_connection(conn, row.tenant_id, row.id)
         return tenancy.get_connection(conn, connection_id), changes, cov
 

@@ -20,9 +20,11 @@ from roster.cli.support import refusals as _refusals
 from roster.cli.support import run as _run
 from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
-from roster.directory import locations, queries, rule_runs, rulebook
-from roster.directory.access import Change
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import rule_runs, rulebook
+from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.entitlements.access import Change
+from roster.directory.places import locations
+from roster.directory.reads import queries
 from roster.rules import syntax
 from roster.rules.engine import Condition
 from roster.storage.access import AccessGroupRow, RuleRow

@@ -25,10 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from roster.directory import admins, console_reads
-from roster.directory.admins import AccountRow
-from roster.directory.audit import correlated
-from roster.directory.console_reads import TenantRow
+from roster.directory.admin import admins
+from roster.directory.admin.admins import AccountRow
+from roster.directory.journal.audit import correlated
+from roster.directory.reads import console_reads
+from roster.directory.reads.console_reads import TenantRow
 from roster.errors import NotFound
 from roster.settings import Settings
 

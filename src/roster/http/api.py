@@ -19,8 +19,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from roster.directory import apikeys, feed, queries
-from roster.errors import InvalidValue, NotFound, RosterError
+from roster.directory.admin import apikeys
+from roster.directory.reads import feed, queries
+from roster.errors import (
+    InternalError,
+    InvalidValue,
+    MethodNotAllowed,
+    NotFound,
+    RosterError,
+    UnknownLocation,
+)
 from roster.http.openapi import document
 from roster.scim import limits
 
@@ -38,10 +46,15 @@ EMPLOYEE_PARAMS = ("status", "email", "location", "source", "updated_since", *PA
 EVENT_PARAMS = ("after", "limit", "types")
 
 
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    if status == 401:
+def _error(err: RosterError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The API's error body: the status, the error's stable ``code`` (errors.py) for
+    programs, the ``detail`` for people, and the attribute at fault where one is."""
+    if err.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="roster-api"'}
-    return JSONResponse({"error": {"status": status, "detail": detail}}, status, headers)
+    body: dict[str, Any] = {"status": err.status, "code": err.code, "detail": err.detail}
+    if err.attribute is not None:
+        body["attribute"] = err.attribute
+    return JSONResponse({"error": body}, err.status, headers)
 
 
 def owns(path: str) -> bool:
@@ -49,15 +62,16 @@ def owns(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
-def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(err: RosterError, headers: dict[str, str] | None = None) -> Response:
     """The API's error shape, for errors the app answers outside the API's own routes."""
-    return _error(status, detail, headers)
+    return _error(err, headers)
 
 
 def _not_allowed(request: Request) -> JSONResponse:
     return _error(
-        405,
-        f"{request.method} is not allowed on {request.url.path}: the API is read-only (GET)",
+        MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}: the API is read-only (GET)"
+        ),
         {"Allow": ", ".join(_READ)},
     )
 
@@ -91,7 +105,7 @@ def _page(items: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
     return {"items": items, "nextCursor": cursor}
 
 
-def routes(engine: Engine, *, events_retention_days: float = 30.0) -> list[Route]:
+def routes(engine: Engine, *, events_retention_days: float = 30.0) -> list[Route]:  # noqa: C901 (one small closure per route, registered in one place)
     def endpoint(
         handler: Callable[[Connection, int, Request], Any], params: tuple[str, ...] = ()
     ) -> Callable[[Request], Any]:
@@ -102,10 +116,10 @@ def routes(engine: Engine, *, events_retention_days: float = 30.0) -> list[Route
                     _check_request(request, params)
                     return JSONResponse(handler(conn, key.tenant_id, request))
             except RosterError as err:
-                return _error(err.status, err.detail)
+                return _error(err)
             except Exception:
                 log.exception("internal error in %s", request.url.path)
-                return _error(500, "internal error")
+                return _error(InternalError("internal error"))
 
         async def call(request: Request) -> Response:
             if request.method not in _READ:
@@ -128,7 +142,7 @@ def routes(engine: Engine, *, events_retention_days: float = 30.0) -> list[Route
                 cursor=q.get("cursor"),
                 limit=_limit(request),
             )
-        except queries.UnknownLocation as err:
+        except UnknownLocation as err:
             # A filter value, not the resource asked for: 400, pointing at this API.
             raise InvalidValue(
                 f"unknown location {err.name!r}; list them at GET /api/v1/locations"
@@ -166,11 +180,10 @@ def routes(engine: Engine, *, events_retention_days: float = 30.0) -> list[Route
 
     async def unknown(request: Request) -> Response:
         return _error(
-            404,
             NotFound(
                 f"no such endpoint: {request.url.path}; the API is described at "
                 "GET /api/v1/openapi.json"
-            ).detail,
+            )
         )
 
     return [

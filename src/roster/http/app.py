@@ -24,19 +24,22 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from roster import console
-from roster.directory import audit
-from roster.directory.audit import Outcome
-from roster.directory.context import ConnectionContext
-from roster.directory.mail import Backoff, DeliveryLoop
-from roster.directory.read_log import ReadLog
-from roster.directory.smtp import SmtpSender
-from roster.directory.tenancy import AuthenticationFailed, authenticate, begin_write
+from roster.directory.admin.tenancy import authenticate, begin_write
+from roster.directory.journal import audit
+from roster.directory.journal.audit import Outcome
+from roster.directory.journal.read_log import ReadLog
+from roster.directory.messaging.mail import Backoff, DeliveryLoop
+from roster.directory.messaging.smtp import SmtpSender
+from roster.directory.settings.context import ConnectionContext
 from roster.errors import (
+    AuthenticationFailed,
+    InternalError,
     InvalidVersion,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     RosterError,
+    UnsupportedMediaType,
 )
 from roster.http import api, health
 from roster.http.access import AccessMiddleware, ConnectionKinds
@@ -53,14 +56,6 @@ log = logging.getLogger("roster.http")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _JSON_TYPES = ("application/scim+json", "application/json")
-
-
-class UnsupportedMediaType(RosterError):
-    status = 415
-
-
-class InternalError(RosterError):
-    status = 500
 
 
 @dataclass(frozen=True)
@@ -134,8 +129,8 @@ class ScimService:
                 reply = self._bulk(ctx, req, body)
             return self._render(reply)
         except AuthenticationFailed as err:
-            if err.connection is not None:
-                self._record_failure(err.connection.tenant_id, err.connection.uid, req, err)
+            if err.tenant_id is not None and err.connection_uid is not None:
+                self._record_failure(err.tenant_id, err.connection_uid, req, err)
             else:
                 log.info("unauthenticated request %s %s: %s", req.method, req.path, err.detail)
             return error_response(err)
@@ -322,7 +317,7 @@ def mail_loop(settings: Settings, engine: Engine) -> DeliveryLoop | None:
     return DeliveryLoop(engine, sender, settings.mail_poll_seconds, backoff)
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:  # noqa: C901 (the app's routes and lifespan as closures over one engine)
     settings = settings or Settings()
     engine = engine or make_engine(settings.resolved_database_url())
     read_log = ReadLog(
@@ -391,7 +386,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         status = exc.status_code if isinstance(exc, HTTPException) else 404
         if api.owns(request.url.path):  # the read API's routes answer these themselves
             headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
-            return api.error_response(status, f"no such endpoint: {request.url.path}", headers)
+            what = f"no such endpoint: {request.url.path}"
+            missing = MethodNotAllowed(what) if status == 405 else NotFound(what)
+            return api.error_response(missing, headers)
         if status == 405:
             return error_response(MethodNotAllowed("method not allowed"))
         return error_response(
@@ -402,7 +399,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # Only what escaped a route's own handling reaches here; Starlette logs the
         # traceback. Each surface still answers in its own error shape, never a traceback.
         if api.owns(request.url.path):
-            return api.error_response(500, "internal error")
+            return api.error_response(InternalError("internal error"))
         return scim_json(error_body(500, "internal error"), 500)
 
     metrics = Metrics(engine, settings.prometheus_multiproc_dir)

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from roster.directory import scim_resources as actions
-from roster.directory.audit import Outcome
-from roster.directory.context import ConnectionContext
+from roster.directory.journal.audit import Outcome
+from roster.directory.settings.context import ConnectionContext
 from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, NotSupported, RosterError
+from roster.provisioning import resources as actions
 from roster.scim import dialects, discovery, document, limits
 from roster.scim.schema import LIST_RESPONSE, RESOURCE_TYPES, ResourceType
 from roster.scim.search import SearchQuery, check_search_body, parse_search, split_list
