@@ -1,22 +1,42 @@
-"""Bulk (RFC 7644 §3.7): operations run in order, each in its own transaction and with its
-own system-log entry; ``bulkId:`` references are resolved as the referenced creates land,
-and an operation whose reference is not yet known waits for it (§3.7.1)."""
+"""Bulk (RFC 7644 §3.7), the protocol half: operations run in order through a ``Runner``
+(the server runs each in its own transaction, with its own system-log entry); ``bulkId:``
+references are resolved as the referenced creates land, and an operation whose
+reference is not yet known waits for it (§3.7.1). No I/O here."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from roster.errors import Conflict, InvalidSyntax, InvalidValue, PayloadTooLarge, RosterError
-from roster.http.dispatch import Operation, Reply
-from roster.http.responses import error_body
+from roster.scim.messages import error_body
 from roster.scim.schema import BULK_REQUEST, BULK_RESPONSE
 
 _REF = re.compile(r"^bulkId:(.+)$")
 _METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
-Runner = Callable[[Operation], Reply | RosterError]
+
+@dataclass(frozen=True)
+class BulkCall:
+    """One operation as the server runs it: bulkId references already substituted."""
+
+    method: str
+    segments: list[str]
+    headers: Mapping[str, str]
+    body: Any
+
+
+class BulkAnswer(Protocol):
+    """What the server answered one operation (its reply to a single request)."""
+
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+Runner = Callable[[BulkCall], BulkAnswer | RosterError]
 
 
 def _refs(value: Any) -> set[str]:
@@ -138,8 +158,7 @@ def _run_one(raw: Any, ids: dict[str, str], run: Runner) -> dict[str, Any]:
         )
     headers = {"if-match": raw["version"]} if isinstance(raw.get("version"), str) else {}
     segments = [s for s in _sub_path(path, ids).split("/") if s]
-    op = Operation(method, segments, {}, headers, _substitute(raw.get("data"), ids))
-    reply = run(op)
+    reply = run(BulkCall(method, segments, headers, _substitute(raw.get("data"), ids)))
     if isinstance(reply, RosterError):
         return _failure(raw, reply)
     out: dict[str, Any] = {"method": method, "status": str(reply.status)}

@@ -16,7 +16,8 @@ from roster.directory.settings.context import ConnectionContext
 from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, NotSupported, RosterError
 from roster.provisioning import resources as actions
 from roster.scim import dialects, discovery, document, limits
-from roster.scim.schema import LIST_RESPONSE, RESOURCE_TYPES, ResourceType
+from roster.scim.messages import list_response
+from roster.scim.schema import RESOURCE_TYPES, ResourceType
 from roster.scim.search import SearchQuery, check_search_body, parse_search, split_list
 from roster.settings import Settings
 
@@ -125,15 +126,8 @@ def _list(
         rt, params, default_count=settings.default_page_size, max_count=settings.max_page_size
     )
     total, results = actions.search(conn, ctx, rt, query, max_sorted=settings.max_sorted_results)
-    body = {
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": query.start_index,
-        "itemsPerPage": len(results),
-        "Resources": [
-            document.project(rt, r.body, query.attributes, query.excluded) for r in results
-        ],
-    }
+    page = [document.project(rt, r.body, query.attributes, query.excluded) for r in results]
+    body = list_response(page, total=total, start_index=query.start_index)
     return Reply(200, body, {}, Outcome(200, rt.name))
 
 
@@ -181,13 +175,7 @@ def _root_search(
         page.extend(document.project(rt, r.body, query.attributes, query.excluded) for r in results)
         remaining -= len(results)
         offset = 0
-    body = {
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": queries[0][1].start_index,
-        "itemsPerPage": len(page),
-        "Resources": page,
-    }
+    body = list_response(page, total=total, start_index=queries[0][1].start_index)
     return Reply(200, body, {}, Outcome(200))
 
 
@@ -216,7 +204,7 @@ def _discovery(ctx: ConnectionContext, segments: list[str], settings: Settings) 
             )
         return Reply(200, found)
     items = discovery.resource_types(base) if what == "resourcetypes" else discovery.schemas(base)
-    return Reply(200, discovery.list_response(items))
+    return Reply(200, list_response(items))
 
 
 def _groups_off(ctx: ConnectionContext, rt: ResourceType, op: Operation) -> Reply:
