@@ -65,7 +65,13 @@ def engine(db_url: str) -> Iterator[Engine]:
 def settings(db_url: str) -> Settings:
     # Read requests' entries written at once, so a test can read a request's entry right
     # after it (the batched writer has tests of its own: tests/api/test_read_log.py).
-    return Settings(database_url=db_url, public_url="http://testserver", read_log_flush_seconds=0)
+    # No webhook delivery loop in the shared app: webhook tests run delivery themselves.
+    return Settings(
+        database_url=db_url,
+        public_url="http://testserver",
+        read_log_flush_seconds=0,
+        webhook_delivery=False,
+    )
 
 
 @pytest.fixture(scope="session")
