@@ -1,7 +1,7 @@
 """Delivering webhooks: queue each endpoint's new events, claim due deliveries, send them
 signed, record every attempt (docs/events.md, "Webhooks").
 
-* **Queueing** (``dispatch``) follows each enabled endpoint's position in the event feed,
+* **Queueing** (``dispatch``) follows each endpoint's position in the event feed,
   as a feed consumer would: only events ordered before the write horizon (PostgreSQL),
   so an event committed late by a long transaction is never passed over. Endpoints
   are locked while queued for (``SKIP LOCKED``), so two workers never queue one twice
@@ -142,14 +142,14 @@ def send(
 # ---- queueing ---------------------------------------------------------------------------
 
 
-def dispatch(engine: Engine) -> int:
-    """Queue every enabled endpoint's new events; returns how many were queued."""
+def dispatch(engine: Engine, at: datetime) -> int:
+    """Queue every endpoint's new events, due at ``at``; returns how many."""
     queued = 0
     with engine.begin() as conn:
         # On PostgreSQL events ordered before the horizon have all committed; on SQLite
         # this transaction holds the write lock, so every event written so far has.
         before = write_horizon(conn) if conn.dialect.name == "postgresql" else utcnow()
-        for endpoint in store.lock_enabled_for_dispatch(conn):
+        for endpoint in store.lock_for_dispatch(conn):
             rows = event_store.page(
                 conn,
                 endpoint.tenant_id,
@@ -163,7 +163,7 @@ def dispatch(engine: Engine) -> int:
                 endpoint.tenant_id,
                 endpoint.pk,
                 [webhooks.new_delivery(r) for r in rows],
-                utcnow(),
+                at,
             )
             queued += len(rows)
             if len(rows) == QUEUE_BATCH:
@@ -233,7 +233,7 @@ def _record(
             return False
         hours = (at - since).total_seconds() / 3600
         reason = (
-            f"every attempt failed for {hours:.0f} h (since {since.isoformat()}Z); "
+            f"every attempt failed for {hours:.0f} h (since {since.isoformat(timespec='seconds')}Z); "
             f"last: {outcome.error}"
         )
         if not store.set_status(conn, delivery.tenant_id, endpoint.pk, store.DISABLED, reason):
@@ -261,7 +261,7 @@ def deliver_due(
 ) -> Report:
     """One pass: queue new events, then send the deliveries due (``config.concurrency``
     at once, each batch's rows of distinct resources), at most ``max_deliveries``."""
-    report = Report(queued=dispatch(engine))
+    report = Report(queued=dispatch(engine, clock()))
     endpoints: dict[int, Endpoint | None] = {}
     batch = config.concurrency * 4
     while report.handled < max_deliveries:

@@ -188,10 +188,11 @@ def set_status(conn: Connection, tenant_id: int, pk: int, status: str, reason: s
     return result.rowcount > 0
 
 
-def lock_enabled_for_dispatch(conn: Connection) -> list[Endpoint]:
-    """Every enabled endpoint no other worker is queueing for right now, locked until
-    this transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE runs one at a time)."""
-    query = select(*_ENDPOINT_COLUMNS).where(W.status == ENABLED).order_by(W.pk)
+def lock_for_dispatch(conn: Connection) -> list[Endpoint]:
+    """Every endpoint (a disabled one's events queue too, sent once it is enabled) no
+    other worker is queueing for right now, locked until this transaction ends
+    (PostgreSQL; SQLite's BEGIN IMMEDIATE runs one at a time)."""
+    query = select(*_ENDPOINT_COLUMNS).order_by(W.pk)
     if conn.dialect.name == "postgresql":
         # NO KEY UPDATE, as everywhere: it does not conflict with the FOR KEY SHARE
         # that attempts and deliveries inserted by other workers hold on the endpoint.
