@@ -222,7 +222,7 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_the_log_says_so(
         clock.advance(hours=2)
         assert deliver_due(engine, http, config(), clock=clock).handled == 0
     with engine.connect() as conn:
-        (state, pending), = [(e, p) for e, p in webhooks.listing(conn, tenant.tenant_id)]
+        ((state, pending),) = [(e, p) for e, p in webhooks.listing(conn, tenant.tenant_id)]
         entries = log_store.entries(conn, tenant.tenant_id, limit=20)
     assert state.status == "disabled" and pending == 2
     assert state.disabled_reason and "failed for 73 h" in state.disabled_reason
@@ -252,9 +252,7 @@ def test_an_endpoint_gets_only_the_types_it_asked_for(engine: Engine, tenant: Sc
     assert body["data"]["email"] == "ada@example.test"
 
 
-def test_replay_sends_the_same_events_again_under_their_ids(
-    engine: Engine, tenant: Scim
-) -> None:
+def test_replay_sends_the_same_events_again_under_their_ids(engine: Engine, tenant: Scim) -> None:
     before = utcnow() - timedelta(seconds=1)
     tenant.create_user("ada")
     uid, hook = endpoint(engine, tenant)  # added after the creation: not sent by itself
@@ -310,9 +308,7 @@ def test_a_queued_body_is_frozen_and_removing_an_endpoint_drops_its_queue(
         assert webhooks.listing(conn, tenant.tenant_id) == []
 
 
-def test_patching_a_group_is_delivered_per_member_in_order(
-    engine: Engine, tenant: Scim
-) -> None:
+def test_patching_a_group_is_delivered_per_member_in_order(engine: Engine, tenant: Scim) -> None:
     _, hook = endpoint(engine, tenant, "group.member_added,group.member_removed")
     ada = tenant.create_user("ada")["id"]
     group = tenant.create_group("eng")["id"]
