@@ -232,10 +232,8 @@ def _record(
         if since is None or at - since < config.disable_after:
             return False
         hours = (at - since).total_seconds() / 3600
-        reason = (
-            f"every attempt failed for {hours:.0f} h (since {since.isoformat(timespec='seconds')}Z); "
-            f"last: {outcome.error}"
-        )
+        first = since.isoformat(timespec="seconds")
+        reason = f"every attempt failed for {hours:.0f} h (since {first}Z); last: {outcome.error}"
         if not store.set_status(conn, delivery.tenant_id, endpoint.pk, store.DISABLED, reason):
             return False
         change = open_change(conn, delivery.tenant_id, correlation_id=delivery.request_id)
