@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
@@ -297,3 +298,48 @@ def test_two_workers_never_deliver_one_event_at_once(
             .all()
         )
     assert sorted(attempts) == sorted(r.webhook_id for r in received)
+
+
+def test_roster_serve_delivers_webhooks_itself(
+    cli: Callable[..., Any], tenant: Scim, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    _, secret = add_endpoint(cli, tenant, port)
+    receiver = Receiver(secret=secret)
+    served = Served(receiver, port)
+    server_port = free_port()
+    url = f"http://127.0.0.1:{server_port}"
+    env = {**roster_env(db_url, url), **FAST, "ROSTER_WEBHOOK_DELIVERY": "true"}
+    server = subprocess.Popen(
+        [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(server_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "serve.log").open("wb"),
+    )
+    try:
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, "roster serve to answer")
+        headers = {"Authorization": f"Bearer {tenant.token}"}
+        body = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "served",
+            "emails": [{"value": "served@example.test", "primary": True}],
+        }
+        created = httpx.post(f"{url}{tenant.base}/Users", json=body, headers=headers)
+        assert created.status_code == 201, created.text
+        wait_until(lambda: len(receiver.ids()) >= 1, "the creation at the receiver")
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+        served.stop()
+    (got,) = receiver.snapshot()
+    assert got.body["type"] == "employee.created"
+    assert got.body["data"]["email"] == "served@example.test"
+    assert got.body["correlationId"] == created.headers["x-request-id"]
+    assert receiver.bad == []
