@@ -175,10 +175,11 @@ def worker(as_json: JsonFlag = False) -> None:
         loop = WebhookLoop(made, config)
 
         def stop(signum: int, _frame: object) -> None:
-            loop.stop(timeout=0)
+            loop.request_stop()  # the batch in flight finishes first
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         show(as_json, {"worker": "webhooks"}, "roster worker: delivering webhooks")
         loop.start()
         loop.wait()
+        loop.stop()

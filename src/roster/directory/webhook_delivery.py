@@ -256,13 +256,14 @@ def deliver_due(
     clock: Callable[[], datetime] = utcnow,
     max_deliveries: int = 1000,
     pool: ThreadPoolExecutor | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> Report:
     """One pass: queue new events, then send the deliveries due (``config.concurrency``
     at once, each batch's rows of distinct resources), at most ``max_deliveries``."""
     report = Report(queued=dispatch(engine, clock()))
     endpoints: dict[int, Endpoint | None] = {}
     batch = config.concurrency * 4
-    while report.handled < max_deliveries:
+    while report.handled < max_deliveries and not stopping():
         claim_at = clock()
         with engine.begin() as conn:
             claimed = store.claim_due(
@@ -359,6 +360,10 @@ class WebhookLoop:
     def start(self) -> None:
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Stop after the batch in flight (a signal handler's part of :meth:`stop`)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         # Attempts in flight finish (or time out); a delivery still leased when the
@@ -382,7 +387,12 @@ class WebhookLoop:
             busy = False
             try:
                 report = deliver_due(
-                    self._engine, self._client, self._config, clock=self._clock, pool=self._pool
+                    self._engine,
+                    self._client,
+                    self._config,
+                    clock=self._clock,
+                    pool=self._pool,
+                    stopping=self._stop.is_set,
                 )
                 busy = report.handled > 0 or report.queued > 0
                 if report.handled:
