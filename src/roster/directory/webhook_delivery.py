@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from roster.directory import webhooks
 from roster.directory.change import open_change, request_id
@@ -196,54 +196,71 @@ class Report:
         return self.delivered + self.failed
 
 
-def _record(
-    engine: Engine,
-    endpoint: Endpoint,
-    delivery: Delivery,
-    outcome: Outcome,
-    at: datetime,
-    config: Config,
-) -> bool:
-    """Record an attempt's outcome; True when it disabled the endpoint."""
+@dataclass(frozen=True)
+class Sent:
+    delivery: Delivery
+    endpoint: Endpoint
+    outcome: Outcome
+    at: datetime
+
+
+def _attempt_of(sent: Sent) -> Attempt:
+    d, o = sent.delivery, sent.outcome
+    return Attempt(
+        d.tenant_id,
+        sent.endpoint.pk,
+        d.message_id,
+        d.event_type,
+        d.request_id,
+        d.attempts,
+        sent.at,
+        o.status_code,
+        o.latency_ms,
+        o.error,
+        o.snippet,
+    )
+
+
+def _record(engine: Engine, batch: list[Sent], config: Config) -> list[str]:
+    """Record a batch's outcomes in one transaction; the endpoints it disabled."""
+    disabled: list[str] = []
     with engine.begin() as conn:
-        store.record_attempt(
-            conn,
-            Attempt(
-                delivery.tenant_id,
-                endpoint.pk,
-                delivery.message_id,
-                delivery.event_type,
-                delivery.request_id,
-                delivery.attempts,
-                at,
-                outcome.status_code,
-                outcome.latency_ms,
-                outcome.error,
-                outcome.snippet,
-            ),
-        )
-        if outcome.ok:
-            store.mark_delivered(conn, delivery.pk, at)
-            store.note_success(conn, endpoint.pk)
-            return False
-        retry_at = at + config.retry.delay(delivery.attempts)
-        store.mark_failed(conn, delivery.pk, outcome.error or "failed", retry_at)
-        since = store.note_failure(conn, endpoint.pk, at)
-        if since is None or at - since < config.disable_after:
-            return False
-        hours = (at - since).total_seconds() / 3600
-        first = since.isoformat(timespec="seconds")
-        reason = f"every attempt failed for {hours:.0f} h (since {first}Z); last: {outcome.error}"
-        if not store.set_status(conn, delivery.tenant_id, endpoint.pk, store.DISABLED, reason):
-            return False
-        change = open_change(conn, delivery.tenant_id, correlation_id=delivery.request_id)
-        change.note(
-            "webhook.disabled",
-            f"webhook endpoint {endpoint.uid} ({endpoint.url}) disabled: {reason}. Events "
-            "are still queued for it; `roster webhook enable` sends them, in order",
-            actor="webhooks",
-            status=502,  # the endpoint failed us
-        )
+        store.record_attempts(conn, [_attempt_of(s) for s in batch])
+        ok = [s for s in batch if s.outcome.ok]
+        if ok:
+            store.mark_delivered(conn, [s.delivery.pk for s in ok], max(s.at for s in ok))
+            store.note_success(conn, sorted({s.endpoint.pk for s in ok}))
+        failing: dict[int, Sent] = {}
+        for s in batch:
+            if s.outcome.ok:
+                continue
+            retry_at = s.at + config.retry.delay(s.delivery.attempts)
+            store.mark_failed(conn, s.delivery.pk, s.outcome.error or "failed", retry_at)
+            failing[s.endpoint.pk] = s
+        for pk in sorted(failing):
+            if _disable_if_failing_too_long(conn, failing[pk], config):
+                disabled.append(failing[pk].endpoint.uid)
+    return disabled
+
+
+def _disable_if_failing_too_long(conn: Connection, sent: Sent, config: Config) -> bool:
+    endpoint, at = sent.endpoint, sent.at
+    since = store.note_failure(conn, endpoint.pk, at)
+    if since is None or at - since < config.disable_after:
+        return False
+    hours = (at - since).total_seconds() / 3600
+    first = since.isoformat(timespec="seconds")
+    reason = f"every attempt failed for {hours:.0f} h (since {first}Z); last: {sent.outcome.error}"
+    if not store.set_status(conn, endpoint.tenant_id, endpoint.pk, store.DISABLED, reason):
+        return False
+    change = open_change(conn, endpoint.tenant_id, correlation_id=sent.delivery.request_id)
+    change.note(
+        "webhook.disabled",
+        f"webhook endpoint {endpoint.uid} ({endpoint.url}) disabled: {reason}. Events "
+        "are still queued for it; `roster webhook enable` sends them, in order",
+        actor="webhooks",
+        status=502,  # the endpoint failed us
+    )
     log.warning("webhook endpoint %s disabled: %s", endpoint.uid, reason)
     return True
 
@@ -258,11 +275,12 @@ def deliver_due(
     pool: ThreadPoolExecutor | None = None,
     stopping: Callable[[], bool] = lambda: False,
 ) -> Report:
-    """One pass: queue new events, then send the deliveries due (``config.concurrency``
-    at once, each batch's rows of distinct resources), at most ``max_deliveries``."""
+    """One pass: queue new events, then send the deliveries due — a batch at a time,
+    ``config.concurrency`` at once (a batch holds one delivery per resource and
+    endpoint), its outcomes recorded together — at most ``max_deliveries``."""
     report = Report(queued=dispatch(engine, clock()))
     endpoints: dict[int, Endpoint | None] = {}
-    batch = config.concurrency * 4
+    batch_size = config.concurrency * 4
     while report.handled < max_deliveries and not stopping():
         claim_at = clock()
         with engine.begin() as conn:
@@ -270,7 +288,7 @@ def deliver_due(
                 conn,
                 claim_at,
                 claim_at + config.lease,
-                limit=min(batch, max_deliveries - report.handled),
+                limit=min(batch_size, max_deliveries - report.handled),
             )
             for d in claimed:
                 if d.endpoint_pk not in endpoints:
@@ -278,27 +296,26 @@ def deliver_due(
         if not claimed:
             break
 
-        def attempt(d: Delivery) -> tuple[bool, bool]:
+        def attempt(d: Delivery) -> Sent | None:
             endpoint = endpoints[d.endpoint_pk]
             if endpoint is None:  # removed meanwhile: its deliveries went with it
-                return False, False
+                return None
             outcome = send(client, endpoint, d.message_id, d.body, config)
-            disabled = _record(engine, endpoint, d, outcome, clock(), config)
-            if disabled:
-                report.disabled.append(endpoint.uid)
-            return outcome.ok, disabled
+            return Sent(d, endpoint, outcome, clock())
 
         if pool is None or len(claimed) == 1:
             results = [attempt(d) for d in claimed]
         else:
             results = list(pool.map(attempt, claimed))
-        for ok, _ in results:
-            if ok:
-                report.delivered += 1
-            else:
-                report.failed += 1
-        if any(disabled for _, disabled in results):
+        batch = [s for s in results if s is not None]
+        disabled = _record(engine, batch, config)
+        report.delivered += sum(1 for s in batch if s.outcome.ok)
+        report.failed += sum(1 for s in batch if not s.outcome.ok)
+        report.disabled += disabled
+        if disabled or len(batch) < len(claimed):
             endpoints.clear()
+        if len(batch) < len(claimed):
+            break  # an endpoint was removed: no endless reclaiming of nothing
     return report
 
 
@@ -315,23 +332,21 @@ def ping(engine: Engine, client: httpx.Client, tenant_id: int, uid: str, config:
         separators=(",", ":"),
     )
     outcome = send(client, endpoint, message_id, body, config)
+    attempt = Attempt(
+        tenant_id,
+        endpoint.pk,
+        message_id,
+        "ping",
+        correlation,
+        1,
+        at,
+        outcome.status_code,
+        outcome.latency_ms,
+        outcome.error,
+        outcome.snippet,
+    )
     with engine.begin() as conn:
-        store.record_attempt(
-            conn,
-            Attempt(
-                tenant_id,
-                endpoint.pk,
-                message_id,
-                "ping",
-                correlation,
-                1,
-                at,
-                outcome.status_code,
-                outcome.latency_ms,
-                outcome.error,
-                outcome.snippet,
-            ),
-        )
+        store.record_attempts(conn, [attempt])
     return outcome
 
 

@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Integer,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -204,14 +215,18 @@ def advance_cursor(conn: Connection, pk: int, at: datetime, uid: str) -> None:
     conn.execute(update(webhook_endpoints).where(W.pk == pk).values(cursor_at=at, cursor_uid=uid))
 
 
-def note_success(conn: Connection, pk: int) -> None:
+_SUCCEEDED = (
+    update(webhook_endpoints)
+    .where(W.pk.in_(bindparam("pks", expanding=True)), W.failing_since.is_not(None))
+    .values(failing_since=None)
+)
+
+
+def note_success(conn: Connection, pks: Sequence[int]) -> None:
     # Only a failing endpoint's row is written: a healthy one's is left alone, so
     # concurrent successes do not queue on it.
-    conn.execute(
-        update(webhook_endpoints)
-        .where(W.pk == pk, W.failing_since.is_not(None))
-        .values(failing_since=None)
-    )
+    if pks:
+        conn.execute(_SUCCEEDED, {"pks": sorted(pks)})
 
 
 def note_failure(conn: Connection, pk: int, at: datetime) -> datetime | None:
@@ -277,14 +292,11 @@ def requeue(
     return count
 
 
-def claim_due(
-    conn: Connection, now: datetime, lease_until: datetime, *, limit: int
-) -> list[Delivery]:
-    """Lease up to ``limit`` deliveries due at ``now`` to enabled endpoints, each the
-    earliest pending one of its resource for its endpoint; counts the attempt (so a
-    delivery whose sending kills the worker still backs off)."""
+def _claim(postgres: bool) -> Any:
+    """The claim, built once per dialect (it runs every pass of every worker)."""
     earlier = aliased(webhook_deliveries)
     E = earlier.c
+    now = bindparam("now", type_=DateTime())
     due = (
         select(D.pk)
         .join(webhook_endpoints, W.pk == D.endpoint_pk)
@@ -301,28 +313,49 @@ def claim_due(
             ),
         )
         .order_by(D.next_attempt_at, D.pk)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer()))
     )
-    if conn.dialect.name == "postgresql":
+    if postgres:
         # Skip what other workers hold; a row leased and committed meanwhile is
         # re-checked on its new version (lease_until) and left out.
         due = due.with_for_update(of=webhook_deliveries, skip_locked=True)
-    stmt = (
+    return (
         update(webhook_deliveries)
         .where(D.pk.in_(due.scalar_subquery()))
-        .values(lease_until=lease_until, attempts=D.attempts + 1)
+        .values(lease_until=bindparam("lease_until", type_=DateTime()), attempts=D.attempts + 1)
         .returning(*_DELIVERY_COLUMNS)
     )
-    rows = [_delivery(r) for r in conn.execute(stmt)]
+
+
+_CLAIM = {"postgresql": _claim(True), "sqlite": _claim(False)}
+
+
+def claim_due(
+    conn: Connection, now: datetime, lease_until: datetime, *, limit: int
+) -> list[Delivery]:
+    """Lease up to ``limit`` deliveries due at ``now`` to enabled endpoints, each the
+    earliest pending one of its resource for its endpoint; counts the attempt (so a
+    delivery whose sending kills the worker still backs off)."""
+    params = {"now": now, "lease_until": lease_until, "limit": limit}
+    rows = [_delivery(r) for r in conn.execute(_CLAIM[conn.dialect.name], params)]
     return sorted(rows, key=lambda r: (r.next_attempt_at, r.pk))
 
 
-def mark_delivered(conn: Connection, pk: int, at: datetime) -> None:
-    conn.execute(
-        update(webhook_deliveries)
-        .where(D.pk == pk)
-        .values(status=DELIVERED, delivered_at=at, lease_until=None, last_error=None)
+_DELIVERED = (
+    update(webhook_deliveries)
+    .where(D.pk.in_(bindparam("pks", expanding=True)))
+    .values(
+        status=DELIVERED,
+        delivered_at=bindparam("at", type_=DateTime()),
+        lease_until=None,
+        last_error=None,
     )
+)
+
+
+def mark_delivered(conn: Connection, pks: Sequence[int], at: datetime) -> None:
+    if pks:
+        conn.execute(_DELIVERED, {"pks": list(pks), "at": at})
 
 
 def mark_failed(conn: Connection, pk: int, error: str, next_attempt_at: datetime) -> None:
@@ -370,9 +403,14 @@ def prune(conn: Connection, older_than: datetime) -> int:
 # ---- attempts ---------------------------------------------------------------------------
 
 
-def record_attempt(conn: Connection, attempt: Attempt) -> None:
-    values = {k: v for k, v in attempt.__dict__.items() if k != "endpoint_uid"}
-    conn.execute(webhook_attempts.insert().values(values))
+_RECORD = webhook_attempts.insert()
+
+
+def record_attempts(conn: Connection, attempts: Sequence[Attempt]) -> None:
+    """Several attempts in one executemany."""
+    if attempts:
+        rows = [{k: v for k, v in a.__dict__.items() if k != "endpoint_uid"} for a in attempts]
+        conn.execute(_RECORD, rows)
 
 
 _ATTEMPT_COLUMNS = (
