@@ -45,6 +45,7 @@ from roster.settings import Settings
 from roster.storage import events as event_store
 from roster.storage import webhooks as store
 from roster.storage.directory_reads import write_horizon
+from roster.storage.engine import READ_ONLY
 from roster.storage.webhooks import Attempt, Delivery, Endpoint
 
 log = logging.getLogger("roster.webhooks")
@@ -278,6 +279,10 @@ def deliver_due(
     """One pass: queue new events, then send the deliveries due — a batch at a time,
     ``config.concurrency`` at once (a batch holds one delivery per resource and
     endpoint), its outcomes recorded together — at most ``max_deliveries``."""
+    # A read first: a deployment without webhooks never takes SQLite's write lock here.
+    with engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+        if not store.any_endpoint(conn):
+            return Report()
     report = Report(queued=dispatch(engine, clock()))
     endpoints: dict[int, Endpoint | None] = {}
     batch_size = config.concurrency * 4

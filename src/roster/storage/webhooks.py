@@ -199,6 +199,11 @@ def set_status(conn: Connection, tenant_id: int, pk: int, status: str, reason: s
     return result.rowcount > 0
 
 
+def any_endpoint(conn: Connection) -> bool:
+    """Whether any tenant has an endpoint (an idle loop's only statement without one)."""
+    return conn.execute(select(W.pk).limit(1)).first() is not None
+
+
 def lock_for_dispatch(conn: Connection) -> list[Endpoint]:
     """Every endpoint (a disabled one's events queue too, sent once it is enabled) no
     other worker is queueing for right now, locked until this transaction ends
