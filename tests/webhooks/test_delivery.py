@@ -22,7 +22,8 @@ from roster.directory.webhook_signature import new_secret, sign
 from roster.directory.webhook_urls import UrlPolicy, check
 from roster.errors import InvalidValue
 from roster.storage import log as log_store
-from roster.storage.tables import webhook_deliveries
+from roster.storage import webhooks as webhook_store
+from roster.storage.tables import webhook_deliveries, webhook_endpoints
 from tests.conftest import Scim, new_connection
 
 PUBLIC = UrlPolicy(resolver=lambda host, port: ["93.184.215.14"])  # example.com: public
@@ -319,3 +320,26 @@ def test_patching_a_group_is_delivered_per_member_in_order(engine: Engine, tenan
     with hook.client() as http:
         deliver_due(engine, http, config())
     assert hook.types() == ["group.member_added", "group.member_removed", "group.member_added"]
+
+
+def test_prune_drops_old_delivered_deliveries_and_attempts_not_pending_ones(
+    engine: Engine, tenant: Scim
+) -> None:
+    uid, hook = endpoint(engine, tenant)
+    tenant.create_user("ada")
+    tenant.create_user("bob")
+    hook.answer = lambda body: 500 if body["data"]["email"] == "bob@example.test" else 200
+    with hook.client() as http:
+        deliver_due(engine, http, config())
+    d = webhook_deliveries.c
+    mine = (
+        d.endpoint_pk
+        == select(webhook_endpoints.c.pk).where(webhook_endpoints.c.uid == uid).scalar_subquery()
+    )
+    with engine.begin() as conn:
+        assert webhook_store.prune(conn, utcnow() - timedelta(hours=1)) >= 0
+        assert len(conn.execute(select(d.pk).where(mine)).all()) == 2  # nothing that old
+        webhook_store.prune(conn, utcnow() + timedelta(seconds=1))
+        left = conn.execute(select(d.status).where(mine)).scalars().all()
+        attempts = webhooks.recent_attempts(conn, tenant.tenant_id, uid, 10)
+    assert left == ["pending"] and attempts == []
