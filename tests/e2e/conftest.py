@@ -31,6 +31,9 @@ def roster_env(db_url: str, public_url: str = "http://127.0.0.1:8000") -> dict[s
     # sets otherwise.
     return {
         "ROSTER_READ_LOG_FLUSH_SECONDS": "0",
+        # Servers of the suite deliver no webhooks: the webhook tests start their own
+        # workers (a server of another test would deliver their events too).
+        "ROSTER_WEBHOOK_DELIVERY": "false",
         **os.environ,
         "ROSTER_DATABASE_URL": db_url,
         "ROSTER_PUBLIC_URL": public_url,

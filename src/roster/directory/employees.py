@@ -404,6 +404,9 @@ def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> Empl
         raise UniquenessConflict(f"an employee with email {email!r} already exists") from exc
     store.set_locations(conn, tenant_id, employee.pk, {loc.pk for loc in chosen}, ())
     feed.employee_added(conn, tenant_id, employee)
+    if chosen:
+        names = [loc.name for loc in chosen]
+        feed.location_changed(conn, tenant_id, None, employee, names, [], actor="admin")
     note(
         conn,
         tenant_id,

@@ -30,6 +30,7 @@ EMPLOYEE_TYPES = (
     "employee.deactivated",
     "employee.reactivated",
     "employee.deleted",
+    "employee.location_changed",
 )
 GROUP_TYPES = (
     "group.created",
@@ -219,3 +220,54 @@ def access_changed(
             connection_uid=connection_uid,
             actor="rules",
         )
+
+
+def role_set_by_admin(
+    conn: Connection,
+    tenant_id: int,
+    employee: EmployeeRow,
+    verb: str,
+    what: str,
+    detail: str,
+) -> None:
+    """``roster role assign|unassign``: ``role.granted`` / ``role.revoked`` with actor
+    ``admin`` and no rule (the same shape as an evaluation's)."""
+    current(conn, tenant_id).emit(
+        f"role.{verb}",
+        "Employee",
+        employee.id,
+        {
+            "employee": {"id": employee.id, "email": employee.email},
+            "kind": "role",
+            "what": what,
+            "detail": detail,
+            "rule": None,
+        },
+        actor="admin",
+    )
+
+
+def location_changed(
+    conn: Connection,
+    tenant_id: int,
+    connection_uid: str | None,
+    employee: EmployeeRow,
+    now_in: Sequence[str],
+    was_in: Sequence[str],
+    *,
+    actor: str | None = None,
+) -> None:
+    """The employee's locations changed (placement by a sync, or an admin's choice for a
+    manual employee): the location names now and before, sorted."""
+    current(conn, tenant_id).emit(
+        "employee.location_changed",
+        "Employee",
+        employee.id,
+        {
+            "employee": {"id": employee.id, "email": employee.email},
+            "locations": sorted(now_in),
+            "previous": sorted(was_in),
+        },
+        connection_uid=connection_uid,
+        actor=actor,
+    )

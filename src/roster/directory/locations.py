@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from roster.directory import events as feed
 from roster.directory import locales
 from roster.directory.clock import write_time
 from roster.directory.config_cache import cached
@@ -84,6 +85,15 @@ def place(
     if wanted == have:
         return
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
+    names = {loc.pk: loc.name for loc in locations}
+    feed.location_changed(
+        conn,
+        tenant_id,
+        connection_uid,
+        employee,
+        [names[pk] for pk in wanted if pk in names],
+        [names[pk] for pk in have if pk in names],
+    )
     note(
         conn,
         tenant_id,
@@ -330,4 +340,15 @@ def set_explicit(
     wanted = {loc.pk for loc in chosen}
     have = emp_store.locations_of(conn, tenant_id, [employee.pk])[employee.pk]
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
+    if wanted != have:
+        named = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
+        feed.location_changed(
+            conn,
+            tenant_id,
+            None,
+            employee,
+            [named[pk] for pk in wanted if pk in named],
+            [named[pk] for pk in have if pk in named],
+            actor="admin",
+        )
     return chosen
