@@ -330,3 +330,13 @@ def test_location_role_mapping_and_manual_employee(page: Any, live: Live, engine
     assert temp.fields["givenName"] == "Tess"
     assert {"console.location.add", "console.location.map", "console.role.map"} <= actions
     assert "console.employee.add" in actions
+
+    # At phone width the new pages fit the screen: nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    t = f"{live.url}/admin/t/{row.tenant_slug}"
+    for path in ("/locations", "/roles", "/employees/new", f"/connections/{row.uid}", "/mail"):
+        page.goto(t + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (path, overflow)
+    page.goto(t + "/roles")
+    shot(page, "roles-phone", full_page=True)
