@@ -86,6 +86,7 @@ class Console:
         self.templates.globals["base"] = BASE
         self.templates.globals["idp_names"] = IDP_NAMES
         self.templates.filters["when"] = when
+        self.templates.filters["setting"] = setting_text
 
     @property
     def secure(self) -> bool:
@@ -135,6 +136,11 @@ class Console:
 
 def when(at: datetime | None) -> str:
     return "never" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as an admin types it (``true``, not ``True``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def csrf_for(secret: str) -> str:

@@ -108,6 +108,26 @@ def employee_added(conn: Connection, tenant_id: int, row: EmployeeRow) -> None:
     )
 
 
+def employee_edited(
+    conn: Connection, tenant_id: int, before: EmployeeRow, after: EmployeeRow
+) -> None:
+    """An admin edited a manual employee: updated, with the changed fields (nothing when
+    nothing changed)."""
+    fields = _changed_fields(before, after)
+    if fields:
+        current(conn, tenant_id).emit(
+            "employee.updated",
+            "Employee",
+            after.id,
+            {**employee_data(after, None), "changedFields": fields},
+            actor="admin",
+        )
+
+
+def changed_fields(before: EmployeeRow, after: EmployeeRow) -> list[str]:
+    return _changed_fields(before, after)
+
+
 def employee_deleted(
     conn: Connection,
     tenant_id: int,

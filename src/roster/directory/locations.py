@@ -200,6 +200,12 @@ def list_all(conn: Connection, tenant_id: int) -> list[LocationRow]:
     return store.all_of(conn, tenant_id)
 
 
+def of_employee(conn: Connection, tenant_id: int, employee_pk: int) -> list[LocationRow]:
+    """The locations an employee belongs to, in the tenant's order."""
+    held = emp_store.locations_of(conn, tenant_id, [employee_pk]).get(employee_pk, set())
+    return [loc for loc in store.all_of(conn, tenant_id) if loc.pk in held]
+
+
 def get(conn: Connection, tenant_id: int, name_or_id: str) -> LocationRow:
     found = store.by_name(conn, tenant_id, name_or_id) or store.by_id(conn, tenant_id, name_or_id)
     if found is None:
