@@ -25,6 +25,11 @@ from roster.settings import Settings
 from roster.storage.engine import BACKGROUND, make_engine, normalise_url
 from roster.storage.migrate import upgrade
 
+# No app of the suite runs a webhook delivery loop (its statements would count in the
+# statement-budget tests, its refused http attempts would race the webhook tests): the
+# webhook tests deliver themselves, or start what delivers with this set to true.
+os.environ.setdefault("ROSTER_WEBHOOK_DELIVERY", "false")
+
 SCIM = "application/scim+json"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"

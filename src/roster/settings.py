@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # RFC 7644 §3.7: advertised in ServiceProviderConfig.bulk.
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 1_048_576
-    # Read requests' system-log entries are written in batches (directory/read_log.py):
+    # Read requests' system-log entries are written in batches (directory/journal/read_log.py):
     # at least this often, and at most this many wait (more are dropped and counted).
     read_log_flush_seconds: float = 1.0
     read_log_buffer_entries: int = 10_000
@@ -57,6 +57,28 @@ class Settings(BaseSettings):
     # A failed send is retried after base * 2^(attempts-1) seconds, at most cap.
     mail_retry_base_seconds: float = 30.0
     mail_retry_cap_seconds: float = 3600.0
+
+    # Webhooks (docs/events.md, "Webhooks"). Endpoint URLs must be https and resolve to
+    # public addresses unless these allow http / private, loopback and link-local ones.
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    # Deliver from `roster serve` (off when separate `roster worker` processes do it).
+    webhook_delivery: bool = True
+    # How often a delivery loop looks for new events and due retries when idle.
+    webhook_poll_seconds: float = 1.0
+    # One attempt: connect + answer within this, else it failed (and is retried).
+    webhook_timeout_seconds: float = 10.0
+    # A failed attempt is retried after base * 2^(attempts-1) seconds (at most cap),
+    # with jitter: a random 50-100 % of that.
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_cap_seconds: float = 3600.0
+    # An endpoint failing without one success for this long is disabled (3 days).
+    webhook_disable_after_seconds: float = 259_200.0
+    # A worker's claim on a batch of deliveries; another worker takes them over once it
+    # runs out (a worker that died mid-delivery). Must outlast a batch's sending.
+    webhook_lease_seconds: float = 300.0
+    # Attempts in flight at once per delivery loop (deliveries of distinct resources).
+    webhook_concurrency: int = 8
 
     # Server log lines (the access line included): json, console (human-readable), or auto:
     # console when stderr is a terminal, else JSON.

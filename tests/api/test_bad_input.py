@@ -1,5 +1,5 @@
 """Bad input never reaches a 500 and never leaves state behind (issue 11; limits in
-scim/limits.py and directory/mapping.py, README "Limits").
+scim/limits.py and directory/attributes/mapping.py, README "Limits").
 
 Each input is one an adversarial run sent: before, SQLite answered some with 500 and
 PostgreSQL more (NUL in text, varchar(200) overflows), and a 300-deep extension was stored

@@ -1,5 +1,5 @@
 """Read requests' system-log entries are written in batches, off the request path
-(directory/read_log.py): nothing is lost at shutdown, and overload drops reads' entries
+(directory/journal/read_log.py): nothing is lost at shutdown, and overload drops reads' entries
 with a count rather than slowing the API."""
 
 from __future__ import annotations

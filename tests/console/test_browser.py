@@ -3,10 +3,12 @@
 
 - a setup link used end to end: the IT admin picks Okta, the page shows the base URL and
   token once, and Okta's first request (POST /Users) with that token gets 201;
-- sign-in (after choosing a password through the set-password link), the dashboard, and
-  token regeneration with its confirmation page;
+- sign-in (after choosing a password through the set-password link), the dashboard, a
+  connection setting changed, and token regeneration with its confirmation page;
 - a rule added, dry run, applied; an employee found and explained; the log filtered to
-  one request's trail.
+  one request's trail;
+- a location added and an unmapped primary-location value mapped to it, a group mapped
+  to a role, and a manual employee added.
 
 Set ROSTER_CONSOLE_SCREENSHOTS=docs/console to write the screenshots docs/console.md uses.
 """
@@ -28,12 +30,15 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from roster.directory.admin import admins, rulebook, setup_links, tenancy
+from roster.directory.admin import admins, role_admin, rulebook, setup_links, tenancy
+from roster.directory.journal import audit
 from roster.directory.journal.audit import now
+from roster.directory.people import employees
 from roster.directory.places import locations
 from tests.conftest import SCIM, USER_SCHEMA
 
 CHROMIUM = Path("/usr/bin/chromium")
+ENVOY = "urn:scim:schemas:extension:envoy:core:1.0:User"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -179,6 +184,12 @@ def test_setup_link_sign_in_and_token_regeneration(page: Any, live: Live, engine
     page.get_by_role("heading", name="Connection “Okta prod”").wait_for()
     assert page.locator("#base-url").inner_text() == base_url
     shot(page, "connection")
+    page.get_by_label("New value of strict_members").select_option("true")
+    page.get_by_role("button", name="Save strict_members").click()
+    page.get_by_text("Saved: strict_members = true (override)").wait_for()
+    if SHOTS:
+        settings = page.locator("section[aria-labelledby=settings-heading]")
+        settings.screenshot(path=str(Path(SHOTS) / "connection-settings.png"))
     page.get_by_role("link", name="Regenerate token…").click()
     assert "The current token stops working at once" in page.locator("main").inner_text()
     shot(page, "confirm-regenerate")
@@ -254,3 +265,72 @@ def test_rule_dry_run_apply_explain_and_a_requests_trail(
     assert rows.count() == 1  # that request wrote one entry: its refusal
     assert "POST /Users" in rows.inner_text() and "400" in rows.inner_text()
     shot(page, "log-trail")
+
+
+def test_location_role_mapping_and_manual_employee(page: Any, live: Live, engine: Engine) -> None:
+    tenant = _tenant(engine)
+    with engine.begin() as conn:
+        issued = tenancy.create_connection(conn, tenant, "okta", "Okta")
+    row = issued.connection
+    base_url = f"{live.url}/scim/v2/{row.tenant_slug}/{row.uid}"
+    office = {ENVOY: {"defaultLocationName": "Boston Office"}}
+    assert _scim_user(base_url, issued.token, "ann@acme.test", **office).status_code == 201
+    email = _sign_in(page, live, engine, tenant)
+
+    page.get_by_role("link", name="Locations").click()
+    unmapped = page.get_by_role("row").filter(has_text="Boston Office")
+    assert "1" in unmapped.inner_text()  # the value the IdP sent, with its head count
+    page.get_by_label("Name", exact=True).fill("Boston HQ")
+    page.get_by_label("Cities it receives").fill("Boston")
+    page.get_by_role("button", name="Add location").click()
+    page.get_by_text("Done: location 'Boston HQ' added").wait_for()
+    page.get_by_label("Location for Boston Office").select_option(label="Boston HQ")
+    page.get_by_role("button", name="Map Boston Office").click()
+    page.get_by_text("Every value is mapped").wait_for()
+    shot(page, "locations", full_page=True)
+
+    page.get_by_role("link", name="Roles").click()
+    page.get_by_label("Group name").fill("Front desk")
+    page.get_by_label("Role", exact=True).select_option("Front desk admin")
+    page.get_by_label("Boston HQ").check()
+    page.get_by_role("button", name="Map group").click()
+    mapped = page.get_by_role("row").filter(has_text="Front desk admin")
+    assert "2nd of 4 location roles" in mapped.inner_text()
+    shot(page, "roles", full_page=True)
+
+    page.get_by_role("link", name="Employees").click()
+    page.get_by_role("link", name="Add a manual employee").click()
+    page.get_by_label("Email", exact=True).fill("temp@acme.test")
+    page.get_by_label("Given name").fill("Tess")
+    page.get_by_label("Job title").fill("Contractor")
+    page.get_by_label("Boston HQ").check()
+    shot(page, "employee-add")
+    page.get_by_role("button", name="Add employee").click()
+    page.get_by_role("heading", name="temp@acme.test").wait_for()
+    facts = page.locator("dl.facts").inner_text()
+    assert "manual" in facts and "Boston HQ" in facts and "Contractor" in facts
+
+    with engine.connect() as conn:
+        tenant_id = row.tenant_id
+        assert [(v, n) for v, n in locations.mappings(conn, tenant_id)] == [
+            ("Boston Office", "Boston HQ")
+        ]
+        (mapping,) = role_admin.mappings(conn, tenant_id)
+        assert (mapping.group_name, mapping.role) == ("Front desk", "Front desk admin")
+        temp = employees.find(conn, tenant_id, "temp@acme.test")
+        actions = {
+            e.path for e in audit.recent(conn, tenant_id, limit=50) if e.actor == f"admin:{email}"
+        }
+    assert temp.fields["givenName"] == "Tess"
+    assert {"console.location.add", "console.location.map", "console.role.map"} <= actions
+    assert "console.employee.add" in actions
+
+    # At phone width the new pages fit the screen: nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    t = f"{live.url}/admin/t/{row.tenant_slug}"
+    for path in ("/locations", "/roles", "/employees/new", f"/connections/{row.uid}", "/mail"):
+        page.goto(t + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (path, overflow)
+    page.goto(t + "/roles")
+    shot(page, "roles-phone", full_page=True)

@@ -3,31 +3,59 @@ exist), and nothing of B's changes. Then B's objects through A's own URLs, the s
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from starlette.routing import Route
 
 from roster import console
-from roster.directory.admin import rulebook
+from roster.directory.admin import role_admin, rulebook
 from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.people import employees as employees_actions
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
 from roster.settings import Settings
-from roster.storage.tables import connections, log_entries
+from roster.storage.tables import connections, employees, log_entries
 from tests.console.conftest import Admin, Clock, browser, connect, csrf_of, make_account, sign_in
 
 
 def _state(engine: Engine, tenant_id: int) -> tuple[Any, ...]:
     with engine.connect() as conn:
         conns = conn.execute(
-            select(connections.c.uid, connections.c.status, connections.c.token_hash)
+            select(
+                connections.c.uid,
+                connections.c.status,
+                connections.c.token_hash,
+                connections.c.options,
+            )
             .where(connections.c.tenant_id == tenant_id)
             .order_by(connections.c.uid)
         ).all()
         entries = conn.execute(
             select(func.count()).where(log_entries.c.tenant_id == tenant_id)
         ).scalar_one()
-        rules = [r.name for r in rulebook.rules(conn, tenant_id)]
-    return tuple(conns), entries, tuple(rules)
+        rules = [
+            (r.id, r.name, r.position, r.conditions, r.actions)
+            for r in rulebook.rules(conn, tenant_id)
+        ]
+        people = conn.execute(
+            select(employees.c.id, employees.c.email, employees.c.fields)
+            .where(employees.c.tenant_id == tenant_id)
+            .order_by(employees.c.id)
+        ).all()
+        places = [(p.id, p.name) for p in locations.list_all(conn, tenant_id)]
+        aliases = locations.mappings(conn, tenant_id)
+        mapped = [(m.id, m.role) for m in role_admin.mappings(conn, tenant_id)]
+    return (
+        tuple(conns),
+        entries,
+        tuple(rules),
+        tuple(tuple(p) for p in people),
+        tuple(places),
+        tuple(aliases),
+        tuple(mapped),
+    )
 
 
 def _tenant_routes(settings: Settings, engine: Engine, clock: Clock) -> set[tuple[str, str]]:
@@ -51,6 +79,14 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
     with engine.begin() as conn:
         b_rule = rulebook.add_rule(conn, b.tenant_id, RuleSpec("B's rule"))
         rulebook.add_rule(conn, b.tenant_id, RuleSpec("B's other rule"))
+        b_place = locations.add(conn, b.tenant_id, "B's office")
+        locations.map_value(conn, b.tenant_id, "B HQ", b_place.id)
+        b_mapping = role_admin.map_group(
+            conn, b.tenant_id, b_scim.connection_id, "Admins", "Global admin"
+        )
+        b_manual = employees_actions.add_manual(
+            conn, b.tenant_id, ManualEmployee("temp@b.test", {"title": "Temp"})
+        )
     employee_id = _employee_id(b)
     entry_id = _some_entry(engine, b.tenant_id)
     assert user["id"]
@@ -59,9 +95,29 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
         "slug": b.slug,
         "uid": b_scim.connection_id,
         "action": "regenerate",
-        "id": employee_id,
+        "id": b_manual.id,  # a manual one: its edit and remove would succeed for B
         "rule": b_rule.id,
         "verb": "move",
+        "location": b_place.id,
+        "mapping": b_mapping.id,
+    }
+    # What B's own admin would post to each route, so each attempt would change something.
+    form = {
+        "csrf": "",
+        "name": "sneaky",
+        "conditions": "",
+        "to": "2",
+        "email": "sneaky@b.test",
+        "title": "Owner",
+        "value": "B HQ",
+        "location": b_place.id,
+        "connection": b_scim.connection_id,
+        "group": "Sneaks",
+        "role": "Global admin",
+        "pasted": "email\nsneaky2@b.test\n",
+    }
+    per_route = {
+        "/t/{slug}/connections/{uid}/settings": {"name": "strict_members", "value": "true"}
     }
     tried: set[tuple[str, str]] = set()
     before = _state(engine, b.tenant_id)
@@ -74,7 +130,7 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
         else:
             response = a.http.post(
                 path,
-                data={"csrf": a_csrf, "name": "sneaky", "conditions": "", "to": "2"},
+                data={**form, "csrf": a_csrf, **per_route.get(template, {})},
                 follow_redirects=False,
             )
         assert response.status_code == 404, (method, path, response.status_code)
@@ -100,9 +156,37 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
         f"/admin/t/{a.slug}/connections/{b_scim.connection_id}",
         f"/admin/t/{a.slug}/connections/{b_scim.connection_id}/regenerate",
         f"/admin/t/{a.slug}/employees/{employee_id}",
+        f"/admin/t/{a.slug}/employees/{b_manual.id}/edit",
+        f"/admin/t/{a.slug}/employees/{b_manual.id}/remove",
+        f"/admin/t/{a.slug}/locations/{b_place.id}/remove",
+        f"/admin/t/{a.slug}/rules/{b_rule.id}/edit",
         f"/admin/t/{a.slug}/log/{entry_id}",
     ):
         assert a.get(path).status_code == 404, path
+    for path, data in (
+        (
+            f"/admin/t/{a.slug}/connections/{b_scim.connection_id}/settings",
+            per_route["/t/{slug}/connections/{uid}/settings"],
+        ),
+        (f"/admin/t/{a.slug}/employees/{b_manual.id}/edit", {"email": "x@b.test"}),
+        (f"/admin/t/{a.slug}/employees/{b_manual.id}/remove", {}),
+        (f"/admin/t/{a.slug}/locations/{b_place.id}/remove", {}),
+        (f"/admin/t/{a.slug}/roles/{b_mapping.id}/remove", {}),
+        (f"/admin/t/{a.slug}/rules/{b_rule.id}/edit", {"name": "x"}),
+    ):
+        assert a.post(path, data, csrf=a_csrf).status_code == 404, path
+    # A's forms naming B's location or connection: refused, B unchanged.
+    a_map = a.post(
+        f"/admin/t/{a.slug}/roles",
+        {"connection": b_scim.connection_id, "group": "G", "role": "Global admin"},
+        csrf=a_csrf,
+    )
+    # ... answered as for a connection that does not exist (the id is A's own input).
+    assert a_map.status_code == 404 and "in this tenant" in a_map.text
+    assert b.tenant not in a_map.text
+    a_filter = a.get(f"/admin/t/{a.slug}/employees?location={b_place.id}")
+    assert a_filter.status_code == 404
+    assert a.get(f"/admin/t/{a.slug}/employees?source={b_scim.connection_id}").status_code == 400
     for action in ("regenerate", "deactivate", "activate"):
         path = f"/admin/t/{a.slug}/connections/{b_scim.connection_id}/{action}"
         assert a.post(path, csrf=a_csrf).status_code == 404
@@ -134,9 +218,9 @@ def test_an_operator_sees_every_tenant(
 
 def _employee_id(admin: Admin) -> str:
     page: str = admin.get(f"/admin/t/{admin.slug}/employees").text
-    marker = f"/admin/t/{admin.slug}/employees/"
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
+    found = re.search(rf"/admin/t/{admin.slug}/employees/([0-9a-f-]{{36}})\"", page)
+    assert found, "no employee on the page"
+    return found.group(1)
 
 
 def _some_entry(engine: Engine, tenant_id: int) -> int:

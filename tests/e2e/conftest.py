@@ -31,6 +31,9 @@ def roster_env(db_url: str, public_url: str = "http://127.0.0.1:8000") -> dict[s
     # sets otherwise.
     return {
         "ROSTER_READ_LOG_FLUSH_SECONDS": "0",
+        # Servers of the suite deliver no webhooks: the webhook tests start their own
+        # workers (a server of another test would deliver their events too).
+        "ROSTER_WEBHOOK_DELIVERY": "false",
         **os.environ,
         "ROSTER_DATABASE_URL": db_url,
         "ROSTER_PUBLIC_URL": public_url,
@@ -105,7 +108,9 @@ class Server:
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    # Generous: a loaded 2-core machine can take half a minute to start two workers, and
+    # a slow start is not what these tests are about.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"roster serve exited with {process.returncode}")
@@ -114,7 +119,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
                 return
         except httpx.TransportError:
             time.sleep(0.05)  # polling for readiness, not racing a result
-    raise RuntimeError("roster serve did not become ready in 30 s")
+    raise RuntimeError("roster serve did not become ready in 90 s")
 
 
 @pytest.fixture(scope="session")

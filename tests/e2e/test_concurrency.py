@@ -31,7 +31,7 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 @pytest.fixture(scope="module")
 def server(start_server: Callable[..., Server]) -> Server:
-    # As deployed: read requests' log entries batched (directory/read_log.py).
+    # As deployed: read requests' log entries batched (directory/journal/read_log.py).
     return start_server(workers=2, env={"ROSTER_READ_LOG_FLUSH_SECONDS": "1"})
 
 

@@ -29,6 +29,7 @@ from roster.cli.support import fail as _fail
 from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
+from roster.cli.webhooks import register as register_webhook_commands
 from roster.directory.admin import connection_settings, tenancy
 from roster.directory.journal import audit
 from roster.directory.journal.change import correlated
@@ -54,6 +55,7 @@ register_role_commands(app, employee_app)  # role, employee explain
 register_serve_command(app)  # serve
 register_admin_commands(app)  # admin, setup-link (the admin console)
 register_event_commands(app)  # events prune
+register_webhook_commands(app)  # webhook add|list|…, worker
 
 
 def _print_version(value: bool) -> None:

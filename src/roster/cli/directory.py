@@ -23,7 +23,6 @@ from roster.cli.support import tenant_id as _tenant_id
 from roster.directory.admin import apikeys, custom_fields
 from roster.directory.admin.connections import delete_connection
 from roster.directory.attributes.mapping import DEFAULT_MAPPING, REFERENCE_MAPPING
-from roster.directory.journal.change import savepoint
 from roster.directory.people import employees, manual_import
 from roster.directory.people.employees import MANUAL_FIELDS, ManualEmployee
 from roster.directory.places import locations
@@ -93,14 +92,9 @@ def employee_add(
 
     def run(conn: Connection) -> dict[str, Any] | RosterError:
         tenant_id = _tenant_id(conn, tenant)
-        try:
-            with savepoint(conn, tenant_id):
-                row = employees.add_manual(conn, tenant_id, person)
-        except RosterError as err:
-            # The refusal is committed (outside the savepoint the add rolled back in), so
-            # the system log shows what was asked and why it was refused.
-            manual_import.note_refused(conn, tenant_id, email, err, where="roster employee add")
-            return err
+        row = manual_import.add_one(conn, tenant_id, person, where="roster employee add")
+        if isinstance(row, RosterError):
+            return row  # its refusal is logged and committed
         return queries.render_employees(conn, tenant_id, [row])[0]
 
     data = _run(as_json, run)

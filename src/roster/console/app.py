@@ -21,7 +21,17 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from roster.console import auth_views, connection_views, directory_views, log_views, rule_views
+from roster.console import (
+    auth_views,
+    connection_views,
+    directory_views,
+    location_views,
+    log_views,
+    mail_views,
+    manual_views,
+    role_views,
+    rule_views,
+)
 from roster.console.web import Console, Redirect, Refused, redirect, utcnow
 from roster.errors import RosterError
 from roster.settings import Settings
@@ -91,7 +101,12 @@ def build(
     routes = [
         *auth_views.routes(console),
         *connection_views.routes(console),
+        # Before the employee page: /employees/new and /employees/import are no ids.
+        *manual_views.routes(console),
         *directory_views.routes(console),
+        *location_views.routes(console),
+        *role_views.routes(console),
+        *mail_views.routes(console),
         *rule_views.routes(console),
         *log_views.routes(console),
         Mount("/static", app=StaticFiles(packages=[("roster.console", "static")]), name="static"),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Connection
 from starlette.requests import Request
@@ -11,10 +12,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from roster.console import guides
-from roster.console.web import BASE, Console, Redirect, Refused, form, signed_in, tenant_for
-from roster.directory.admin import admins, tenancy
+from roster.console.web import (
+    BASE,
+    Console,
+    Redirect,
+    Refused,
+    SignedIn,
+    form,
+    signed_in,
+    tenant_for,
+)
+from roster.directory.admin import admins, connection_settings, tenancy
 from roster.directory.reads import console_reads
 from roster.directory.reads.console_reads import LogFilter
+from roster.errors import NotFound, RosterError
 
 # What each action does, as the confirmation page says it before anything happens.
 ACTIONS = {
@@ -69,8 +80,12 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
             request, "dashboard.html", ctx=me, csrf=me.csrf, title="Dashboard", **data
         )
 
-    async def connection(request: Request) -> Response:
-        me = await signed_in(console, request)
+    async def show(
+        request: Request,
+        me: SignedIn,
+        status: int = 200,
+        error: str | None = None,
+    ) -> Response:
         slug, uid = request.path_params["slug"], request.path_params["uid"]
 
         def read(c: Connection) -> dict[str, Any]:
@@ -91,13 +106,54 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
         return console.render(
             request,
             "connection.html",
+            status,
             ctx=me,
             csrf=me.csrf,
             title=f"Connection {row.name}",
             base_url=base_url,
             guide=guides.render(row.idp, base_url, row.uid, None),
+            settings_error=error,
+            saved=request.query_params.get("saved", "") if request.method == "GET" else "",
             **data,
         )
+
+    async def connection(request: Request) -> Response:
+        return await show(request, await signed_in(console, request))
+
+    async def configure(request: Request) -> Response:
+        """Set or reset one setting with ``connection_settings.configure``, the action of `roster
+        connection configure` (its validation, its log entry), then log the admin."""
+        me = await signed_in(console, request)
+        slug, uid = request.path_params["slug"], request.path_params["uid"]
+        values = await form(request, me.token)
+        name = str(values.get("name", "")).strip()
+        reset = values.get("do") == "reset"
+        sets = [] if reset else [f"{name}={values.get('value', '')}"]
+
+        def run(c: Connection) -> list[str]:
+            tenant = tenant_for(c, me.account, slug)
+            row = _connection(c, tenant.id, uid)
+            changes = connection_settings.configure(c, row, sets, [name] if reset else [])
+            admins.log_action(
+                c,
+                tenant.id,
+                me.actor,
+                "console.connection.configure",
+                f"connection {row.name!r}: " + "; ".join(changes),
+                connection_uid=row.uid,
+                resource_type="Connection",
+                resource_id=row.uid,
+            )
+            return changes
+
+        try:
+            changes = await console.db(run, me.request_id)
+        except RosterError as err:
+            if isinstance(err, NotFound):
+                raise
+            return await show(request, me, err.status, f"{name}: {err.detail}")
+        saved = urlencode({"saved": "; ".join(changes)})
+        raise Redirect(f"{BASE}/t/{slug}/connections/{uid}?{saved}#settings-heading")
 
     async def confirm(request: Request) -> Response:
         me = await signed_in(console, request)
@@ -177,6 +233,7 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
         Route("/", home),
         Route("/t/{slug}/", dashboard),
         Route("/t/{slug}/connections/{uid}", connection),
+        Route("/t/{slug}/connections/{uid}/settings", configure, methods=["POST"]),
         Route("/t/{slug}/connections/{uid}/{action}", confirm, methods=["GET"]),
         Route("/t/{slug}/connections/{uid}/{action}", act, methods=["POST"]),
     ]

@@ -1,10 +1,11 @@
-"""The directory: employees (search, status filter, paging) and one employee's page with
-its source, locations, roles, access, and the explanation `roster employee explain`
-prints (the same function, rule_runs.explain)."""
+"""The directory: employees (search; status, location and source filters; paging) and
+one employee's page with its source, locations, roles, access, and the explanation
+`roster employee explain` prints (the same function, rule_runs.explain)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Connection
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from starlette.routing import Route
 
 from roster.console.web import Console, signed_in, tenant_for, wants_fragment
 from roster.directory.admin import rule_runs
+from roster.directory.places import locations
 from roster.directory.reads import console_reads
 from roster.directory.reads.console_reads import LogFilter
 
@@ -23,15 +25,28 @@ def routes(console: Console) -> list[Route]:
         slug = request.path_params["slug"]
         q = request.query_params.get("q", "").strip()
         status = request.query_params.get("status", "")
+        location = request.query_params.get("location", "")
+        source = request.query_params.get("source", "")
         page_text = request.query_params.get("page", "1")
         page = int(page_text) if page_text.isdigit() else 1
 
         def read(c: Connection) -> dict[str, Any]:
             tenant = tenant_for(c, me.account, slug)
             found = console_reads.search_employees(
-                c, tenant.id, q=q or None, status=status or None, page=page
+                c,
+                tenant.id,
+                q=q or None,
+                status=status or None,
+                location=location or None,
+                source=source or None,
+                page=page,
             )
-            return {"tenant": tenant, "found": found}
+            return {
+                "tenant": tenant,
+                "found": found,
+                "places": locations.list_all(c, tenant.id),
+                "connections": console_reads.connections(c, tenant.id),
+            }
 
         data = await console.db(read)
         # htmx asks for the results only (the search box stays as typed).
@@ -44,6 +59,10 @@ def routes(console: Console) -> list[Route]:
             title="Employees",
             q=q,
             status=status,
+            location=location,
+            source=source,
+            paging=urlencode({"q": q, "status": status, "location": location, "source": source}),
+            removed=request.query_params.get("removed") == "1",
             **data,
         )
 

@@ -1,11 +1,13 @@
-"""The system log: filters (outcome, resource type, connection, request), an entry with
+"""The system log: filters (outcome, resource type, connection, request, time), an entry with
 its request's trail, and CSV export of the filtered entries."""
 
 from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Connection
 from starlette.requests import Request
@@ -45,7 +47,21 @@ def _filter(request: Request) -> LogFilter:
         resource_type=q.get("resource_type") or None,
         connection_uid=q.get("connection") or None,
         request_id=q.get("request_id") or None,
+        since=_time(q.get("from"), "from"),
+        until=_time(q.get("to"), "to"),
     )
+
+
+def _time(text: str | None, what: str) -> datetime | None:
+    """A time of the filter form (``2026-03-01T09:30``, read as UTC; an ISO 8601 time
+    with an offset is converted to UTC), naive like the stored times."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Refused(400, f"{what}: {text!r} is no time (use 2026-03-01T09:30, UTC)") from None
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
 
 
 def _cell(value: Any) -> str:
@@ -78,7 +94,11 @@ def routes(console: Console) -> list[Route]:
             csrf=me.csrf,
             title="System log",
             where=where,
-            query=str(request.query_params),
+            since=request.query_params.get("from", ""),
+            until=request.query_params.get("to", ""),
+            query=urlencode(
+                [(k, v) for k, v in request.query_params.multi_items() if k != "before"]
+            ),
             **data,
         )
 

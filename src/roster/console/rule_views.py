@@ -42,6 +42,36 @@ def _catalogue(c: Connection, tenant: TenantRow) -> dict[str, Any]:
     }
 
 
+def _spec(values: dict[str, Any]) -> RuleSpec:
+    """The rule a posted form describes (checked by rulebook, as the CLI's)."""
+    position = str(values.get("position", "")).strip()
+    return RuleSpec(
+        str(values.get("name", "")),
+        tuple(
+            line.strip() for line in str(values.get("conditions", "")).splitlines() if line.strip()
+        ),
+        str(values.get("match", "all")),
+        tuple(as_list(values.get("access_group"))),
+        str(values.get("role") or "") or None,
+        tuple(as_list(values.get("location"))),
+        values.get("mobile_key") == "on",
+        int(position) if position.isdigit() else None,
+    )
+
+
+def _values(spec: RuleSpec) -> dict[str, Any]:
+    """A rule as its form's values."""
+    return {
+        "name": spec.name,
+        "conditions": "\n".join(spec.conditions),
+        "match": spec.match,
+        "access_group": list(spec.access_groups),
+        "role": spec.role or "",
+        "location": list(spec.locations),
+        "mobile_key": "on" if spec.mobile_key else "",
+    }
+
+
 def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure per route, registered in one place)
     async def rules_page(request: Request) -> Response:
         me = await signed_in(console, request)
@@ -49,21 +79,7 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
         error, status, values = None, 200, {}
         if request.method == "POST":
             values = await form(request, me.token)
-            position = str(values.get("position", "")).strip()
-            spec = RuleSpec(
-                str(values.get("name", "")),
-                tuple(
-                    line.strip()
-                    for line in str(values.get("conditions", "")).splitlines()
-                    if line.strip()
-                ),
-                str(values.get("match", "all")),
-                tuple(as_list(values.get("access_group"))),
-                str(values.get("role") or "") or None,
-                tuple(as_list(values.get("location"))),
-                values.get("mobile_key") == "on",
-                int(position) if position.isdigit() else None,
-            )
+            spec = _spec(values)
 
             def add(c: Connection) -> None:
                 tenant = tenant_for(c, me.account, slug)
@@ -100,7 +116,66 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
             error=error,
             values=values,
             added=request.query_params.get("added") == "1",
+            edited=request.query_params.get("edited") == "1",
             **data,
+        )
+
+    async def edit_rule(request: Request) -> Response:
+        """Edit a rule in place (rulebook.edit_rule): it keeps its id and position, and
+        no one's access changes until the rules are applied."""
+        me = await signed_in(console, request)
+        slug, rule_id = request.path_params["slug"], request.path_params["rule"]
+        error, status, values = None, 200, {}
+
+        def current(c: Connection) -> dict[str, Any]:
+            tenant = tenant_for(c, me.account, slug)
+            row = rulebook.rule(c, tenant.id, rule_id)
+            if row.id != rule_id:  # only ids here, not names or positions
+                raise Refused(404, "No such rule.")
+            return {
+                **_catalogue(c, tenant),
+                "rule": row,
+                "spec": rulebook.spec_of(c, tenant.id, row),
+            }
+
+        if request.method == "POST":
+            values = await form(request, me.token)
+            spec = _spec(values)
+
+            def run(c: Connection) -> None:
+                tenant = tenant_for(c, me.account, slug)
+                before = rulebook.rule(c, tenant.id, rule_id)
+                if before.id != rule_id:
+                    raise Refused(404, "No such rule.")
+                row = rulebook.edit_rule(c, tenant.id, before.id, spec)
+                admins.log_action(
+                    c,
+                    tenant.id,
+                    me.actor,
+                    "console.rule.edit",
+                    f"rule {row.name!r} at position {row.position} edited: "
+                    + rulebook.describe(c, tenant.id, row),
+                    resource_type="Rule",
+                    resource_id=row.id,
+                )
+
+            try:
+                await console.db(run, me.request_id)
+            except RosterError as err:
+                status, error = err.status, err.detail
+            else:
+                raise Redirect(f"{BASE}/t/{slug}/rules?edited=1")
+        data = await console.db(current)
+        return console.render(
+            request,
+            "rule_edit.html",
+            status,
+            ctx=me,
+            csrf=me.csrf,
+            title=f"Edit rule {data['rule'].name}",
+            error=error,
+            values=values or _values(data.pop("spec")),
+            **{k: v for k, v in data.items() if k != "spec"},
         )
 
     async def dry_run(request: Request) -> Response:
@@ -184,6 +259,7 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
 
     return [
         Route("/t/{slug}/rules", rules_page, methods=["GET", "POST"]),
+        Route("/t/{slug}/rules/{rule}/edit", edit_rule, methods=["GET", "POST"]),
         Route("/t/{slug}/rules/{rule}/{verb:str}", edit, methods=["POST"]),
         Route("/t/{slug}/rules/dry-run", dry_run),
         Route("/t/{slug}/rules/apply", apply, methods=["POST"]),

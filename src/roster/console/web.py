@@ -1,7 +1,7 @@
 """What every console page shares: templates, the session cookie, CSRF tokens, the tenant
 check, and running database work off the event loop in one transaction.
 
-Sessions are server-side (directory/admins.py): the cookie carries a random id whose hash
+Sessions are server-side (directory/admin/admins.py): the cookie carries a random id whose hash
 is the session's key. CSRF: every state-changing form carries a token derived from the
 cookie's secret (the session id, or before sign-in a random pre-session cookie), checked
 on the server with a constant-time compare; an attacker's page can neither read the
@@ -87,6 +87,7 @@ class Console:
         self.templates.globals["base"] = BASE
         self.templates.globals["idp_names"] = IDP_NAMES
         self.templates.filters["when"] = when
+        self.templates.filters["setting"] = setting_text
 
     @property
     def secure(self) -> bool:
@@ -136,6 +137,11 @@ class Console:
 
 def when(at: datetime | None) -> str:
     return "never" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as an admin types it (``true``, not ``True``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def csrf_for(secret: str) -> str:

@@ -26,6 +26,8 @@ from roster import console
 from roster.directory.journal.read_log import ReadLog
 from roster.directory.messaging.mail import Backoff, DeliveryLoop
 from roster.directory.messaging.smtp import SmtpSender
+from roster.directory.outbound.webhook_delivery import Config as WebhookConfig
+from roster.directory.outbound.webhook_delivery import WebhookLoop
 from roster.errors import (
     InternalError,
     InvalidVersion,
@@ -157,15 +159,25 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Mount("/admin", app=console.build(settings, engine)),
     ]
     loop = mail_loop(settings, engine)
+    # Webhook delivery in every server process, unless `roster worker`s do it.
+    hooks = (
+        WebhookLoop(engine, WebhookConfig.from_settings(settings))
+        if settings.webhook_delivery
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         read_log.start()
         if loop is not None:
             loop.start()
+        if hooks is not None:
+            hooks.start()
         try:
             yield
         finally:
+            if hooks is not None:
+                await run_in_threadpool(hooks.stop)
             if loop is not None:
                 await run_in_threadpool(loop.stop)
             await run_in_threadpool(read_log.stop)
@@ -180,6 +192,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.settings = settings
     app.state.mail_loop = loop
+    app.state.webhook_loop = hooks
     app.state.read_log = read_log
     app.state.metrics = metrics
     return app

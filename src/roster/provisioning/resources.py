@@ -639,6 +639,10 @@ def delete(
     employees.before_delete(conn, ctx, rt.name, current)
     if rt.name == "Group":
         employees.groups_changed(conn, ctx, current.pk, None)
+        # Each member's leaving first (consumers tracking memberships see them go), then
+        # the group's tombstone.
+        members = store.members_of(conn, ctx.scope(rt), [current.pk])[current.pk]
+        feed.members_changed(conn, ctx.tenant_id, ctx.connection_uid, "removed", current, members)
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "deleted", current)
     store.delete_resource(conn, ctx.scope(rt), current, write_time(conn, ctx.tenant_id))
     employees.operation_done(conn, ctx)

@@ -251,7 +251,7 @@ class ScimService:
     def _record_read(
         self, tenant_id: int, connection_uid: str, req: Incoming, outcome: Outcome
     ) -> None:
-        """A read's entry: batched off the request path (directory/read_log.py)."""
+        """A read's entry: batched off the request path (directory/journal/read_log.py)."""
         self.read_log.add(
             audit.entry(
                 tenant_id=tenant_id,

@@ -27,7 +27,7 @@ Match = Literal["all", "any"]
 GROUP_OPS = ("any", "all", "none")
 ATTRIBUTE_OPS = ("eq", "ne", "contains", "starts_with", "in", "present")
 
-# Rule attribute name -> the employee field it reads (directory/mapping.py's names).
+# Rule attribute name -> the employee field it reads (directory/attributes/mapping.py's names).
 ATTRIBUTES: dict[str, str] = {
     "city": "city",
     "state": "state",

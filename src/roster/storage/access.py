@@ -98,6 +98,11 @@ def set_positions(conn: Connection, tenant_id: int, ordered_pks: Sequence[int]) 
         )
 
 
+def update_rule(conn: Connection, tenant_id: int, pk: int, values: dict[str, Any]) -> None:
+    bump_configuration(conn, tenant_id)
+    conn.execute(update(rules).where(RU.tenant_id == tenant_id, RU.pk == pk).values(**values))
+
+
 def delete_rule(conn: Connection, tenant_id: int, pk: int) -> None:
     bump_configuration(conn, tenant_id)
     conn.execute(delete(rules).where(RU.tenant_id == tenant_id, RU.pk == pk))

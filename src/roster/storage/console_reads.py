@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     case,
     cast,
+    exists,
     func,
     or_,
     select,
@@ -21,11 +22,12 @@ from sqlalchemy import (
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
 from roster.storage.log import LogEntry, entry_of
-from roster.storage.tables import employees, log_entries, resources
+from roster.storage.tables import employee_locations, employees, log_entries, resources
 
 L = log_entries.c
 R = resources.c
 E = employees.c
+EL = employee_locations.c
 
 # Entries of requests an IdP sent (a Bulk request's operations are counted in the Bulk one).
 _IDP_ACTORS = ("scim",)
@@ -107,10 +109,34 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search(tenant_id: int, q: str | None, status: str | None) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class EmployeeSearch:
+    q: str | None = None
+    status: str | None = None
+    location_pk: int | None = None
+    manual: bool | None = None  # True: manual only; False: synced only
+    connection_id: int | None = None
+
+
+def _search(tenant_id: int, where: EmployeeSearch) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = [E.tenant_id == tenant_id]
-    if status:
-        conds.append(E.status == status)
+    q = where.q
+    if where.status:
+        conds.append(E.status == where.status)
+    if where.manual is True:
+        conds.append(E.connection_id.is_(None))
+    elif where.manual is False:
+        conds.append(E.connection_id.is_not(None))
+    if where.connection_id is not None:
+        conds.append(E.connection_id == where.connection_id)
+    if where.location_pk is not None:
+        conds.append(
+            exists().where(
+                EL.tenant_id == tenant_id,
+                EL.location_pk == where.location_pk,
+                EL.employee_pk == E.pk,
+            )
+        )
     words = (q or "").strip().lower()
     if words:
         pattern = f"%{_like_escape(words)}%"
@@ -138,12 +164,11 @@ def _search(tenant_id: int, q: str | None, status: str | None) -> list[ColumnEle
 def employee_search(
     conn: Connection,
     tenant_id: int,
-    q: str | None,
-    status: str | None,
+    where: EmployeeSearch,
     offset: int,
     limit: int,
 ) -> tuple[list[EmployeeRow], int]:
-    conds = _search(tenant_id, q, status)
+    conds = _search(tenant_id, where)
     total = int(
         conn.execute(select(func.count()).select_from(employees).where(*conds)).scalar_one()
     )
@@ -165,6 +190,8 @@ class LogFilter:
     request_id: str | None = None
     actor: str | None = None
     resource_id: str | None = None
+    since: datetime | None = None  # at or after (naive UTC)
+    until: datetime | None = None  # before
 
 
 def log_page(
@@ -186,6 +213,10 @@ def log_page(
         query = query.where(L.actor == where.actor)
     if where.resource_id:
         query = query.where(L.resource_id == where.resource_id)
+    if where.since is not None:
+        query = query.where(L.at >= where.since)
+    if where.until is not None:
+        query = query.where(L.at < where.until)
     if before_id is not None:
         query = query.where(L.id < before_id)
     return [entry_of(r) for r in conn.execute(query.order_by(L.id.desc()).limit(limit))]

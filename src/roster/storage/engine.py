@@ -1,5 +1,5 @@
 """Engine construction: SQLite pragmas (WAL, foreign keys) and a PostgreSQL pool; hooks
-that run when a transaction commits or ends (the unit of work, directory/change.py,
+that run when a transaction commits or ends (the unit of work, directory/journal/change.py,
 flushes what it collected through them)."""
 
 from __future__ import annotations

@@ -546,7 +546,7 @@ setup_links = Table(
 )
 
 # ---- the event feed (issue 13) ------------------------------------------------------------
-# Written by the unit of work (directory/change.py) in the transaction of the change each
+# Written by the unit of work (directory/journal/change.py) in the transaction of the change each
 # event describes, so an event exists exactly when its change committed. ``ordered_at`` is
 # the database clock when the change wrote its events (PostgreSQL: clock_timestamp(),
 # taken after every row lock of the change), so two changes of one resource, serialised by
@@ -569,4 +569,86 @@ events = Table(
     Column("data", JSON(), nullable=False),
     Index("ix_events_feed", "tenant_id", "ordered_at", "id"),
     Index("ix_events_request", "request_id"),
+)
+
+# ---- webhooks (issue 13) ------------------------------------------------------------------
+# A tenant's endpoints. ``secret`` is kept as issued (``whsec_…``): it must sign every
+# delivery, so it cannot be hashed (docs/events.md, "Webhooks"). ``cursor_at`` /
+# ``cursor_uid`` are the feed position up to which the tenant's events have been queued
+# for this endpoint (directory/webhook_delivery.dispatch).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text(), nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("event_types", JSON()),  # None: every type
+    Column("status", String(8), nullable=False),  # enabled | disabled
+    Column("disabled_reason", Text()),
+    Column("created_at", DateTime(), nullable=False),
+    Column("failing_since", DateTime()),  # first failure since the last success
+    Column("cursor_at", DateTime(), nullable=False),
+    Column("cursor_uid", String(36), nullable=False),
+    Index("ix_webhook_endpoints_tenant", "tenant_id", "pk"),
+)
+
+# One event to deliver to one endpoint: the outbox of webhooks, leased like the email
+# outbox. ``event_id`` (the feed's key) orders one resource's deliveries; ``body`` is
+# frozen when queued, so every retry sends the same bytes under the same webhook-id.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("pk", BigPK, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "endpoint_pk",
+        Integer(),
+        ForeignKey("webhook_endpoints.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", BigInteger(), nullable=False),  # no foreign key: events are pruned
+    Column("message_id", String(36), nullable=False),  # the event's uid: webhook-id
+    Column("event_type", String(40), nullable=False),
+    Column("resource_key", String(90), nullable=False),  # "Employee/<id>"
+    Column("request_id", String(36), nullable=False),  # the event's correlation id
+    Column("body", Text(), nullable=False),
+    Column("status", String(9), nullable=False),  # pending | delivered
+    Column("attempts", Integer(), nullable=False),
+    Column("next_attempt_at", DateTime(), nullable=False),
+    Column("lease_until", DateTime()),
+    Column("last_error", Text()),
+    Column("created_at", DateTime(), nullable=False),
+    Column("delivered_at", DateTime()),
+    UniqueConstraint("endpoint_pk", "event_id", name="uq_webhook_deliveries_event"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    # "no earlier pending delivery of this resource to this endpoint" (the order check)
+    Index("ix_webhook_deliveries_order", "endpoint_pk", "resource_key", "event_id"),
+)
+
+# Every HTTP attempt (deliveries and pings): `roster webhook deliveries`, and the trail
+# of the request that caused the event (`roster log --request ID`).
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("pk", BigPK, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "endpoint_pk",
+        Integer(),
+        ForeignKey("webhook_endpoints.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("message_id", String(36), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("request_id", String(36), nullable=False),
+    Column("attempt", Integer(), nullable=False),
+    Column("at", DateTime(), nullable=False),
+    Column("status_code", Integer()),  # None: no HTTP answer (refused, timeout)
+    Column("latency_ms", Float(), nullable=False),
+    Column("error", Text()),
+    Column("response_snippet", Text()),
+    Index("ix_webhook_attempts_tenant", "tenant_id", "at"),
+    Index("ix_webhook_attempts_request", "request_id"),
 )

@@ -19,7 +19,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
 from roster.directory.admin import tenancy
-from roster.directory.journal.audit import Outcome, record, request_id
+from roster.directory.journal.audit import Outcome, entry, record, request_id
+from roster.directory.journal.change import current
 from roster.errors import (
     InvalidLink,
     InvalidValue,
@@ -97,6 +98,35 @@ def log_action(
         request_id=request_id(),
         duration_ms=0.0,
     )
+
+
+def _log_account(
+    conn: Connection, account: AccountRow, action: str, detail: str, *, status: int = 200
+) -> None:
+    """A sign-in or sign-out in the system log of the tenant the account belongs to; an
+    operator's (who sees every tenant) in every tenant's log, so each tenant's admins see
+    when someone who can read their data signed in."""
+    if account.tenant_id is not None:
+        log_action(conn, account.tenant_id, actor(account), action, detail, status=status)
+        return
+    tenants = tenancy.list_tenants(conn)
+    if not tenants:
+        return
+    # One change carries them all: its flush writes every entry (each with its own
+    # tenant) in one statement, however many tenants there are.
+    change = current(conn, tenants[0].id)
+    for tenant in tenants:
+        change.log(
+            entry(
+                tenant_id=tenant.id,
+                connection_uid=None,
+                actor=actor(account),
+                method="ADMIN",
+                path=action,
+                outcome=Outcome(status, None, None, None, f"operator {detail}"),
+                request_id=change.request_id,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -249,11 +279,10 @@ def sign_in(
         ok = False
     store.insert_attempt(conn, key, address, at, ok)
     if not ok or account is None or stored is None:
-        if account is not None and account.tenant_id is not None:
-            log_action(
+        if account is not None:
+            _log_account(
                 conn,
-                account.tenant_id,
-                actor(account),
+                account,
                 "admin.sign_in",
                 f"sign-in refused (wrong password) from {address}",
                 status=401,
@@ -263,8 +292,7 @@ def sign_in(
         store.set_password_hash(conn, account.pk, _hasher.hash(password), at)
     token = new_secret()
     store.insert_session(conn, hash_secret(token), account.pk, at, address)
-    if account.tenant_id is not None:
-        log_action(conn, account.tenant_id, actor(account), "admin.sign_in", "signed in")
+    _log_account(conn, account, "admin.sign_in", f"signed in from {address}")
     return IssuedSession(account, token)
 
 
@@ -295,5 +323,4 @@ def session_account(
 
 def sign_out(conn: Connection, token: str, account: AccountRow) -> None:
     store.delete_session(conn, hash_secret(token))
-    if account.tenant_id is not None:
-        log_action(conn, account.tenant_id, actor(account), "admin.sign_out", "signed out")
+    _log_account(conn, account, "admin.sign_out", "signed out")

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from roster.directory.admin.tenancy import get_connection
 from roster.directory.entitlements import evaluations
+from roster.directory.journal import events as feed
 from roster.directory.journal.clock import write_time
 from roster.directory.journal.history import note
 from roster.directory.people.employees import find as find_employee
@@ -201,6 +202,15 @@ def assign(
     )
     emp_store.touch(conn, tenant_id, [employee.pk], at)  # the read API shows roles
     was = f" (was {row.role})" if row is not None else ""
+    replaced = f"{row.role}{where} -> " if row is not None and row.role != role else ""
+    feed.role_set_by_admin(
+        conn,
+        tenant_id,
+        employee,
+        "granted",
+        f"{replaced}{role}{where}",
+        f"assigned by hand{was}",
+    )
     note(
         conn,
         tenant_id,
@@ -229,6 +239,9 @@ def unassign(conn: Connection, tenant_id: int, who: str, location: str | None = 
         raise _synced_refusal(employee, row, where)
     store.delete_role(conn, tenant_id, employee.pk, scope_pk)
     emp_store.touch(conn, tenant_id, [employee.pk], at)  # the read API shows roles
+    feed.role_set_by_admin(
+        conn, tenant_id, employee, "revoked", f"{row.role}{where}", "unassigned by hand"
+    )
     note(
         conn,
         tenant_id,

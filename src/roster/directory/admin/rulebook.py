@@ -2,7 +2,7 @@
 
 Editing rules changes no one's access by itself: `roster rule dry-run` shows who would
 gain and lose what, and `roster rule apply` re-evaluates the directory
-(directory/rule_runs.py). SCIM writes evaluate the employees they touch with the rules
+(directory/admin/rule_runs.py). SCIM writes evaluate the employees they touch with the rules
 as they are at that moment.
 """
 
@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -140,8 +141,9 @@ def digest(rows: Sequence[RuleRow]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
-    write_time(conn, tenant_id)  # locks first: one rule edit at a time, names and positions whole
+def _checked(conn: Connection, tenant_id: int, spec: RuleSpec) -> dict[str, Any]:
+    """The stored form of ``spec`` (name, match, conditions, actions), validated as
+    `roster rule add` validates it."""
     name = _clean_name(spec.name, "rule")
     match = spec.match.strip().lower()
     if match not in ("all", "any"):
@@ -152,12 +154,36 @@ def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
     if role and roles.scope_of(role) == "location" and not places:
         raise InvalidValue(f"{role} is a location role: name the locations it applies to")
     granted = [access_group(conn, tenant_id, g) for g in spec.access_groups]
-    existing = store.rules_of(conn, tenant_id)
-    same = [r for r in existing if r.name.casefold() == name.casefold()]
+    return {
+        "name": name,
+        "name_key": name.casefold(),
+        "match": match,
+        "conditions": [
+            {"field": c.field, "op": c.op, "values": list(c.values)} for c in conditions
+        ],
+        "actions": {
+            "access_groups": list(dict.fromkeys(g.id for g in granted)),
+            "role": role,
+            "locations": list(dict.fromkeys(p.id for p in places)),
+            "mobile_key": spec.mobile_key,
+        },
+    }
+
+
+def _name_taken(existing: Sequence[RuleRow], name: str, other_than: int | None = None) -> None:
+    same = [r for r in existing if r.name.casefold() == name.casefold() and r.pk != other_than]
     if same:
         raise UniquenessConflict(
             f"a rule called {same[0].name!r} already exists (position {same[0].position})"
         )
+
+
+def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
+    write_time(conn, tenant_id)  # locks first: one rule edit at a time, names and positions whole
+    values = _checked(conn, tenant_id, spec)
+    name = values["name"]
+    existing = store.rules_of(conn, tenant_id)
+    _name_taken(existing, name)
     position = len(existing) + 1 if spec.position is None else spec.position
     if not 1 <= position <= len(existing) + 1:
         raise InvalidValue(f"position must be between 1 and {len(existing) + 1}")
@@ -166,24 +192,7 @@ def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
     store.insert_rule(
         conn,
         tenant_id,
-        {
-            "id": rule_id,
-            "name": name,
-            "name_key": name.casefold(),
-            "position": 0,
-            "match": match,
-            "conditions": [
-                {"field": c.field, "op": c.op, "values": list(c.values)} for c in conditions
-            ],
-            "actions": {
-                "access_groups": list(dict.fromkeys(g.id for g in granted)),
-                "role": role,
-                "locations": list(dict.fromkeys(p.id for p in places)),
-                "mobile_key": spec.mobile_key,
-            },
-            "created_at": at,
-            "updated_at": at,
-        },
+        {"id": rule_id, "position": 0, **values, "created_at": at, "updated_at": at},
     )
     row = rule(conn, tenant_id, rule_id)
     order = [r.pk for r in existing]
@@ -199,6 +208,29 @@ def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
         actor="admin",
     )
     return rule(conn, tenant_id, rule_id)
+
+
+def edit_rule(conn: Connection, tenant_id: int, name_or_id: str, spec: RuleSpec) -> RuleRow:
+    """Replace a rule's name, conditions and grants; it keeps its id and position
+    (``spec.position`` is ignored: `move_rule` moves)."""
+    write_time(conn, tenant_id)  # locks first: one rule edit at a time, names and positions whole
+    row = rule(conn, tenant_id, name_or_id)
+    values = _checked(conn, tenant_id, spec)
+    _name_taken(store.rules_of(conn, tenant_id), values["name"], other_than=row.pk)
+    before = describe(conn, tenant_id, row)
+    store.update_rule(conn, tenant_id, row.pk, {**values, "updated_at": now()})
+    edited = rule(conn, tenant_id, row.id)
+    renamed = f" (renamed from {row.name!r})" if edited.name != row.name else ""
+    note(
+        conn,
+        tenant_id,
+        None,
+        "rule.edit",
+        f"rule {edited.name!r}{renamed} at position {edited.position} edited: was {before}; "
+        f"now {describe(conn, tenant_id, edited)}; " + NEXT_STEP,
+        actor="admin",
+    )
+    return edited
 
 
 def move_rule(conn: Connection, tenant_id: int, name_or_id: str, position: int) -> RuleRow:
@@ -242,6 +274,24 @@ def describe(conn: Connection, tenant_id: int, row: RuleRow) -> str:
     conds = [syntax.render(c) for c in _conditions(row)]
     head = f"if {row.match} of: {'; '.join(conds)}" if conds else "for everyone"
     return f"{head} -> {grants_text(conn, tenant_id, row)}"
+
+
+def spec_of(conn: Connection, tenant_id: int, row: RuleRow) -> RuleSpec:
+    """A stored rule as the spec that would make it again (names, condition texts): what
+    an edit form starts from."""
+    a = row.actions
+    groups = {g.id: g.name for g in store.access_groups_of(conn, tenant_id)}
+    places = {loc.id: loc.name for loc in locations.list_all(conn, tenant_id)}
+    return RuleSpec(
+        row.name,
+        tuple(syntax.render(c) for c in _conditions(row)),
+        row.match,
+        tuple(groups.get(i, i) for i in a.get("access_groups") or ()),
+        a.get("role"),
+        tuple(places.get(i, i) for i in a.get("locations") or ()),
+        bool(a.get("mobile_key")),
+        row.position,
+    )
 
 
 def _conditions(row: RuleRow) -> list[Condition]:

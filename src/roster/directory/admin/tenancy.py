@@ -174,7 +174,7 @@ def authenticate(
     """Check ``Authorization: Bearer <token>`` against the connection the URL names.
 
     ``writes``: the request may change state. Its tenant's configuration lock is taken
-    first (shared), and its change (directory/change.py) is opened on ``conn``."""
+    first (shared), and its change (directory/journal/change.py) is opened on ``conn``."""
     at = store.lock_configuration_shared(conn, tenant_slug) if writes else None
     row = store.connection_for_url(conn, tenant_slug, connection_uid)
     header = (authorization or "").strip()

@@ -117,7 +117,7 @@ DEFAULT_MAPPING: tuple[tuple[str, str, Callable[[Doc], Any]], ...] = (
     ),
     ("remoteStatus", f"{ENVOY_USER}:remoteStatus", _ext(ENVOY_USER, "remoteStatus")),
 )
-# Not plain fields: resolved to other employees (see directory/references.py).
+# Not plain fields: resolved to other employees (see directory/people/references.py).
 REFERENCE_MAPPING: tuple[tuple[str, str], ...] = (
     ("manager", f"{ENTERPRISE_USER}:manager (displayName as email, else value)"),
     ("assistants", f"{ENVOY_USER}:assistants"),

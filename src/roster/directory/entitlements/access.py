@@ -9,7 +9,7 @@ them after every create, update and membership change (and for the whole directo
   A grant the employee no longer earns is revoked, not deleted, with the reason (Sequr:
   the user is "deactivated in that location").
 - A mobile key granted to someone without one queues the onboarding email in this same
-  transaction (directory/onboarding.py, an outbox): the grant and its email commit or
+  transaction (directory/entitlements/onboarding.py, an outbox): the grant and its email commit or
   roll back together.
 """
 

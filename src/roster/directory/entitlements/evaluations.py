@@ -1,6 +1,6 @@
 """When access is evaluated: the hooks of SCIM writes, admin changes and connection
 settings. Each evaluates the employees concerned in the caller's transaction (so a
-refused request changes no access either) and logs what changed (directory/access.py).
+refused request changes no access either) and logs what changed (directory/entitlements/access.py).
 
 Cost on the hot path: a tenant with no rules and no group-role mappings pays two reads
 per SCIM write (the catalogue), a third on updates (was the employee evaluated before?),

@@ -2,7 +2,7 @@
 
 Kept as the name the directory's actions import; the time itself, and why it is safe
 for ``updated_since`` polling without serialising a tenant's writes, is in
-directory/change.py and docs/design/write-path.md.
+directory/journal/change.py and docs/design/write-path.md.
 """
 
 from __future__ import annotations

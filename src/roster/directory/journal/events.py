@@ -1,6 +1,6 @@
 """Change events for the host app (docs/events.md): what each one carries, and the
 actions' one way to record them (the unit of work writes them with its log entries, in
-the change's transaction: directory/change.py).
+the change's transaction: directory/journal/change.py).
 
 An event's ``data`` is the resource's state after the change, built from the rows the
 change already holds (no extra reads on the write path): an employee's own fields as
@@ -30,6 +30,7 @@ EMPLOYEE_TYPES = (
     "employee.deactivated",
     "employee.reactivated",
     "employee.deleted",
+    "employee.location_changed",
 )
 GROUP_TYPES = (
     "group.created",
@@ -105,6 +106,26 @@ def employee_added(conn: Connection, tenant_id: int, row: EmployeeRow) -> None:
     current(conn, tenant_id).emit(
         "employee.created", "Employee", row.id, employee_data(row, None), actor="admin"
     )
+
+
+def employee_edited(
+    conn: Connection, tenant_id: int, before: EmployeeRow, after: EmployeeRow
+) -> None:
+    """An admin edited a manual employee: updated, with the changed fields (nothing when
+    nothing changed)."""
+    fields = _changed_fields(before, after)
+    if fields:
+        current(conn, tenant_id).emit(
+            "employee.updated",
+            "Employee",
+            after.id,
+            {**employee_data(after, None), "changedFields": fields},
+            actor="admin",
+        )
+
+
+def changed_fields(before: EmployeeRow, after: EmployeeRow) -> list[str]:
+    return _changed_fields(before, after)
 
 
 def employee_deleted(
@@ -219,3 +240,54 @@ def access_changed(
             connection_uid=connection_uid,
             actor="rules",
         )
+
+
+def role_set_by_admin(
+    conn: Connection,
+    tenant_id: int,
+    employee: EmployeeRow,
+    verb: str,
+    what: str,
+    detail: str,
+) -> None:
+    """``roster role assign|unassign``: ``role.granted`` / ``role.revoked`` with actor
+    ``admin`` and no rule (the same shape as an evaluation's)."""
+    current(conn, tenant_id).emit(
+        f"role.{verb}",
+        "Employee",
+        employee.id,
+        {
+            "employee": {"id": employee.id, "email": employee.email},
+            "kind": "role",
+            "what": what,
+            "detail": detail,
+            "rule": None,
+        },
+        actor="admin",
+    )
+
+
+def location_changed(
+    conn: Connection,
+    tenant_id: int,
+    connection_uid: str | None,
+    employee: EmployeeRow,
+    now_in: Sequence[str],
+    was_in: Sequence[str],
+    *,
+    actor: str | None = None,
+) -> None:
+    """The employee's locations changed (placement by a sync, or an admin's choice for a
+    manual employee): the location names now and before, sorted."""
+    current(conn, tenant_id).emit(
+        "employee.location_changed",
+        "Employee",
+        employee.id,
+        {
+            "employee": {"id": employee.id, "email": employee.email},
+            "locations": sorted(now_in),
+            "previous": sorted(was_in),
+        },
+        connection_uid=connection_uid,
+        actor=actor,
+    )

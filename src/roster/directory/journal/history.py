@@ -1,6 +1,6 @@
 """System-log entries for what the directory did on its own account: links, references
 resolved or waiting, locations assigned, values flagged. Collected by the change
-(directory/change.py) and written in the transaction of the change they describe, next
+(directory/journal/change.py) and written in the transaction of the change they describe, next
 to the entry of the request that caused it."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """System-log entries of read requests, written in batches off the request path.
 
-A write's entry commits with the write (directory/change.py). A read changes nothing, so
+A write's entry commits with the write (directory/journal/change.py). A read changes nothing, so
 a synchronous commit per lookup would make every IdP lookup pay for a write: its entry
 goes to a bounded in-process buffer instead, written by one background thread at least
 every ``interval`` seconds (sooner when a batch fills) and at shutdown, in one statement

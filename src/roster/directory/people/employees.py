@@ -39,6 +39,7 @@ __all__ = [
     "ManualEmployee",
     "Synced",
     "add_manual",
+    "edit_manual",
     "find",
     "remove_manual",
     "remove_user",
@@ -152,7 +153,7 @@ def sync_user(  # noqa: C901 (create, link, keep-out and update decide on one lo
     ``created``: the SCIM user is new, so no employee is synced from it yet; a brand-new
     employee has no memberships or references to compare with either. Skipping those
     reads keeps the create path (the hot one during an initial sync) short. The tenant's
-    configuration comes from the process's cache (directory/config_cache.py)."""
+    configuration comes from the process's cache (directory/settings/config_cache.py)."""
     opts = ctx.sync
     tenant_id = ctx.tenant_id
     custom = cached(
@@ -362,8 +363,9 @@ class ManualEmployee:
     locations: Sequence[str] = ()
 
 
-def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> EmployeeRow:
-    """A contractor, temp, anyone the IdP does not sync."""
+def _manual_fields(person: ManualEmployee) -> tuple[str, dict[str, Any]]:
+    """The email and fields of a manual employee, checked as `roster employee add` checks
+    them (empty values dropped, the locale normalised)."""
     email = person.email.strip()
     if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
         raise InvalidValue(f"{person.email!r} is not an email address")
@@ -372,18 +374,25 @@ def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> Empl
         raise InvalidValue(
             f"unknown employee field(s) {', '.join(unknown)}; known: {', '.join(MANUAL_FIELDS)}"
         )
-    holder = store.by_email(conn, tenant_id, email)
-    if holder is not None:
-        raise UniquenessConflict(
-            f"an employee with email {email!r} already exists "
-            f"({_describe(conn, tenant_id, holder)})"
-        )
     fields: dict[str, Any] = {k: (v.strip() or None) for k, v in person.fields.items()}
     locale = locales.normalise(fields.get("locale"))
     if fields.get("locale") and locale is None:
         raise InvalidValue(f"locale {fields['locale']!r} is not ISO 639-1 + ISO 3166-1 (en_US)")
     if locale:
         fields["locale"] = locale
+    return email, fields
+
+
+def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> EmployeeRow:
+    """A contractor, temp, anyone the IdP does not sync."""
+    email, fields = _manual_fields(person)
+    holder = store.by_email(conn, tenant_id, email)
+    if holder is not None:
+        raise UniquenessConflict(
+            f"an employee with email {email!r} already exists "
+            f"({_describe(conn, tenant_id, holder)})"
+        )
+    locale = fields.get("locale")
     at = write_time(conn, tenant_id)
     chosen = [locations.get(conn, tenant_id, n) for n in person.locations]
     with unique_key(f"an employee with email {email!r} already exists"):
@@ -402,6 +411,9 @@ def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> Empl
         )
     store.set_locations(conn, tenant_id, employee.pk, {loc.pk for loc in chosen}, ())
     feed.employee_added(conn, tenant_id, employee)
+    if chosen:
+        names = [loc.name for loc in chosen]
+        feed.location_changed(conn, tenant_id, None, employee, names, [], actor="admin")
     note(
         conn,
         tenant_id,
@@ -414,6 +426,57 @@ def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> Empl
     )
     evaluations.employee_changed(conn, tenant_id, employee, "manual employee added")
     return employee
+
+
+def edit_manual(
+    conn: Connection, tenant_id: int, id_or_email: str, person: ManualEmployee
+) -> EmployeeRow:
+    """Replace a manual employee's email, fields and locations with ``person`` (checked
+    as `add_manual` checks a new one); custom fields stay. Synced employees are the
+    IdP's to change."""
+    email, fields = _manual_fields(person)
+    at = write_time(conn, tenant_id)
+    before = find(conn, tenant_id, id_or_email)
+    if before.synced:
+        raise Conflict(
+            f"{before.email} is synced ({_describe(conn, tenant_id, before)}): change it in "
+            "the IdP instead"
+        )
+    holder = store.by_email(conn, tenant_id, email)
+    if holder is not None and holder.pk != before.pk:
+        raise UniquenessConflict(
+            f"an employee with email {email!r} already exists "
+            f"({_describe(conn, tenant_id, holder)})"
+        )
+    chosen = locations.set_explicit(conn, tenant_id, before, person.locations)
+    with unique_key(f"an employee with email {email!r} already exists"):
+        after = store.update_employee(
+            conn,
+            tenant_id,
+            before.pk,
+            {
+                "email": email,
+                "fields": {**fields, "custom": dict(before.fields.get("custom") or {})},
+                "city_key": locations.key(fields.get("city")),
+                "locale_key": fields.get("locale"),
+                "updated_at": at,
+            },
+        )
+    feed.employee_edited(conn, tenant_id, before, after)
+    changed = feed.changed_fields(before, after)
+    note(
+        conn,
+        tenant_id,
+        None,
+        "employee.edit",
+        f"manual employee {after.email} edited"
+        + (f": {', '.join(changed)} changed" if changed else "")
+        + f"; locations: {', '.join(loc.name for loc in chosen) or 'none'}",
+        after.id,
+        actor="admin",
+    )
+    evaluations.employee_changed(conn, tenant_id, after, "manual employee edited")
+    return after
 
 
 def find(conn: Connection, tenant_id: int, id_or_email: str) -> EmployeeRow:

@@ -20,13 +20,14 @@ from sqlalchemy import Connection, Engine
 from roster.directory.journal.change import savepoint
 from roster.directory.journal.history import note
 from roster.directory.people import employees
-from roster.directory.people.employees import MANUAL_FIELDS, ManualEmployee
+from roster.directory.people.employees import MANUAL_FIELDS, EmployeeRow, ManualEmployee
 from roster.errors import InvalidValue, RosterError, UniquenessConflict
 
 __all__ = [
     "BATCH_ROWS",
     "CsvRow",
     "RowResult",
+    "add_one",
     "column",
     "import_file",
     "import_rows",
@@ -151,6 +152,20 @@ def note_refused(
         actor="admin",
         status=err.status,
     )
+
+
+def add_one(
+    conn: Connection, tenant_id: int, person: ManualEmployee, *, where: str
+) -> EmployeeRow | RosterError:
+    """Add one manual employee (`roster employee add`, the console's form): the employee,
+    or the refusal, committed to the system log with ``where`` (outside the savepoint the
+    add rolled back in) so the log shows what was asked and why it was refused."""
+    try:
+        with savepoint(conn, tenant_id):
+            return employees.add_manual(conn, tenant_id, person)
+    except RosterError as err:
+        note_refused(conn, tenant_id, person.email, err, where=where)
+        return err
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from roster.directory.attributes import locales
+from roster.directory.journal import events as feed
 from roster.directory.journal.clock import write_time
 from roster.directory.journal.history import note
 from roster.directory.settings.config_cache import cached
@@ -84,6 +85,15 @@ def place(
     if wanted == have:
         return
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
+    names = {loc.pk: loc.name for loc in locations}
+    feed.location_changed(
+        conn,
+        tenant_id,
+        connection_uid,
+        employee,
+        [names[pk] for pk in wanted if pk in names],
+        [names[pk] for pk in have if pk in names],
+    )
     note(
         conn,
         tenant_id,
@@ -97,7 +107,7 @@ def place(
 @dataclass(frozen=True)
 class LocationIndex:
     """A tenant's locations as a SCIM sync needs them (cached per configuration
-    version, directory/config_cache.py): placement and the primary location."""
+    version, directory/settings/config_cache.py): placement and the primary location."""
 
     rows: tuple[LocationRow, ...]
     by_name: dict[str, int]  # folded name -> pk
@@ -188,6 +198,12 @@ def location_sync_changed(conn: Connection, row: ConnectionRow) -> None:
 
 def list_all(conn: Connection, tenant_id: int) -> list[LocationRow]:
     return store.all_of(conn, tenant_id)
+
+
+def of_employee(conn: Connection, tenant_id: int, employee_pk: int) -> list[LocationRow]:
+    """The locations an employee belongs to, in the tenant's order."""
+    held = emp_store.locations_of(conn, tenant_id, [employee_pk]).get(employee_pk, set())
+    return [loc for loc in store.all_of(conn, tenant_id) if loc.pk in held]
 
 
 def get(conn: Connection, tenant_id: int, name_or_id: str) -> LocationRow:
@@ -330,4 +346,15 @@ def set_explicit(
     wanted = {loc.pk for loc in chosen}
     have = emp_store.locations_of(conn, tenant_id, [employee.pk])[employee.pk]
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
+    if wanted != have:
+        named = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
+        feed.location_changed(
+            conn,
+            tenant_id,
+            None,
+            employee,
+            [named[pk] for pk in wanted if pk in named],
+            [named[pk] for pk in have if pk in named],
+            actor="admin",
+        )
     return chosen

@@ -3,24 +3,27 @@ and log pages with each request's trail. Tenant-scoped like every query."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from roster.directory.admin import tenancy
+from roster.directory.places import locations
 from roster.directory.reads import queries
 from roster.directory.settings import options
 from roster.errors import InvalidValue, NotFound
 from roster.storage import console_reads as reads
 from roster.storage import log as log_store
+from roster.storage import outbox as outbox_store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.console_reads import LogFilter
 from roster.storage.log import LogEntry
+from roster.storage.outbox import OutboxRow
 from roster.storage.tenancy import ConnectionRow, TenantRow
 
-__all__ = ["ConnectionRow", "LogEntry", "LogFilter", "TenantRow"]
+__all__ = ["ConnectionRow", "LogEntry", "LogFilter", "OutboxRow", "TenantRow"]
 
 Json = dict[str, Any]
 
@@ -126,14 +129,28 @@ def search_employees(
     q: str | None,
     status: str | None,
     page: int,
+    location: str | None = None,
+    source: str | None = None,
     per_page: int = 25,
 ) -> EmployeePage:
+    """``location``: a location id or name; ``source``: manual, synced, or a connection id
+    of this tenant (another tenant's is refused like an unknown one)."""
     if status not in (None, "", "active", "inactive"):
         raise InvalidValue("status must be active or inactive")
+    where = reads.EmployeeSearch(q=q, status=status or None)
+    if location:
+        where = replace(where, location_pk=locations.get(conn, tenant_id, location).pk)
+    if source in ("manual", "synced"):
+        where = replace(where, manual=source == "manual")
+    elif source:
+        try:
+            where = replace(where, connection_id=connection_of(conn, tenant_id, source).id)
+        except NotFound:
+            raise InvalidValue(
+                "source must be manual, synced, or a connection id of this tenant"
+            ) from None
     page = max(1, page)
-    rows, total = reads.employee_search(
-        conn, tenant_id, q, status or None, (page - 1) * per_page, per_page
-    )
+    rows, total = reads.employee_search(conn, tenant_id, where, (page - 1) * per_page, per_page)
     pages = max(1, -(-total // per_page))
     return EmployeePage(queries.render_employees(conn, tenant_id, rows), total, page, pages)
 
@@ -167,3 +184,12 @@ def log_entry(conn: Connection, tenant_id: int, entry_id: int) -> tuple[LogEntry
     if entry is None:
         raise NotFound(f"no log entry {entry_id}")
     return entry, log_store.of_request(conn, entry.request_id, tenant_id, 500)
+
+
+def outbox(
+    conn: Connection, tenant_id: int, status: str | None, limit: int = 100
+) -> list[OutboxRow]:
+    """The tenant's queued and sent emails, newest first (as `roster mail outbox`)."""
+    if status not in (None, *outbox_store.STATUSES):
+        raise InvalidValue(f"status must be one of {', '.join(outbox_store.STATUSES)}")
+    return outbox_store.list_emails(conn, tenant_id, status=status, limit=limit)

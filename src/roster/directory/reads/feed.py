@@ -1,7 +1,7 @@
 """The event feed as the host app reads it: ``GET /api/v1/events`` (docs/events.md).
 
 Events are ordered by ``(ordered_at, id)``: ``ordered_at`` is the database clock when the
-change wrote them, after its row locks (directory/change.py), so each resource's events
+change wrote them, after its row locks (directory/journal/change.py), so each resource's events
 are in commit order. A page only holds events ordered before the *write horizon* (on
 PostgreSQL the start of the oldest transaction in flight, storage/directory_reads): a
 transaction still in flight writes its events after its own start, hence at or after
@@ -25,6 +25,7 @@ from roster.directory.journal.events import TYPES
 from roster.errors import CursorExpired, InvalidValue
 from roster.storage import events as store
 from roster.storage import log as log_store
+from roster.storage import webhooks as webhook_store
 from roster.storage.directory_reads import write_horizon
 from roster.storage.events import Event
 
@@ -121,13 +122,16 @@ def page(
 
 
 def prune(conn: Connection, retention_days: float) -> int:
-    """Delete the events older than the retention (every tenant's); returns how many."""
-    return store.prune(conn, retention_start(retention_days))
+    """Delete the events older than the retention (every tenant's), and the webhook
+    deliveries made and attempts recorded before it; returns how many events."""
+    start = retention_start(retention_days)
+    webhook_store.prune(conn, start)
+    return store.prune(conn, start)
 
 
 @dataclass(frozen=True)
 class TrailItem:
-    kind: str  # "log" or "event"
+    kind: str  # "log", "event" or "webhook"
     at: datetime
     json: Json
     line: str
@@ -150,5 +154,31 @@ def trail(conn: Connection, request_id: str, tenant_id: int | None = None) -> li
         data = {"kind": "event", **render(ev)}
         line = f"{_iso(ev.at)} event {ev.type} {ev.resource_type} {ev.resource_id} ({ev.uid})"
         items.append(TrailItem("event", ev.at, data, line))
-    # Stable: entries keep their id order, events their feed order.
-    return sorted(items, key=lambda i: (i.at, i.kind != "log"))
+    # Each attempt to deliver those events to a webhook endpoint (the event's
+    # correlation id is the request's).
+    for a in webhook_store.attempts_of_request(conn, request_id, tenant_id):
+        data = {"kind": "webhook", **_attempt(a)}
+        status = str(a.status_code) if a.status_code is not None else "---"
+        why = f" {a.error}" if a.error else ""
+        line = (
+            f"{_iso(a.at)} hook  {a.event_type} -> {a.endpoint_uid} #{a.attempt} {status} "
+            f"{a.latency_ms:.0f} ms ({a.message_id}){why}"
+        )
+        items.append(TrailItem("webhook", a.at, data, line))
+    # Stable: entries keep their id order, events their feed order, attempts theirs.
+    order = {"log": 0, "event": 1, "webhook": 2}
+    return sorted(items, key=lambda i: (i.at, order[i.kind]))
+
+
+def _attempt(a: webhook_store.Attempt) -> Json:
+    return {
+        "endpoint": a.endpoint_uid,
+        "webhookId": a.message_id,
+        "type": a.event_type,
+        "attempt": a.attempt,
+        "at": _iso(a.at),
+        "status": a.status_code,
+        "latencyMs": round(a.latency_ms, 1),
+        "error": a.error,
+        "response": a.response_snippet,
+    }

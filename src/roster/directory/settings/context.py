@@ -21,7 +21,7 @@ class ConnectionContext:
     profile: Profile  # the IdP dialect this connection speaks (scim/dialects/)
     sync: SyncOptions = field(default_factory=SyncOptions)  # the directory's settings
     # The tenant's configuration version: validates the process's cache of its rules,
-    # mappings and locations (directory/config_cache.py).
+    # mappings and locations (directory/settings/config_cache.py).
     config_version: int = 0
 
     def scope(self, rt: ResourceType) -> Scope:
