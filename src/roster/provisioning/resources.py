@@ -42,9 +42,6 @@ from roster.scim.search import SearchQuery
 from roster.storage import resources as store
 from roster.storage.filtering import (
     Scope,
-    compile_filter,
-    sort_key,
-    sorts_by_column,
     unique_match,
 )
 from roster.storage.integrity import unique_key
@@ -193,17 +190,15 @@ def search(
         found = store.find_unique(conn, scope, *unique)
         rows = found[: query.count]
         return len(found), _results(conn, ctx, rt, query, rows)
-    where = compile_filter(scope, query.filter) if query.filter is not None else None
-    order: list[Any] = []
-    cap = None
-    if query.sort_by is not None:
-        key = sort_key(scope, query.sort_by)
-        # RFC 7644 §3.4.2.3: resources without the attribute come last, either way.
-        order.append((key.desc() if query.descending else key.asc()).nulls_last())
-        cap = None if sorts_by_column(scope, query.sort_by) else max_sorted
-    total, rows = store.search(
-        conn, scope, where, order, query.start_index - 1, query.count, max_total=cap
+    wanted = store.ResourceQuery(
+        query.filter,
+        query.sort_by,
+        query.descending,
+        query.start_index - 1,
+        query.count,
+        max_sorted,
     )
+    total, rows = store.query(conn, scope, wanted)
     return total, _results(conn, ctx, rt, query, rows)
 
 
