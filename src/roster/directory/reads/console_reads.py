@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from roster.directory.admin import tenancy
+from roster.directory.people import coverage
 from roster.directory.places import locations
 from roster.directory.reads import queries
 from roster.directory.settings import options
@@ -66,6 +67,8 @@ class ConnectionHealth:
     users: int
     groups: int
     employees: int
+    # Users kept out of the directory, by reason (only looked up when there are some).
+    kept_out: coverage.Coverage | None = None
 
 
 def dashboard(conn: Connection, tenant: TenantRow, at: datetime) -> list[ConnectionHealth]:
@@ -76,15 +79,18 @@ def dashboard(conn: Connection, tenant: TenantRow, at: datetime) -> list[Connect
     out = []
     for row in rows:
         t = traffic.get(row.uid, reads.Traffic(0, 0))
+        users, employees = counts.get((row.id, "User"), 0), people.get(row.id, 0)
+        kept_out = coverage.of_connection(conn, tenant.id, row.id) if users > employees else None
         out.append(
             ConnectionHealth(
                 row,
                 reads.last_request(conn, tenant.id, row.uid),
                 t.requests,
                 t.errors,
-                counts.get((row.id, "User"), 0),
+                users,
                 counts.get((row.id, "Group"), 0),
-                people.get(row.id, 0),
+                employees,
+                kept_out,
             )
         )
     return out
