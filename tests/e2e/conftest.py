@@ -108,7 +108,7 @@ class Server:
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a loaded machine spawns workers slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"roster serve exited with {process.returncode}")
@@ -117,7 +117,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
                 return
         except httpx.TransportError:
             time.sleep(0.05)  # polling for readiness, not racing a result
-    raise RuntimeError("roster serve did not become ready in 30 s")
+    raise RuntimeError("roster serve did not become ready in 60 s")
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +138,12 @@ def start_server(
             env={**roster_env(db_url, url), **(env or {})},
             stderr=log.open("wb") if log is not None else None,
         )
-        _wait_ready(url, process)
+        try:
+            _wait_ready(url, process)
+        except RuntimeError:
+            process.terminate()  # never leave a half-started server behind
+            process.wait(timeout=30)
+            raise
         server = Server(url, process, log)
         started.append(server)
         return server
