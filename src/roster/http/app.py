@@ -31,6 +31,7 @@ from roster.directory.context import ConnectionContext
 from roster.directory.mail import Backoff, DeliveryLoop
 from roster.directory.rate_limit import Limit, Limiter, Owner
 from roster.directory.read_log import ReadLog
+from roster.directory.retention import RetentionLoop
 from roster.directory.smtp import SmtpSender
 from roster.directory.tenancy import AuthenticationFailed, authenticate, begin_write
 from roster.errors import (
@@ -457,15 +458,25 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Mount("/admin", app=console.build(settings, engine)),
     ]
     loop = mail_loop(settings, engine)
+    # System-log retention (directory/retention.py); 0 days keeps everything.
+    retention = (
+        RetentionLoop(engine, settings.log_retention_days)
+        if settings.log_retention_days > 0
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         read_log.start()
         if loop is not None:
             loop.start()
+        if retention is not None:
+            retention.start()
         try:
             yield
         finally:
+            if retention is not None:
+                await run_in_threadpool(retention.stop)
             if loop is not None:
                 await run_in_threadpool(loop.stop)
             await run_in_threadpool(read_log.stop)
@@ -484,4 +495,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.read_log = read_log
     app.state.metrics = metrics
     app.state.limiter = limiter
+    app.state.retention = retention
     return app
