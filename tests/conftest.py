@@ -67,13 +67,15 @@ def settings(db_url: str) -> Settings:
     # Read requests' entries written at once, so a test can read a request's entry right
     # after it (the batched writer has tests of its own: tests/api/test_read_log.py).
     # The rate limiter runs (it leases) but never refuses: tests of other things send
-    # faster than any client may (its own tests: tests/api/test_rate_limit.py).
+    # faster than any client may (its own tests: tests/api/test_rate_limit.py). No hourly
+    # log pruning behind the tests' backs (its own tests: tests/api/test_log_retention.py).
     return Settings(
         database_url=db_url,
         public_url="http://testserver",
         read_log_flush_seconds=0,
         rate_limit=UNTHROTTLED,
         rate_burst=UNTHROTTLED,
+        log_retention_days=0,
     )
 
 

@@ -36,6 +36,7 @@ def app_client(db_url: str, engine: Engine, **limits: Any) -> Iterator[TestClien
         database_url=db_url,
         public_url="http://testserver",
         read_log_flush_seconds=0,
+        log_retention_days=0,
         **limits,
     )
     with TestClient(create_app(settings, engine)) as client:

@@ -29,11 +29,13 @@ def free_port() -> int:
 def roster_env(db_url: str, public_url: str = "http://127.0.0.1:8000") -> dict[str, str]:
     # Read requests' log entries written at once (see tests/conftest.py), unless a test
     # sets otherwise.
-    # The rate limit out of reach too, unless a test sets one (tests/conftest.py says why).
+    # The rate limit out of reach too, and no hourly log pruning, unless a test sets them
+    # (tests/conftest.py says why).
     return {
         "ROSTER_READ_LOG_FLUSH_SECONDS": "0",
         "ROSTER_RATE_LIMIT": "1000000",
         "ROSTER_RATE_BURST": "1000000",
+        "ROSTER_LOG_RETENTION_DAYS": "0",
         **os.environ,
         "ROSTER_DATABASE_URL": db_url,
         "ROSTER_PUBLIC_URL": public_url,
