@@ -145,6 +145,14 @@ def override(row: ConnectionRow) -> Override:
     return Override(float(rate) if good_rate else None, int(burst) if good_burst else None)
 
 
+def refusal(wait: float) -> tuple[str, dict[str, str]]:
+    """The detail and headers of a 429 (RFC 6585 §4; Retry-After in whole seconds, at
+    least one, RFC 9110 §10.2.3)."""
+    seconds = max(1, math.ceil(wait))
+    detail = f"too many requests: the rate limit is reached; retry after {seconds} s"
+    return detail, {"Retry-After": str(seconds)}
+
+
 def scim_key(tenant_slug: str, connection_uid: str) -> str:
     return f"scim:{tenant_slug}/{connection_uid}"
 

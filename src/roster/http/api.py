@@ -10,7 +10,6 @@ OpenAPI document at ``/api/v1/openapi.json`` (http/openapi.py).
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -115,9 +114,7 @@ def routes(
             wait = limiter.check(bucket) if limiter is not None else None
             if wait is not None:
                 on_throttle()
-                seconds = max(1, math.ceil(wait))
-                detail = f"too many requests: the rate limit is reached; retry after {seconds} s"
-                return _error(429, detail, {"Retry-After": str(seconds)})
+                return _error(429, *rate_limit.refusal(wait))
             key = None
             try:
                 with engine.begin() as conn:

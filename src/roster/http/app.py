@@ -7,7 +7,6 @@ written in the request's own transaction (or, for a rejection, after the rollbac
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -89,13 +88,6 @@ def _writes(method: str, segments: list[str]) -> bool:
     return method in _WRITE_METHODS and lowered[-1:] != [".search"] and lowered != ["bulk"]
 
 
-def throttled(retry_after: float) -> tuple[str, dict[str, str]]:
-    """The detail and headers of a 429 (RFC 6585 §4: Retry-After in whole seconds)."""
-    seconds = max(1, math.ceil(retry_after))
-    detail = f"too many requests: the rate limit is reached; retry after {seconds} s"
-    return detail, {"Retry-After": str(seconds)}
-
-
 class ScimService:
     def __init__(
         self, settings: Settings, engine: Engine, read_log: ReadLog, limiter: Limiter
@@ -113,7 +105,7 @@ class ScimService:
         if wait is not None:
             # RFC 7644 §3.12: the error shape, status "429"; no scimType fits. Counted and
             # logged in aggregate (directory/rate_limit.py), not one entry per refusal.
-            detail, headers = throttled(wait)
+            detail, headers = rate_limit.refusal(wait)
             return scim_json(error_body(429, detail), 429, headers)
         with audit.correlated(req.request_id):
             response, ctx = self._handle(req)
