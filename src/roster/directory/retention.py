@@ -77,14 +77,19 @@ class RetentionLoop:
         self._clock = clock
         self._stop = threading.Event()
         self.passes = 0
-        self._thread = threading.Thread(target=self._run, name="roster-retention", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # Idempotent: an app's lifespan may run more than once (an ASGI test client each).
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="roster-retention", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)
 
     def run_once(self) -> Pruned:
