@@ -15,6 +15,7 @@ import typer
 from sqlalchemy import Connection
 
 from roster.cli import demo as demo_support
+from roster.cli import log_prune
 from roster.cli.admin import register as register_admin_commands
 from roster.cli.directory import employee_app
 from roster.cli.directory import register as register_directory_commands
@@ -44,7 +45,13 @@ connection_app = typer.Typer(help="SCIM connections of a tenant.", no_args_is_he
 token_app = typer.Typer(help="Bearer tokens of SCIM connections.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(connection_app, name="connection")
+log_app = typer.Typer(
+    help="The system log: a tenant's newest entries, one request's trail (`roster log "
+    "--tenant NAME`, `roster log --request ID`), and `roster log prune`."
+)
 app.add_typer(token_app, name="token")
+app.add_typer(log_app, name="log")
+log_app.command("prune")(log_prune.prune)
 register_directory_commands(app, connection_app)  # employee, location, apikey, mapping
 register_mail_commands(app)  # mail template|outbox|deliver
 register_rule_commands(app)  # access-group, rule
@@ -346,8 +353,9 @@ def token_regenerate(connection_id: str, as_json: JsonFlag = False) -> None:
     )
 
 
-@app.command("log")
+@log_app.callback(invoke_without_command=True)
 def show_log(
+    ctx: typer.Context,
     tenant: Annotated[
         str | None, typer.Option(help="Tenant name (required unless --request is given).")
     ] = None,
@@ -371,6 +379,8 @@ def show_log(
     as_json: JsonFlag = False,
 ) -> None:
     """Show the newest system-log entries of a tenant, or one request's whole trail."""
+    if ctx.invoked_subcommand is not None:
+        return  # `roster log prune`
     if request is not None:
         show_trail(request, tenant, as_json)
         return

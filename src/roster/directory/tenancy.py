@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Connection
 
 from roster.directory import events as feed
-from roster.directory import sync_options
+from roster.directory import rate_limit, sync_options
 from roster.directory.audit import Outcome, now, record
 from roster.directory.change import open_change
 from roster.directory.context import ConnectionContext
@@ -215,6 +215,7 @@ def authenticate(
         profile,
         sync_options.of(row),
         row.config_version,
+        rate_limit.override(row),
     )
     if writes:
         open_change(conn, row.tenant_id, mode="scim", connection_uid=row.uid, at=at)

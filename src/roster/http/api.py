@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from roster.directory import apikeys, feed, queries
+from roster.directory import apikeys, feed, queries, rate_limit
+from roster.directory.rate_limit import Limiter, Owner
 from roster.errors import InvalidValue, NotFound, RosterError
 from roster.http.openapi import document
 from roster.scim import limits
@@ -91,21 +92,44 @@ def _page(items: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
     return {"items": items, "nextCursor": cursor}
 
 
-def routes(engine: Engine, *, events_retention_days: float = 30.0) -> list[Route]:
+def _key_id(authorization: str | None) -> str:
+    """The public id of the API key a request presents (``rk_<id>_<secret>``), unchecked:
+    it names the bucket to look at before authentication (directory/rate_limit.py)."""
+    _, _, presented = (authorization or "").partition(" ")
+    return presented.strip().removeprefix(apikeys.PREFIX).partition("_")[0][:64]
+
+
+def routes(
+    engine: Engine,
+    *,
+    events_retention_days: float = 30.0,
+    limiter: Limiter | None = None,
+    on_throttle: Callable[[], None] = lambda: None,
+) -> list[Route]:
     def endpoint(
         handler: Callable[[Connection, int, Request], Any], params: tuple[str, ...] = ()
     ) -> Callable[[Request], Any]:
         def run(request: Request) -> Response:
+            bucket = rate_limit.api_key(_key_id(request.headers.get("authorization")))
+            wait = limiter.check(bucket) if limiter is not None else None
+            if wait is not None:
+                on_throttle()
+                return _error(429, *rate_limit.refusal(wait))
+            key = None
             try:
                 with engine.begin() as conn:
                     key = apikeys.authenticate(conn, request.headers.get("authorization"))
                     _check_request(request, params)
-                    return JSONResponse(handler(conn, key.tenant_id, request))
+                    response: Response = JSONResponse(handler(conn, key.tenant_id, request))
             except RosterError as err:
-                return _error(err.status, err.detail)
+                response = _error(err.status, err.detail)
             except Exception:
                 log.exception("internal error in %s", request.url.path)
-                return _error(500, "internal error")
+                response = _error(500, "internal error")
+            if key is not None and limiter is not None:  # authenticated: the request pays
+                owner = Owner(key.tenant_id, None, f"api:{key.id}")
+                limiter.spend(bucket, limiter.default, owner)
+            return response
 
         async def call(request: Request) -> Response:
             if request.method not in _READ:

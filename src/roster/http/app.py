@@ -24,11 +24,13 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from roster import console
-from roster.directory import audit
+from roster.directory import audit, rate_limit
 from roster.directory.audit import Outcome
 from roster.directory.context import ConnectionContext
 from roster.directory.mail import Backoff, DeliveryLoop
+from roster.directory.rate_limit import Limit, Limiter, Owner
 from roster.directory.read_log import ReadLog
+from roster.directory.retention import RetentionLoop
 from roster.directory.smtp import SmtpSender
 from roster.directory.tenancy import AuthenticationFailed, authenticate, begin_write
 from roster.directory.webhook_delivery import Config as WebhookConfig
@@ -89,16 +91,30 @@ def _writes(method: str, segments: list[str]) -> bool:
 
 
 class ScimService:
-    def __init__(self, settings: Settings, engine: Engine, read_log: ReadLog) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, read_log: ReadLog, limiter: Limiter
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.read_log = read_log
+        self.limiter = limiter
 
     # -- one request -----------------------------------------------------------------
 
     def handle(self, req: Incoming) -> Response:
+        key = rate_limit.scim_key(req.tenant, req.connection)
+        wait = self.limiter.check(key)
+        if wait is not None:
+            # RFC 7644 §3.12: the error shape, status "429"; no scimType fits. Counted and
+            # logged in aggregate (directory/rate_limit.py), not one entry per refusal.
+            detail, headers = rate_limit.refusal(wait)
+            return scim_json(error_body(429, detail), 429, headers)
         with audit.correlated(req.request_id):
-            return self._handle(req)
+            response, ctx = self._handle(req)
+        if ctx is not None:  # authenticated: the request pays, after its transaction
+            limit = ctx.rate_limit.resolve(self.limiter.default)
+            self.limiter.spend(key, limit, Owner(ctx.tenant_id, ctx.connection_uid, "scim"))
+        return response
 
     def _transaction(self, writes: bool) -> AbstractContextManager[Connection]:
         """A write transaction, or (reads) one that writes nothing: SQLite then begins it
@@ -107,7 +123,7 @@ class ScimService:
             return self.engine.begin()
         return _read_transaction(self.engine)
 
-    def _handle(self, req: Incoming) -> Response:
+    def _handle(self, req: Incoming) -> tuple[Response, ConnectionContext | None]:
         ctx: ConnectionContext | None = None
         writes = _writes(req.method, req.segments)
         try:
@@ -134,13 +150,13 @@ class ScimService:
                 self._record_read(ctx.tenant_id, ctx.connection_uid, req, reply.outcome)
             if reply is None:
                 reply = self._bulk(ctx, req, body)
-            return self._render(reply)
+            return self._render(reply), ctx
         except AuthenticationFailed as err:
             if err.connection is not None:
                 self._record_failure(err.connection.tenant_id, err.connection.uid, req, err)
             else:
                 log.info("unauthenticated request %s %s: %s", req.method, req.path, err.detail)
-            return error_response(err)
+            return error_response(err), None
         except RosterError as err:
             if ctx is not None:
                 self._record_failure(ctx.tenant_id, ctx.connection_uid, req, err)
@@ -151,7 +167,7 @@ class ScimService:
                 if isinstance(err, MethodNotAllowed)
                 else None
             )
-            return error_response(err, headers)
+            return error_response(err, headers), ctx
         except Exception:
             log.exception(
                 "internal error in %s %s (request id %s)", req.method, req.path, req.request_id
@@ -161,7 +177,7 @@ class ScimService:
                 self._record_failure(ctx.tenant_id, ctx.connection_uid, req, internal)
             return scim_json(
                 error_body(500, f"internal error; quote request id {req.request_id}"), 500
-            )
+            ), ctx
 
     def _op(self, req: Incoming, body: Any) -> Operation:
         return Operation(req.method, req.segments, req.query, req.headers, body)
@@ -327,12 +343,18 @@ def mail_loop(settings: Settings, engine: Engine) -> DeliveryLoop | None:
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     settings = settings or Settings()
     engine = engine or make_engine(settings.resolved_database_url())
+    metrics = Metrics(engine, settings.prometheus_multiproc_dir)
+    limiter = Limiter(
+        rate_limit.buckets_for(engine, settings.redis_url),
+        Limit(settings.rate_limit, settings.rate_burst),
+    )
     read_log = ReadLog(
         engine,
         interval=settings.read_log_flush_seconds,
         capacity=settings.read_log_buffer_entries,
+        sources=[lambda everything: limiter.refusals(everything=everything)],
     )
-    service = ScimService(settings, engine, read_log)
+    service = ScimService(settings, engine, read_log, limiter)
     # SQLite work is in-process CPU under the GIL, a fraction of a millisecond a request:
     # a thread hop would cost more than it overlaps. PostgreSQL waits on the network and
     # on row locks, so its requests run in the threadpool and never block the loop.
@@ -376,6 +398,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             response = service.handle(incoming)
         else:
             response = await run_in_threadpool(service.handle, incoming)
+        if response.status_code == 429:
+            metrics.throttled("scim")
         response.headers["X-Request-Id"] = request_id
         return response
 
@@ -407,7 +431,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return api.error_response(500, "internal error")
         return scim_json(error_body(500, "internal error"), 500)
 
-    metrics = Metrics(engine, settings.prometheus_multiproc_dir)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
         Route("/healthz", health.healthz),  # liveness: this process answers
@@ -418,7 +441,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/scim/{version}/{tenant}/{connection}/{rest:path}", other_version, methods=methods),
         Mount(
             "/api/v1",
-            routes=api.routes(engine, events_retention_days=settings.events_retention_days),
+            routes=api.routes(
+                engine,
+                events_retention_days=settings.events_retention_days,
+                limiter=limiter,
+                on_throttle=lambda: metrics.throttled("api"),
+            ),
         ),  # the host app's read API
         # The admin console answers its own errors in HTML (roster/console/app.py).
         Mount("/admin", app=console.build(settings, engine)),
@@ -430,6 +458,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if settings.webhook_delivery
         else None
     )
+    # System-log retention (directory/retention.py); 0 days keeps everything.
+    retention = (
+        RetentionLoop(engine, settings.log_retention_days)
+        if settings.log_retention_days > 0
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -438,14 +472,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             loop.start()
         if hooks is not None:
             hooks.start()
+        if retention is not None:
+            retention.start()
         try:
             yield
         finally:
+            if retention is not None:
+                await run_in_threadpool(retention.stop)
             if hooks is not None:
                 await run_in_threadpool(hooks.stop)
             if loop is not None:
                 await run_in_threadpool(loop.stop)
             await run_in_threadpool(read_log.stop)
+            limiter.close()
 
     app = Starlette(
         routes=routes,
@@ -460,4 +499,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.webhook_loop = hooks
     app.state.read_log = read_log
     app.state.metrics = metrics
+    app.state.limiter = limiter
+    app.state.retention = retention
     return app

@@ -1,0 +1,312 @@
+"""Rate limits: a token bucket per SCIM connection and per read-API key, shared by every
+server process (issue 15).
+
+Okta and Entra back off on ``429`` with ``Retry-After``; Entra's gallery expects an app to
+take 25 requests/s per tenant. The default (``ROSTER_RATE_LIMIT`` 50/s, ``ROSTER_RATE_BURST``
+100) stays well above that; a connection may override both (``rate_limit``, ``rate_burst``).
+
+The bucket lives in the database (storage/rate_buckets.py: one row, one atomic upsert) or in
+Redis when ``ROSTER_REDIS_URL`` is set (storage/redis_buckets.py). It is not touched on
+every request:
+
+- **Leases.** A process takes up to ``LEASE`` tokens at once from the shared bucket and
+  spends them locally, so the shared store sees one statement per ``LEASE`` requests of a
+  connection per process (one per request when the bucket is nearly empty). Tokens a process
+  holds are out of the other processes' reach: the burst may reach ``burst + processes *
+  (LEASE - 1)``; the sustained rate is exact.
+- **Post-paid.** A request is charged after it is answered (on a connection of its own, never
+  inside the request's transaction, whose locks it would otherwise hold). It is refused only
+  when this process knows the bucket is empty — a lease came back with nothing to spare —
+  until the bucket has refilled to one token: the refusal itself costs no statement at all,
+  which matters most when a client floods.
+- **Authenticated requests pay.** Only a request that authenticated is charged, so nobody
+  can drain a connection's bucket without its token; while a bucket is empty, every request
+  to that base URL (or with that key id) is refused before authentication.
+- **Fails open.** If the store cannot be reached, requests are served and the server log
+  says so: a rate limiter must not turn an outage of Redis into an outage of SCIM.
+
+Refusals are counted (metrics) and logged in aggregate: one system-log entry per bucket per
+``log_interval`` (a minute) with the count, never one per refused request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from roster.directory import options
+from roster.directory.audit import Outcome, entry
+from roster.directory.options import OptionSpec
+from roster.errors import InvalidValue
+from roster.storage import rate_buckets
+from roster.storage.engine import LIMITER
+from roster.storage.log import LogEntry
+from roster.storage.rate_buckets import Lease
+from roster.storage.tenancy import ConnectionRow
+
+log = logging.getLogger("roster.rate_limit")
+
+LEASE = 10  # at most this many tokens taken from the shared bucket at once
+LOG_INTERVAL = 60.0  # seconds: one aggregated log entry per throttled bucket at most this often
+SERVER_DEFAULT = "default"  # a connection setting's value: use the server's setting
+
+
+@dataclass(frozen=True)
+class Limit:
+    rate: float  # tokens (requests) per second; 0: no limit
+    burst: int  # the bucket's size
+
+    def lease_size(self) -> int:
+        # A tenth of the burst: a small bucket is shared finely, a large one cheaply.
+        return max(1, min(LEASE, self.burst // 10))
+
+
+# -- per-connection settings (roster connection configure ID --set rate_limit=25) --------
+
+
+def _parse_rate(text: str) -> Any:
+    value = text.strip().lower().removesuffix("/s")
+    if value == SERVER_DEFAULT:
+        return SERVER_DEFAULT
+    if value in ("off", "0", "none", "unlimited"):
+        return 0.0
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = math.nan
+    if not math.isfinite(rate) or not 0 < rate <= 1_000_000:
+        raise InvalidValue(
+            f"rate_limit: {text!r} is not a rate: give requests per second (e.g. 50 or 50/s), "
+            "off, or default"
+        )
+    return rate
+
+
+def _parse_burst(text: str) -> Any:
+    value = text.strip().lower()
+    if value == SERVER_DEFAULT:
+        return SERVER_DEFAULT
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 1_000_000:
+        raise InvalidValue(
+            f"rate_burst: {text!r} is not a burst: give a whole number of requests "
+            "(1 to 1000000), or default"
+        )
+    return int(value)
+
+
+for _spec in (
+    OptionSpec(
+        "rate_limit",
+        "requests per second this connection may send, sustained (429 with Retry-After "
+        "above it); default: ROSTER_RATE_LIMIT; off: no limit",
+        (SERVER_DEFAULT, 50.0, "off"),
+        _parse_rate,
+        lambda _row: SERVER_DEFAULT,
+    ),
+    OptionSpec(
+        "rate_burst",
+        "requests this connection may send at once above its rate; default: ROSTER_RATE_BURST",
+        (SERVER_DEFAULT, 100),
+        _parse_burst,
+        lambda _row: SERVER_DEFAULT,
+    ),
+):
+    if _spec.name not in options.REGISTRY:
+        options.register(_spec)
+
+
+@dataclass(frozen=True)
+class Override:
+    """A connection's own rate and burst (None: the server's)."""
+
+    rate: float | None = None
+    burst: int | None = None
+
+    def resolve(self, default: Limit) -> Limit:
+        return Limit(
+            default.rate if self.rate is None else self.rate,
+            default.burst if self.burst is None else self.burst,
+        )
+
+
+def override(row: ConnectionRow) -> Override:
+    rate, burst = options.value(row, "rate_limit"), options.value(row, "rate_burst")
+    # A stored value of the wrong type (hand-edited JSON) falls back to the server's.
+    good_rate = isinstance(rate, int | float) and not isinstance(rate, bool) and rate >= 0
+    good_burst = isinstance(burst, int) and not isinstance(burst, bool) and burst >= 1
+    return Override(float(rate) if good_rate else None, int(burst) if good_burst else None)
+
+
+def refusal(wait: float) -> tuple[str, dict[str, str]]:
+    """The detail and headers of a 429 (RFC 6585 §4; Retry-After in whole seconds, at
+    least one, RFC 9110 §10.2.3)."""
+    seconds = max(1, math.ceil(wait))
+    detail = f"too many requests: the rate limit is reached; retry after {seconds} s"
+    return detail, {"Retry-After": str(seconds)}
+
+
+def scim_key(tenant_slug: str, connection_uid: str) -> str:
+    return f"scim:{tenant_slug}/{connection_uid}"
+
+
+def api_key(key_id: str) -> str:
+    return f"api:{key_id}"
+
+
+# -- the shared stores ------------------------------------------------------------------
+
+
+class Buckets(Protocol):
+    def lease(self, key: str, *, rate: float, burst: float, want: int, now: float) -> Lease: ...
+
+    def close(self) -> None: ...
+
+
+class DatabaseBuckets:
+    """The buckets in Roster's own database, leased on a connection of their own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def lease(self, key: str, *, rate: float, burst: float, want: int, now: float) -> Lease:
+        conn = self.engine.connect().execution_options(**{LIMITER: True})
+        with conn:
+            if conn.dialect.name == "postgresql":
+                # One round trip, no transaction around it: the upsert is atomic alone.
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                return rate_buckets.lease(conn, key, rate=rate, burst=burst, want=want, now=now)
+            with conn.begin():
+                return rate_buckets.lease(conn, key, rate=rate, burst=burst, want=want, now=now)
+
+    def close(self) -> None:
+        pass
+
+
+def buckets_for(engine: Engine, redis_url: str) -> Buckets:
+    if redis_url:
+        from roster.storage.redis_buckets import RedisBuckets  # noqa: PLC0415 (optional)
+
+        return RedisBuckets(redis_url)
+    return DatabaseBuckets(engine)
+
+
+# -- the limiter ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose bucket: named in the aggregated log entry."""
+
+    tenant_id: int
+    connection_uid: str | None
+    actor: str  # "scim", or "api:<key id>"
+
+
+@dataclass
+class _Bucket:
+    held: int = 0  # tokens leased and not yet spent
+    blocked_until: float = 0.0  # the shared bucket is empty until then (as last leased)
+    owner: Owner | None = None
+    limit: Limit | None = None
+    refused: int = 0  # since the last log entry
+    refused_since: float = 0.0
+
+
+class Limiter:
+    def __init__(
+        self,
+        buckets: Buckets,
+        default: Limit,
+        *,
+        clock: Callable[[], float] = time.time,
+        log_interval: float = LOG_INTERVAL,
+    ) -> None:
+        self.buckets = buckets
+        self.default = default
+        self.clock = clock
+        self.log_interval = log_interval
+        self._state: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()  # PostgreSQL requests run in the threadpool
+
+    def check(self, key: str) -> float | None:
+        """Before a request: None to serve it, else the seconds until the bucket holds a
+        token again (``Retry-After``); the refusal is counted for the log."""
+        now = self.clock()
+        with self._lock:
+            state = self._state.get(key)
+            if state is None or now >= state.blocked_until:
+                return None
+            if state.refused == 0:
+                state.refused_since = now
+            state.refused += 1
+            return state.blocked_until - now
+
+    def spend(self, key: str, limit: Limit, owner: Owner) -> None:
+        """After an authenticated request: pay one token, leasing more when none is held."""
+        if limit.rate <= 0:
+            return
+        with self._lock:
+            state = self._state.setdefault(key, _Bucket())
+            state.owner, state.limit = owner, limit
+            if state.held > 0:
+                state.held -= 1
+                return
+        now = self.clock()
+        try:
+            got = self.buckets.lease(
+                key, rate=limit.rate, burst=limit.burst, want=limit.lease_size(), now=now
+            )
+        except Exception:
+            log.warning("rate limit: could not reach the bucket store; serving", exc_info=True)
+            return
+        with self._lock:
+            state.held += got.granted - 1
+            if state.held == 0 and got.tokens < 1:
+                state.blocked_until = max(state.blocked_until, now + (1 - got.tokens) / limit.rate)
+            else:
+                state.blocked_until = 0.0
+
+    def refusals(self, *, everything: bool = False) -> list[LogEntry]:
+        """The aggregated log entries due: one per bucket whose first uncounted refusal is
+        ``log_interval`` old (``everything``: all, at shutdown)."""
+        now = self.clock()
+        due: list[LogEntry] = []
+        with self._lock:
+            for state in self._state.values():
+                if not state.refused or state.owner is None or state.limit is None:
+                    continue
+                if not everything and now - state.refused_since < self.log_interval:
+                    continue
+                due.append(
+                    _entry(state.owner, state.limit, state.refused, now - state.refused_since)
+                )
+                state.refused = 0
+        return due
+
+    def close(self) -> None:
+        self.buckets.close()
+
+
+def _entry(owner: Owner, limit: Limit, refused: int, seconds: float) -> LogEntry:
+    detail = (
+        f"{refused} request{'s' if refused != 1 else ''} refused with 429 in the last "
+        f"{max(seconds, 1):.0f} s: over the rate limit of {limit.rate:g}/s "
+        f"(burst {limit.burst})"
+    )
+    return entry(
+        tenant_id=owner.tenant_id,
+        connection_uid=owner.connection_uid,
+        actor=owner.actor,
+        method="LIMIT",
+        path="rate limit",
+        outcome=Outcome(429, None, None, None, detail),
+        request_id=str(uuid.uuid4()),
+    )
