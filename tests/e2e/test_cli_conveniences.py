@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from roster.cli import app as cli_app
 from roster.directory import employees, locations, tenancy
+from roster.directory.audit import now
 from roster.directory.employees import ManualEmployee
 from roster.errors import InvalidValue, NotFound
 from roster.storage import access as access_store
@@ -76,7 +76,7 @@ def _connection(engine: Engine, tenant: str, name: str, uid: str | None = None) 
             return tenancy.create_connection(conn, tenant, "okta", name).connection.uid
         # A chosen id: two ids that share a start, as random ones rarely do.
         row = tenancy.get_tenant(conn, tenant)
-        at = tenancy.now()
+        at = now()
         insert_connection(
             conn,
             {
@@ -412,7 +412,7 @@ def test_rules_stored_with_the_older_names_still_work_and_show_the_new_ones(
         employees.add_manual(
             conn, tenant_id, ManualEmployee("ann@corp.test", {"postalCode": "02110"})
         )
-        at = tenancy.now()
+        at = now()
         access_store.insert_rule(
             conn,
             tenant_id,
