@@ -103,6 +103,7 @@ def test_the_resolver_takes_an_id_its_start_or_a_name(engine: Engine) -> None:
     a_okta = _connection(engine, a, "okta")
     b_okta = _connection(engine, b, "okta")
     entra = _connection(engine, a, "Entra prod")
+    short_name = _connection(engine, a, "hr")
     shared = uuid.uuid4().hex[:8]
     twins = [
         _connection(engine, a, f"twin {n}", f"{shared}-0000-4000-8000-00000000000{n}")
@@ -131,9 +132,11 @@ def test_the_resolver_takes_an_id_its_start_or_a_name(engine: Engine) -> None:
         # Another tenant's connection is not found from this one, even by its full id.
         with pytest.raises(NotFound, match=f"no connection {b_okta!r} in tenant {a!r}"):
             resolve(conn, b_okta, a)
-        # A start shorter than 4 characters is no id (it would match by accident).
+        # A start shorter than 4 characters is no id (it would match by accident)...
         with pytest.raises(NotFound, match="an id needs at least 4 characters"):
             resolve(conn, shared[:3])
+        # ...but a short name is a name.
+        assert resolve(conn, "HR", a).uid == short_name
         # LIKE's wildcards are plain characters here.
         with pytest.raises(NotFound):
             resolve(conn, "%%%%")

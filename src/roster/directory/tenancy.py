@@ -188,9 +188,9 @@ def resolve_connection(conn: Connection, text: str, tenant: str | None = None) -
     exact = store.connection_by_uid(conn, wanted.lower())
     if exact is not None and (tenant_row is None or exact.tenant_id == tenant_row.id):
         return exact
-    found = store.connections_matching(conn, wanted, tenant_row.id if tenant_row else None)
+    tenant_id = tenant_row.id if tenant_row else None
     short = len(wanted) < MIN_ID_PREFIX
-    matches = [r for r in found if r.name.casefold() == wanted.casefold() or not short]
+    matches = store.connections_matching(conn, wanted, tenant_id, by_id=not short)
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -198,7 +198,7 @@ def resolve_connection(conn: Connection, text: str, tenant: str | None = None) -
     where = f" in tenant {tenant_row.name!r}" if tenant_row else ""
     hint = (
         f" (an id needs at least {MIN_ID_PREFIX} characters)"
-        if short and any(r.uid.startswith(wanted.lower()) for r in found)
+        if short and store.connections_matching(conn, wanted, tenant_id)
         else ""
     )
     raise NotFound(

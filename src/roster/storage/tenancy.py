@@ -211,12 +211,15 @@ def connections_of(conn: Connection, tenant_id: int) -> list[ConnectionRow]:
 
 
 def connections_matching(
-    conn: Connection, text: str, tenant_id: int | None = None
+    conn: Connection, text: str, tenant_id: int | None = None, *, by_id: bool = True
 ) -> list[ConnectionRow]:
-    """Connections whose id starts with ``text`` or whose name is ``text`` (ignoring case),
-    of one tenant or of every tenant; at most 20 (enough to list the candidates)."""
+    """Connections whose name is ``text`` (ignoring case) or, with ``by_id``, whose id
+    starts with it; of one tenant or of every tenant; at most 20 (enough to list the
+    candidates)."""
     prefix = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    where = C.uid.like(prefix + "%", escape="\\") | (func.lower(C.name) == text.lower())
+    where = func.lower(C.name) == text.lower()
+    if by_id:
+        where = where | C.uid.like(prefix + "%", escape="\\")
     if tenant_id is not None:
         where = where & (C.tenant_id == tenant_id)
     rows = conn.execute(
