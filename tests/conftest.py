@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from roster.directory.admin import tenancy
 from roster.http.app import create_app
 from roster.settings import Settings
-from roster.storage.engine import BACKGROUND, make_engine, normalise_url
+from roster.storage.engine import BACKGROUND, LIMITER, make_engine, normalise_url
 from roster.storage.migrate import upgrade
 
 # No app of the suite runs a webhook delivery loop (its statements would count in the
@@ -35,6 +35,7 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+UNTHROTTLED = 1_000_000  # a rate and burst no test reaches
 
 
 def _reset_postgres(url: str) -> None:
@@ -70,7 +71,17 @@ def engine(db_url: str) -> Iterator[Engine]:
 def settings(db_url: str) -> Settings:
     # Read requests' entries written at once, so a test can read a request's entry right
     # after it (the batched writer has tests of its own: tests/api/test_read_log.py).
-    return Settings(database_url=db_url, public_url="http://testserver", read_log_flush_seconds=0)
+    # The rate limiter runs (it leases) but never refuses: tests of other things send
+    # faster than any client may (its own tests: tests/api/test_rate_limit.py). No hourly
+    # log pruning behind the tests' backs (its own tests: tests/api/test_log_retention.py).
+    return Settings(
+        database_url=db_url,
+        public_url="http://testserver",
+        read_log_flush_seconds=0,
+        rate_limit=UNTHROTTLED,
+        rate_burst=UNTHROTTLED,
+        log_retention_days=0,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -187,8 +198,10 @@ class StatementCounter:
         self.statements: list[tuple[str, Any]] = []
 
     def _on(self, conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        # The batched read log writes on its own schedule, for no request in particular.
-        if not conn.get_execution_options().get(BACKGROUND):
+        # The batched read log writes on its own schedule, for no request in particular; the
+        # rate limiter's leases are amortised over many requests (counted on their own).
+        found = conn.get_execution_options()
+        if not found.get(BACKGROUND) and not found.get(LIMITER):
             self.statements.append((statement, parameters))
 
     def __enter__(self) -> StatementCounter:

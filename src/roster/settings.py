@@ -38,6 +38,19 @@ class Settings(BaseSettings):
     read_log_flush_seconds: float = 1.0
     read_log_buffer_entries: int = 10_000
 
+    # Rate limits (directory/admission/rate_limit.py): a token bucket per SCIM connection and per
+    # read-API key, shared by every process; above it, 429 with Retry-After. A connection
+    # may override both (`roster connection configure ID --set rate_limit=25`). 0: no limit.
+    rate_limit: float = Field(default=50.0, ge=0)
+    rate_burst: int = Field(default=100, ge=1)
+    # Where the buckets live when several machines serve: Redis (redis://host:6379/0);
+    # unset, Roster's own database.
+    redis_url: str = ""
+
+    # The system log keeps entries this long; `roster log prune` (and `roster serve`, once an
+    # hour) deletes older ones. 0: keep everything.
+    log_retention_days: float = Field(default=90.0, ge=0)
+
     # The event feed (GET /api/v1/events) keeps events this long; `roster events prune`
     # deletes older ones, and a cursor older than this gets 410.
     events_retention_days: float = 30.0

@@ -137,9 +137,9 @@ def test_admin_commands(engine: Engine, cli: Any, monkeypatch: pytest.MonkeyPatc
     operator = cli("admin", "create", "--operator", "--email", f"op-{name}@roster.test")
     assert operator["operator"] and operator["tenant"] is None
     assert [a["email"] for a in cli("admin", "list", "--tenant", name)] == ["it@acme.test"]
-    reset = cli("admin", "reset", "it@acme.test")
+    reset = cli("admin", "reset", "it@acme.test", "--yes")
     assert reset["set_password_url"] != created["set_password_url"]
-    assert cli("admin", "remove", "it@acme.test")["email"] == "it@acme.test"
+    assert cli("admin", "remove", "it@acme.test", "--yes")["email"] == "it@acme.test"
     assert cli("admin", "list", "--tenant", name) == []
     runner = CliRunner()
     both = runner.invoke(cli_app, ["admin", "create", "--email", "x@y.test"])

@@ -29,11 +29,16 @@ def free_port() -> int:
 def roster_env(db_url: str, public_url: str = "http://127.0.0.1:8000") -> dict[str, str]:
     # Read requests' log entries written at once (see tests/conftest.py), unless a test
     # sets otherwise.
+    # The rate limit out of reach too, and no hourly log pruning, unless a test sets them
+    # (tests/conftest.py says why).
     return {
         "ROSTER_READ_LOG_FLUSH_SECONDS": "0",
         # Servers of the suite deliver no webhooks: the webhook tests start their own
         # workers (a server of another test would deliver their events too).
         "ROSTER_WEBHOOK_DELIVERY": "false",
+        "ROSTER_RATE_LIMIT": "1000000",
+        "ROSTER_RATE_BURST": "1000000",
+        "ROSTER_LOG_RETENTION_DAYS": "0",
         **os.environ,
         "ROSTER_DATABASE_URL": db_url,
         "ROSTER_PUBLIC_URL": public_url,
@@ -140,7 +145,12 @@ def start_server(
             env={**roster_env(db_url, url), **(env or {})},
             stderr=log.open("wb") if log is not None else None,
         )
-        _wait_ready(url, process)
+        try:
+            _wait_ready(url, process)
+        except RuntimeError:
+            process.terminate()  # never leave a half-started server behind
+            process.wait(timeout=30)
+            raise
         server = Server(url, process, log)
         started.append(server)
         return server

@@ -34,7 +34,7 @@ def test_tenant_and_connection_lifecycle(db_url: str, live_server: Server) -> No
         return httpx.get(f"{base}/Users", headers={"Authorization": f"Bearer {token}"}).status_code
 
     assert status(created["token"]) == 200
-    regenerated = cli_json(db_url, "token", "regenerate", created["id"])
+    regenerated = cli_json(db_url, "token", "regenerate", created["id"], "--yes")
     assert status(created["token"]) == 401
     assert status(regenerated["token"]) == 200
     assert cli_json(db_url, "connection", "deactivate", created["id"])["status"] == "inactive"
@@ -68,7 +68,7 @@ def test_errors_are_clear_with_nonzero_exit(db_url: str) -> None:
     assert "unknown IdP kind" in json.loads(result.stdout)["error"]
     result = run_cli(db_url, "tenant", "create", name, check=False)
     assert result.returncode == 1 and "already exists" in result.stderr
-    result = run_cli(db_url, "token", "regenerate", "nope", check=False)
+    result = run_cli(db_url, "token", "regenerate", "nope", "--yes", check=False)
     assert result.returncode == 1 and "no connection" in result.stderr
 
 

@@ -153,7 +153,7 @@ def test_csv_import_linking_conflict_locations_and_connection_deletion(
     assert live.people()["ron@corp.test"]["manager"]["employee"]["email"] == "boss@corp.test"
 
     # Deleting the Okta connection keeps its employees, as manual ones.
-    assert run_cli(db_url, "connection", "delete", okta_id, "--json", check=False).returncode == 2
+    assert run_cli(db_url, "connection", "delete", okta_id, "--json", check=False).returncode == 1
     deleted = cli_json(db_url, "connection", "delete", okta_id, "--yes")
     assert deleted["employees_kept"] == 3
     assert okta.get("/Users").status_code == 401

@@ -100,7 +100,7 @@ def test_group_mappings_synced_and_manual_roles(db_url: str, engine: Engine, sci
 
     # A synced role cannot be removed or replaced by hand: remove her from the IdP group.
     message = refused(
-        db_url, "role", "unassign", "--tenant", t, "ann@corp.test", "--location", "HQ"
+        db_url, "role", "unassign", "--yes", "--tenant", t, "ann@corp.test", "--location", "HQ"
     )
     assert message == (
         "ann@corp.test's Location admin at 'HQ' cannot be changed by hand: it is synced from "
@@ -113,7 +113,7 @@ def test_group_mappings_synced_and_manual_roles(db_url: str, engine: Engine, sci
     )  # fmt: skip
 
     # Removing the manual company role lets the synced Billing admin take over.
-    unassigned = cli_json(db_url, "role", "unassign", "--tenant", t, "ann@corp.test")
+    unassigned = cli_json(db_url, "role", "unassign", "--yes", "--tenant", t, "ann@corp.test")
     assert unassigned["removed"] == {"role": "Global admin", "location": None}
     assert [(r["role"], r["source"], r["origin"]) for r in unassigned["roles"]] == [
         ("Billing admin", "group", "Billing"),
@@ -130,10 +130,10 @@ def test_group_mappings_synced_and_manual_roles(db_url: str, engine: Engine, sci
     assert "is a location role: name the location" in refused(
         db_url, "role", "assign", "--tenant", t, "bob@corp.test", "--role", "Deliveries"
     )
-    message = refused(db_url, "role", "unassign", "--tenant", t, "bob@corp.test")
+    message = refused(db_url, "role", "unassign", "--yes", "--tenant", t, "bob@corp.test")
     assert message == "bob@corp.test holds no company role"
     text = run_cli(
-        db_url, "role", "unassign", "--tenant", t, "bob@corp.test", "--location", "Annex"
+        db_url, "role", "unassign", "--yes", "--tenant", t, "bob@corp.test", "--location", "Annex"
     ).stdout
     assert (
         text
@@ -141,9 +141,11 @@ def test_group_mappings_synced_and_manual_roles(db_url: str, engine: Engine, sci
     )
 
     # Unmapping a group takes its role away at once.
-    removed = cli_json(db_url, "role", "unmap", "--tenant", t, admins["id"])
+    removed = cli_json(db_url, "role", "unmap", "--yes", "--tenant", t, admins["id"])
     assert removed["removed"] == admins["id"]
     shown = cli_json(db_url, "role", "show", "--tenant", t, "ann@corp.test")
     assert [r["role"] for r in shown["roles"]] == ["Billing admin"]
-    assert "no role mapping" in refused(db_url, "role", "unmap", "--tenant", t, admins["id"])
+    assert "no role mapping" in refused(
+        db_url, "role", "unmap", "--yes", "--tenant", t, admins["id"]
+    )
     assert [m["group"] for m in cli_json(db_url, "role", "mappings", "--tenant", t)] == ["Billing"]

@@ -45,15 +45,18 @@ def test_access_groups_add_list_remove(db_url: str, engine: Engine) -> None:
     assert "already exists" in refused(db_url, "access-group", "add", "--tenant", t, "doors")
     # In use by a rule: refused, naming the rule.
     cli_json(db_url, "rule", "add", "--tenant", t, "Staff", "--access-group", "Doors")
-    message = refused(db_url, "access-group", "remove", "--tenant", t, "Doors")
+    message = refused(db_url, "access-group", "remove", "--yes", "--tenant", t, "Doors")
     assert "granted by rule(s) 'Staff'" in message
-    removed = cli_json(db_url, "access-group", "remove", "--tenant", t, "Garage")
+    removed = cli_json(db_url, "access-group", "remove", "--yes", "--tenant", t, "Garage")
     assert removed["name"] == "Garage"
-    cli_json(db_url, "rule", "remove", "--tenant", t, "Staff")
-    assert cli_json(db_url, "access-group", "remove", "--tenant", t, added["id"])["name"] == "Doors"
+    cli_json(db_url, "rule", "remove", "--yes", "--tenant", t, "Staff")
+    assert (
+        cli_json(db_url, "access-group", "remove", "--yes", "--tenant", t, added["id"])["name"]
+        == "Doors"
+    )
     assert cli_json(db_url, "access-group", "list", "--tenant", t) == []
     assert "no access group 'Doors'" in refused(
-        db_url, "access-group", "remove", "--tenant", t, "Doors"
+        db_url, "access-group", "remove", "--yes", "--tenant", t, "Doors"
     )
 
 
@@ -137,7 +140,7 @@ def test_rules_add_list_show_remove(db_url: str, engine: Engine) -> None:
     bad = run_cli(db_url, "rule", "add", "--tenant", t, "X", "--match", "some", check=False)
     assert bad.returncode == 2 and "--match must be all or any" in bad.stderr
 
-    removed = cli_json(db_url, "rule", "remove", "--tenant", t, "Nobody")
+    removed = cli_json(db_url, "rule", "remove", "--yes", "--tenant", t, "Nobody")
     assert removed["name"] == "Nobody"
     listed = cli_json(db_url, "rule", "list", "--tenant", t)
     assert [(r["position"], r["name"]) for r in listed] == [(1, "Boston staff"), (2, "Everyone")]
@@ -188,7 +191,7 @@ def test_dry_run_then_apply_then_explain(db_url: str, engine: Engine) -> None:
         "--if",
         "city eq Boston",
         "--if",
-        "postal_code present",
+        "postal_code present",  # the older name: accepted, shown as postalCode
         "--match",
         "any",
         "--access-group",
@@ -243,9 +246,9 @@ def test_dry_run_then_apply_then_explain(db_url: str, engine: Engine) -> None:
             "because": "city eq Boston is false: city is 'Austin'",
         },
         {
-            "condition": "postal_code present",
+            "condition": "postalCode present",
             "passed": False,
-            "because": "postal_code present is false: postal_code is not set",
+            "because": "postalCode present is false: postalCode is not set",
         },
     ]
     assert locals_["matched"] is True and locals_["conditions"][0]["passed"] is True
@@ -265,7 +268,7 @@ def test_dry_run_then_apply_then_explain(db_url: str, engine: Engine) -> None:
         f"bob@corp.test ({bob_id}), active, in no group",
         "1. rule 'Boston' (match any): no condition held:",
         "     city eq Boston is false: city is 'Austin'",
-        "     postal_code present is false: postal_code is not set",
+        "     postalCode present is false: postalCode is not set",
         "2. rule 'Locals' (match all): FIRED",
     ]
     ann_text = run_cli(db_url, "employee", "explain", "--tenant", t, "ann@corp.test").stdout

@@ -51,10 +51,14 @@ NY = {"city": "New York"}
         ("state in CA NY WA", {"state": "ny"}, True),
         ("state in CA NY WA", {"state": "TX"}, False),
         ("state in CA NY WA", {}, False),
-        ("postal_code present", {"postal_code": "10001"}, True),
-        ("postal_code present", {"postal_code": "  "}, False),
+        ("postalCode present", {"postalCode": "10001"}, True),
+        ("postalCode present", {"postalCode": "  "}, False),
+        ("postal_code present", {"postalCode": "10001"}, True),  # the older name
         ("postal_code present", {}, False),
-        ("employee_type eq Contractor", {"employee_type": "contractor"}, True),
+        ("userType eq Contractor", {"userType": "contractor"}, True),
+        ("employee_type eq Contractor", {"userType": "contractor"}, True),
+        ("costCenter eq CC-1", {"costCenter": "cc-1"}, True),
+        ("givenName sw An", {"givenName": "Ann"}, True),
         ("locale eq en_US", {"locale": "EN_us"}, True),
         ("custom.badge eq Blue", {"custom.badge": "blue"}, True),
         ("custom.badge present", {"custom.other": "x"}, False),
@@ -208,7 +212,10 @@ def test_the_fired_rule_is_the_last_trace_and_named_in_the_reason() -> None:
         (Condition(" City ", " EQ ", (" Boston ",)), Condition("city", "eq", ("Boston",))),
         (Condition("GROUPS", "Any", ("Eng",)), Condition("groups", "any", ("Eng",))),
         (Condition("Custom.Badge", "ne", ("x",)), Condition("custom.Badge", "ne", ("x",))),
-        (Condition("postal_code", "present"), Condition("postal_code", "present", ())),
+        (Condition("postal_code", "present"), Condition("postalCode", "present", ())),
+        (Condition("PostalCode", "present"), Condition("postalCode", "present", ())),
+        (Condition("employee_type", "eq", ("x",)), Condition("userType", "eq", ("x",))),
+        (Condition("FAMILY_NAME", "eq", ("x",)), Condition("familyName", "eq", ("x",))),
         (Condition("state", "in", ("CA", "NY")), Condition("state", "in", ("CA", "NY"))),
     ],
 )
@@ -248,7 +255,9 @@ def test_check_refuses(condition: Condition, message: str) -> None:
         ("department co Eng", Condition("department", "contains", ("Eng",))),
         ("title sw Senior", Condition("title", "starts_with", ("Senior",))),
         ("title startswith Senior", Condition("title", "starts_with", ("Senior",))),
-        ("postal_code pr", Condition("postal_code", "present", ())),
+        ("postal_code pr", Condition("postalCode", "present", ())),
+        ("postalCode pr", Condition("postalCode", "present", ())),
+        ("employeeNumber eq 42", Condition("employeeNumber", "eq", ("42",))),
         ("state in CA NY WA", Condition("state", "in", ("CA", "NY", "WA"))),
         ("groups any Eng Ops", Condition("groups", "any", ("Eng", "Ops"))),
         ("groups all 'Envi_Admins'", Condition("groups", "all", ("Envi_Admins",))),
@@ -270,13 +279,19 @@ def test_parse(text: str, condition: Condition) -> None:
         Condition("title", "contains", ("O'Brien",)),
         Condition("title", "eq", ("$HOME",)),
         Condition("state", "in", ("CA", "New Mexico")),
-        Condition("postal_code", "present", ()),
+        Condition("postalCode", "present", ()),
         Condition("groups", "none", ("Envi_Admins", "Contractors & Temps")),
         Condition("custom.badge", "starts_with", ("#1",)),
     ],
 )
 def test_render_then_parse_round_trips(condition: Condition) -> None:
     assert syntax.parse(syntax.render(condition)) == condition
+
+
+def test_render_shows_the_read_api_names_for_the_older_ones() -> None:
+    # Rules stored before the one vocabulary keep their snake_case field; shown camelCase.
+    assert syntax.render(Condition("postal_code", "present")) == "postalCode present"
+    assert syntax.render(Condition("cost_center", "eq", ("X",))) == "costCenter eq X"
 
 
 def test_render_quotes_only_what_needs_it() -> None:
@@ -290,7 +305,9 @@ def test_render_quotes_only_what_needs_it() -> None:
     [
         ("", "write FIELD OP"),
         ("city", "write FIELD OP"),
-        ('city eq "New York', "No closing quotation"),
+        ('city eq "New York', r"condition 'city eq \"New York': unbalanced quote \("),
+        ("title eq O'Brien", "unbalanced quote"),
+        ("city eq York\\", "lone backslash"),
         ("city eq", "takes exactly one value, got 0"),
         ("city between 1 2", "'between' is not one of"),
         ("groups contains Eng", "is not one of any, all, none"),

@@ -176,7 +176,7 @@ def test_the_webhook_commands_against_a_real_receiver(
             "queued": 0  # the tenant has no events yet
         }
         # Refusals: unknown endpoint, unknown type, http without the setting.
-        refused = cli("webhook", "remove", "--tenant", tenant.tenant, "nope", code=1)
+        refused = cli("webhook", "remove", "--tenant", tenant.tenant, "nope", "--yes", code=1)
         assert "no webhook endpoint" in refused["error"]
         url = f"http://127.0.0.1:{port}/h"
         bad = cli(
@@ -190,7 +190,7 @@ def test_the_webhook_commands_against_a_real_receiver(
         tls = f"https://127.0.0.1:{port}/h"
         local = cli("webhook", "add", "--tenant", tenant.tenant, "--url", tls, code=1)
         assert "loopback" in local["error"]
-        assert cli("webhook", "remove", "--tenant", tenant.tenant, uid) == {"removed": uid}
+        assert cli("webhook", "remove", "--tenant", tenant.tenant, uid, "--yes") == {"removed": uid}
         assert cli("webhook", "list", "--tenant", tenant.tenant) == []
     finally:
         served.stop()

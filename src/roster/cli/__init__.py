@@ -15,6 +15,7 @@ import typer
 from sqlalchemy import Connection
 
 from roster.cli import demo as demo_support
+from roster.cli import log_prune
 from roster.cli.admin import register as register_admin_commands
 from roster.cli.directory import employee_app
 from roster.cli.directory import register as register_directory_commands
@@ -24,7 +25,8 @@ from roster.cli.mail import register as register_mail_commands
 from roster.cli.roles import register as register_role_commands
 from roster.cli.rules import register as register_rule_commands
 from roster.cli.serving import register as register_serve_command
-from roster.cli.support import JsonFlag
+from roster.cli.support import ConnectionArg, ConnectionTenantOpt, JsonFlag, YesFlag, confirm
+from roster.cli.support import connection_uid as _connection_uid
 from roster.cli.support import fail as _fail
 from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
@@ -47,7 +49,13 @@ connection_app = typer.Typer(help="SCIM connections of a tenant.", no_args_is_he
 token_app = typer.Typer(help="Bearer tokens of SCIM connections.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(connection_app, name="connection")
+log_app = typer.Typer(
+    help="The system log: a tenant's newest entries, one request's trail (`roster log "
+    "--tenant NAME`, `roster log --request ID`), and `roster log prune`."
+)
 app.add_typer(token_app, name="token")
+app.add_typer(log_app, name="log")
+log_app.command("prune")(log_prune.prune)
 register_directory_commands(app, connection_app)  # employee, location, apikey, mapping
 register_mail_commands(app)  # mail template|outbox|deliver
 register_rule_commands(app)  # access-group, rule
@@ -273,19 +281,21 @@ def _show_connection(row: ConnectionRow, cov: coverage.Coverage, as_json: bool) 
     human = (
         f"{head}\nprofile: {row.idp} (see docs/compatibility.md)\n{_coverage_text(cov)}\n"
         f"settings:\n{rows}\n"
-        "change one with `roster connection configure ID --set NAME=VALUE`, "
+        f"change one with `roster connection configure {row.uid[:8]} --set NAME=VALUE`, "
         "undo with `--reset NAME`"
     )
     _print(as_json, data, human)
 
 
 @connection_app.command("show")
-def connection_show(connection_id: str, as_json: JsonFlag = False) -> None:
+def connection_show(
+    connection: ConnectionArg, tenant: ConnectionTenantOpt = None, as_json: JsonFlag = False
+) -> None:
     """Show one connection: base URL, status, IdP profile, users not in the directory
     (and why), and every setting."""
 
     def run(conn: Connection) -> tuple[ConnectionRow, coverage.Coverage]:
-        row = tenancy.get_connection(conn, connection_id)
+        row = tenancy.resolve_connection(conn, connection, tenant)
         return row, coverage.of_connection(conn, row.tenant_id, row.id)
 
     row, cov = _run(as_json, run)
@@ -294,7 +304,7 @@ def connection_show(connection_id: str, as_json: JsonFlag = False) -> None:
 
 @connection_app.command("configure")
 def connection_configure(
-    connection_id: str,
+    connection: ConnectionArg,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="NAME=VALUE: override a setting (repeatable)."),
@@ -303,15 +313,16 @@ def connection_configure(
         list[str] | None,
         typer.Option("--reset", help="NAME: back to the profile's default (repeatable)."),
     ] = None,
+    tenant: ConnectionTenantOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Override settings of one connection (IdP quirks, response forms, …); logged."""
 
     def run(conn: Connection) -> tuple[ConnectionRow, list[str], coverage.Coverage]:
-        row = tenancy.get_connection(conn, connection_id)
+        row = tenancy.resolve_connection(conn, connection, tenant)
         changes = connection_settings.configure(conn, row, set_ or [], reset or [])
         cov = coverage.of_connection(conn, row.tenant_id, row.id)
-        return tenancy.get_connection(conn, connection_id), changes, cov
+        return tenancy.get_connection(conn, row.uid), changes, cov
 
     row, changes, cov = _run(as_json, run)
     if not as_json:
@@ -319,27 +330,47 @@ def connection_configure(
     _show_connection(row, cov, as_json)
 
 
-def _set_status(connection_id: str, status: str, as_json: bool) -> None:
-    row = _run(as_json, lambda c: tenancy.set_status(c, connection_id, status))
+def _set_status(connection: str, tenant: str | None, status: str, as_json: bool) -> None:
+    row = _run(
+        as_json,
+        lambda c: tenancy.set_status(c, _connection_uid(c, connection, tenant), status),
+    )
     _print(as_json, _connection_json(row), f"connection {row.name!r} is now {row.status}")
 
 
 @connection_app.command("activate")
-def connection_activate(connection_id: str, as_json: JsonFlag = False) -> None:
+def connection_activate(
+    connection: ConnectionArg, tenant: ConnectionTenantOpt = None, as_json: JsonFlag = False
+) -> None:
     """Accept SCIM requests on this connection again."""
-    _set_status(connection_id, "active", as_json)
+    _set_status(connection, tenant, "active", as_json)
 
 
 @connection_app.command("deactivate")
-def connection_deactivate(connection_id: str, as_json: JsonFlag = False) -> None:
+def connection_deactivate(
+    connection: ConnectionArg, tenant: ConnectionTenantOpt = None, as_json: JsonFlag = False
+) -> None:
     """Refuse SCIM requests on this connection (401) without deleting anything."""
-    _set_status(connection_id, "inactive", as_json)
+    _set_status(connection, tenant, "inactive", as_json)
 
 
 @token_app.command("regenerate")
-def token_regenerate(connection_id: str, as_json: JsonFlag = False) -> None:
+def token_regenerate(
+    connection: ConnectionArg,
+    tenant: ConnectionTenantOpt = None,
+    yes: YesFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Issue a new token; the old one stops working at once."""
-    issued = _run(as_json, lambda c: tenancy.regenerate_token(c, connection_id))
+    row = _run(as_json, lambda c: tenancy.resolve_connection(c, connection, tenant))
+    confirm(
+        f"Issue a new token for connection {row.name!r} ({row.uid}, tenant "
+        f"{row.tenant_name!r})? The current token stops working at once, and the IdP fails "
+        "until it is given the new one.",
+        yes,
+        as_json,
+    )
+    issued = _run(as_json, lambda c: tenancy.regenerate_token(c, row.uid))
     data = _connection_json(issued.connection, issued.token)
     _print(
         as_json,
@@ -349,8 +380,9 @@ def token_regenerate(connection_id: str, as_json: JsonFlag = False) -> None:
     )
 
 
-@app.command("log")
+@log_app.callback(invoke_without_command=True)
 def show_log(
+    ctx: typer.Context,
     tenant: Annotated[
         str | None, typer.Option(help="Tenant name (required unless --request is given).")
     ] = None,
@@ -368,12 +400,18 @@ def show_log(
     ] = None,
     resource_id: Annotated[str | None, typer.Option("--resource-id", help="A resource id.")] = None,
     connection: Annotated[
-        str | None, typer.Option("--connection", help="Only this connection's entries (its id).")
+        str | None,
+        typer.Option(
+            "--connection",
+            help="Only this connection's entries (its id, the start of it, or its name).",
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(help="How many entries (newest first).")] = 50,
     as_json: JsonFlag = False,
 ) -> None:
     """Show the newest system-log entries of a tenant, or one request's whole trail."""
+    if ctx.invoked_subcommand is not None:
+        return  # `roster log prune`
     if request is not None:
         show_trail(request, tenant, as_json)
         return
@@ -386,6 +424,7 @@ def show_log(
 
     def run(conn: Connection) -> list[audit.LogEntry]:
         t = tenancy.get_tenant(conn, tenant)
+        uid = None if connection is None else _connection_uid(conn, connection, t.name)
         return audit.recent(
             conn,
             t.id,
@@ -393,7 +432,7 @@ def show_log(
             outcome=outcome,
             resource_type=resource_type,
             resource_id=resource_id,
-            connection_uid=connection,
+            connection_uid=uid,
         )
 
     rows = _run(as_json, run)

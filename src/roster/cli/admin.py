@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Connection
 
-from roster.cli.support import JsonFlag, stamp
+from roster.cli.support import JsonFlag, YesFlag, confirm, stamp
 from roster.cli.support import fail as _fail
 from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
@@ -105,15 +105,22 @@ def admin_list(
 
 
 @admin_app.command("remove")
-def admin_remove(email: str, as_json: JsonFlag = False) -> None:
+def admin_remove(email: str, yes: YesFlag = False, as_json: JsonFlag = False) -> None:
     """Remove an admin account; its sessions end at once."""
+    confirm(f"Remove admin account {email!r}? Its sessions end at once.", yes, as_json)
     row = _run(as_json, lambda c: admins.remove_account(c, email))
     _print(as_json, {"removed": row.id, "email": row.email}, f"admin {row.email} removed")
 
 
 @admin_app.command("reset")
-def admin_reset(email: str, as_json: JsonFlag = False) -> None:
+def admin_reset(email: str, yes: YesFlag = False, as_json: JsonFlag = False) -> None:
     """Forget an admin's password and end its sessions; prints a new set-password link."""
+    confirm(
+        f"Forget the password of {email!r} and end its sessions? It signs in again only "
+        "through the new set-password link.",
+        yes,
+        as_json,
+    )
     issued = _run(as_json, lambda c: admins.reset_account(c, email, now()))
     data = _link_json(issued)
     _print(as_json, data, _link_text(f"password of {issued.account.email} reset", data))

@@ -5,15 +5,21 @@ employee directory from the command line. Same conventions as cli.py: every comm
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Connection
 
-from roster.cli.support import JsonFlag, progress_bar
+from roster.cli.support import (
+    ConnectionArg,
+    ConnectionTenantOpt,
+    JsonFlag,
+    YesFlag,
+    confirm,
+    progress_bar,
+)
+from roster.cli.support import connection_uid as _connection_uid
 from roster.cli.support import engine as _engine
 from roster.cli.support import fail as _fail
 from roster.cli.support import refusals as _refusals
@@ -22,6 +28,7 @@ from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
 from roster.directory.admin import apikeys, custom_fields
 from roster.directory.admin.connections import delete_connection
+from roster.directory.admin.tenancy import resolve_connection
 from roster.directory.attributes.mapping import DEFAULT_MAPPING, REFERENCE_MAPPING
 from roster.directory.people import employees, manual_import
 from roster.directory.people.employees import MANUAL_FIELDS, ManualEmployee
@@ -58,6 +65,66 @@ def _one_line(e: dict[str, Any]) -> str:
     )
     source = e["source"]["connection"]["name"] if e["source"]["connection"] else "manual"
     return f"{e['id']}  {e['email']:<32} {e['status']:<8} {source:<16} {name}"
+
+
+def _person(ref: dict[str, Any] | None) -> str:
+    """A manager or an assistant: the employee it resolved to, or the value still waiting."""
+    if ref is None:
+        return "-"
+    if ref["employee"]:
+        return str(ref["employee"]["email"])
+    return f"{ref['value']!r} (not in the directory yet)"
+
+
+def _granted(item: dict[str, Any]) -> str:
+    by = f" by rule {item['rule']['name']!r}" if item.get("rule") else ""
+    if item["status"] == "revoked":
+        return f"{item['name']} (revoked{by}: {item['reason']})"
+    return f"{item['name']}{by}"
+
+
+def employee_text(e: dict[str, Any]) -> str:
+    """One employee as a person reads it: `roster employee show` without --json (the same
+    fields, under the read API's names)."""
+    source = e["source"]
+    if source["connection"]:
+        c = source["connection"]
+        origin = f"synced by connection {c['name']!r} ({c['id'][:8]}, {c['idp']})"
+        if source.get("userName"):
+            origin += f" as userName {source['userName']!r}"
+    else:
+        origin = "manual (added by an admin)"
+    rows: list[tuple[str, str]] = [("id", e["id"]), ("status", e["status"]), ("source", origin)]
+    skip = {"id", "email", "status", "source", "createdAt", "updatedAt"}
+    for name, value in e.items():
+        if name in skip or isinstance(value, dict | list) or value in (None, ""):
+            continue
+        rows.append((name, str(value)))
+    if e.get("primaryLocation"):
+        p = e["primaryLocation"]
+        where = p["location"]["name"] if p["location"] else "no location takes it"
+        rows.append(("primaryLocation", f"{p['value']!r} -> {where}"))
+    rows.append(("manager", _person(e.get("manager"))))
+    if e.get("assistants"):
+        rows.append(("assistants", ", ".join(_person(a) for a in e["assistants"])))
+    rows.append(("locations", ", ".join(loc["name"] for loc in e["locations"]) or "-"))
+    rows.append(("groups", ", ".join(g["displayName"] for g in e["groups"]) or "-"))
+    roles = [
+        f"{r['role']} "
+        + (f"at {r['location']['name']}" if r["location"] else "company-wide")
+        + f" ({r['source']}{': ' + r['origin'] if r['origin'] else ''})"
+        for r in e.get("roles", [])
+    ]
+    rows.append(("roles", "; ".join(roles) or "-"))
+    rows.append(("accessGroups", ", ".join(map(_granted, e.get("accessGroups", []))) or "-"))
+    rows.append(("locationAccess", ", ".join(map(_granted, e.get("locationAccess", []))) or "-"))
+    if "mobileKey" in e:
+        rows.append(("mobileKey", e["mobileKey"]["status"]))
+    for name, value in (e.get("customFields") or {}).items():
+        rows.append((f"custom.{name}", str(value)))
+    rows += [("createdAt", str(e["createdAt"])), ("updatedAt", str(e["updatedAt"]))]
+    width = max(len(k) for k, _ in rows) + 1
+    return "\n".join([e["email"], *(f"  {k + ':':<{width}} {v}" for k, v in rows)])
 
 
 # ---- employees -----------------------------------------------------------------------------
@@ -107,14 +174,25 @@ def employee_add(
 def employee_import(
     tenant: TenantOpt,
     file: Annotated[Path, typer.Argument(help="CSV with a header row; email is required.")],
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="A row whose email a manual employee already has updates it (the file's "
+            "columns replace its values; an empty cell clears one). Without it such rows are "
+            "refused.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Import manual employees from CSV. Each row is imported on its own: a bad row is
     reported (row number and reason) and never stops the good ones. Rows are committed
-    200 at a time; exits 1 if any row was refused.
+    200 at a time; exits 1 if any row was refused. Synced employees are never changed
+    (they are the IdP's): with --update their rows are refused, saying so.
 
     Columns: email (required), givenName, familyName, displayName, title, department, …
     (any field of `roster employee add --field`), and locations (names separated by ;).
+    Comma-, semicolon- and tab-separated files are all read (the header row tells which).
     """
     try:
         with file.open(newline="", encoding="utf-8-sig") as f:
@@ -130,25 +208,39 @@ def employee_import(
             tenant_id = _tenant_id(conn, tenant)
         task = progress.add_task("rows", total=len(rows))
         results = manual_import.import_file(
-            engine, tenant_id, rows, file.name, lambda: progress.advance(task)
+            engine, tenant_id, rows, file.name, lambda: progress.advance(task), update=update
         )
-    imported = [
-        {"row": r.number, "id": r.employee_id, "email": r.email} for r in results if r.employee_id
-    ]
-    failed = [
-        {"row": r.number, "email": r.email, "error": r.error}
-        for r in results
-        if r.employee_id is None
-    ]
+    counts = {a: sum(1 for r in results if r.action == a) for a in ("added", "updated")}
+    failed = [{"row": r.number, "email": r.email, "error": r.error} for r in results if r.refused]
     report = {
         "rows": len(results),
-        "imported": len(imported),
+        "imported": len(results) - len(failed),
+        "added": counts["added"],
+        "updated": counts["updated"],
         "refused": len(failed),
         "failed": failed,
-        "employees": imported,
+        "employees": [
+            {"row": r.number, "id": r.employee_id, "email": r.email, "action": r.action}
+            for r in results
+            if not r.refused
+        ],
+        "results": [
+            {"row": r.number, "email": r.email, "action": r.action, "error": r.error}
+            for r in results
+        ],
     }
-    lines = [f"{len(imported)} of {len(results)} rows imported, {len(failed)} refused"]
-    lines += [f"  row {f['row']} ({f['email'] or 'no email'}): {f['error']}" for f in failed]
+    done = f"{len(results) - len(failed)} of {len(results)} rows imported"
+    if update:
+        # Each row's fate (added, updated, refused): what a person checks after --update.
+        lines = [
+            f"{done} ({counts['added']} added, {counts['updated']} updated), {len(failed)} refused"
+        ]
+        for r in results:
+            why = f": {r.error}" if r.error else ""
+            lines.append(f"  row {r.number} ({r.email or 'no email'}): {r.action}{why}")
+    else:
+        lines = [f"{done}, {len(failed)} refused"]
+        lines += [f"  row {f['row']} ({f['email'] or 'no email'}): {f['error']}" for f in failed]
     _print(as_json, report, "\n".join(lines))
     if failed:
         raise typer.Exit(1)
@@ -162,7 +254,10 @@ _LIST_PAGE = 1000
 def employee_list(
     tenant: TenantOpt,
     status: Annotated[str | None, typer.Option(help="active or inactive.")] = None,
-    source: Annotated[str | None, typer.Option(help="manual, synced, or a connection id.")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="manual, synced, or a connection (its id, its start, or its name)."),
+    ] = None,
     location: Annotated[str | None, typer.Option(help="A location name.")] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="At most this many (default: all).")
@@ -170,10 +265,13 @@ def employee_list(
     as_json: JsonFlag = False,
 ) -> None:
     """List the tenant's employees (synced and manual), oldest first."""
-    filters: dict[str, Any] = {"status": status, "source": source, "location": location}
 
     def run(conn: Connection) -> tuple[list[dict[str, Any]], int | None]:
         tenant_id = _tenant_id(conn, tenant)
+        chosen = source
+        if source is not None and source not in ("manual", "synced"):
+            chosen = _connection_uid(conn, source, tenant)
+        filters: dict[str, Any] = {"status": status, "source": chosen, "location": location}
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while limit is None or len(items) < limit:
@@ -207,16 +305,23 @@ def employee_show(
         return queries.render_employees(conn, tenant_id, [row])[0]
 
     data = _run(as_json, run)
-    _print(as_json, data, json.dumps(data, indent=2, default=str))
+    _print(as_json, data, employee_text(data))
 
 
 @employee_app.command("remove")
 def employee_remove(
     tenant: TenantOpt,
     employee: Annotated[str, typer.Argument(help="Employee id or email.")],
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Remove a manual employee (synced ones are removed in the IdP)."""
+    confirm(
+        f"Remove manual employee {employee!r} from tenant {tenant!r}? Its roles, grants and "
+        "locations go with it.",
+        yes,
+        as_json,
+    )
     row = _run(as_json, lambda c: employees.remove_manual(c, _tenant_id(c, tenant), employee))
     _print(as_json, {"removed": row.id, "email": row.email}, f"{row.email} removed")
 
@@ -261,8 +366,16 @@ def location_list(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
 
 
 @location_app.command("remove")
-def location_remove(tenant: TenantOpt, name: str, as_json: JsonFlag = False) -> None:
+def location_remove(
+    tenant: TenantOpt, name: str, yes: YesFlag = False, as_json: JsonFlag = False
+) -> None:
     """Remove a location (its memberships and mappings go with it)."""
+    confirm(
+        f"Remove location {name!r} of tenant {tenant!r}? Its memberships, mappings and the "
+        "roles held at it go with it.",
+        yes,
+        as_json,
+    )
     row = _run(as_json, lambda c: locations.remove(c, _tenant_id(c, tenant), name))
     _print(as_json, _location_json(row), f"location {row.name!r} removed")
 
@@ -280,8 +393,16 @@ def location_map(
 
 
 @location_app.command("unmap")
-def location_unmap(tenant: TenantOpt, value: str, as_json: JsonFlag = False) -> None:
+def location_unmap(
+    tenant: TenantOpt, value: str, yes: YesFlag = False, as_json: JsonFlag = False
+) -> None:
     """Remove a primary-location mapping."""
+    confirm(
+        f"Remove the mapping of {value!r} (tenant {tenant!r})? Employees whose IdP sends it "
+        "lose it as primary location (unless a location has that exact name).",
+        yes,
+        as_json,
+    )
     _run(as_json, lambda c: locations.unmap_value(c, _tenant_id(c, tenant), value))
     _print(as_json, {"unmapped": value}, f"{value!r} unmapped")
 
@@ -334,8 +455,16 @@ def apikey_list(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
 
 
 @apikey_app.command("revoke")
-def apikey_revoke(tenant: TenantOpt, key_id: str, as_json: JsonFlag = False) -> None:
+def apikey_revoke(
+    tenant: TenantOpt, key_id: str, yes: YesFlag = False, as_json: JsonFlag = False
+) -> None:
     """Revoke an API key at once."""
+    confirm(
+        f"Revoke API key {key_id!r} of tenant {tenant!r}? Requests made with it are refused "
+        "(401) at once.",
+        yes,
+        as_json,
+    )
     row = _run(as_json, lambda c: apikeys.revoke(c, _tenant_id(c, tenant), key_id))
     _print(as_json, {"revoked": row.id}, f"API key {row.name!r} revoked")
 
@@ -344,9 +473,14 @@ def apikey_revoke(tenant: TenantOpt, key_id: str, as_json: JsonFlag = False) -> 
 
 
 @mapping_app.command("show")
-def mapping_show(connection_id: str, as_json: JsonFlag = False) -> None:
+def mapping_show(
+    connection: ConnectionArg, tenant: ConnectionTenantOpt = None, as_json: JsonFlag = False
+) -> None:
     """The connection's mapping: the default fields and the custom ones."""
-    custom = _run(as_json, lambda c: custom_fields.fields_of(c, connection_id))
+    custom = _run(
+        as_json,
+        lambda c: custom_fields.fields_of(c, _connection_uid(c, connection, tenant)),
+    )
     data = {
         "default": {name: path for name, path, _ in DEFAULT_MAPPING} | dict(REFERENCE_MAPPING),
         "custom": custom,
@@ -358,21 +492,38 @@ def mapping_show(connection_id: str, as_json: JsonFlag = False) -> None:
 
 @mapping_app.command("set")
 def mapping_set(
-    connection_id: str,
+    connection: ConnectionArg,
     field: Annotated[str, typer.Argument(help="Custom field name.")],
     path: Annotated[str, typer.Argument(help="Attribute path: attr[.sub] or URN:attr[.sub].")],
+    tenant: ConnectionTenantOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Map an attribute of any schema to a custom field (applies from each user's next
     sync)."""
-    _run(as_json, lambda c: custom_fields.set_field(c, connection_id, field, path))
+    _run(
+        as_json,
+        lambda c: custom_fields.set_field(c, _connection_uid(c, connection, tenant), field, path),
+    )
     _print(as_json, {"field": field, "path": path}, f"{field} <- {path}")
 
 
 @mapping_app.command("remove")
-def mapping_remove(connection_id: str, field: str, as_json: JsonFlag = False) -> None:
+def mapping_remove(
+    connection: ConnectionArg,
+    field: str,
+    tenant: ConnectionTenantOpt = None,
+    yes: YesFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Stop mapping a custom field (values already synced stay)."""
-    _run(as_json, lambda c: custom_fields.remove_field(c, connection_id, field))
+    uid = _run(as_json, lambda c: _connection_uid(c, connection, tenant))
+    confirm(
+        f"Stop mapping custom field {field!r} of connection {uid[:8]}? Values already synced "
+        "stay; new syncs no longer fill it.",
+        yes,
+        as_json,
+    )
+    _run(as_json, lambda c: custom_fields.remove_field(c, uid, field))
     _print(as_json, {"removed": field}, f"{field} no longer mapped")
 
 
@@ -380,17 +531,21 @@ def mapping_remove(connection_id: str, field: str, as_json: JsonFlag = False) ->
 
 
 def connection_delete(
-    connection_id: str,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    connection: ConnectionArg,
+    tenant: ConnectionTenantOpt = None,
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Delete a connection: its sync stops and its token dies; the employees it brought stay,
     as manual employees."""
-    if not yes:
-        if as_json or not sys.stdin.isatty():
-            _fail("deleting a connection needs --yes", as_json, 2)
-        typer.confirm(f"Delete connection {connection_id}?", abort=True)
-    deleted = _run(as_json, lambda c: delete_connection(c, connection_id))
+    row = _run(as_json, lambda c: resolve_connection(c, connection, tenant))
+    confirm(
+        f"Delete connection {row.name!r} ({row.uid}, tenant {row.tenant_name!r})? Its token "
+        "stops working and its sync stops; the employees it brought stay, as manual employees.",
+        yes,
+        as_json,
+    )
+    deleted = _run(as_json, lambda c: delete_connection(c, row.uid))
     data = {"deleted": deleted.connection.uid, "employees_kept": deleted.employees_kept}
     _print(
         as_json,

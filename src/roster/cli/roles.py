@@ -13,7 +13,8 @@ import typer
 from sqlalchemy import Connection
 
 from roster.cli.rules import change_json
-from roster.cli.support import JsonFlag
+from roster.cli.support import JsonFlag, YesFlag, confirm
+from roster.cli.support import connection_uid as _connection_uid
 from roster.cli.support import run as _run
 from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
@@ -73,8 +74,9 @@ def _held_line(r: HeldRole) -> str:
     return f"{r.role:<17} {where:<24} {why}{shadow}"
 
 
-@role_app.command("list-roles")
-def role_list_roles(as_json: JsonFlag = False) -> None:
+@role_app.command("list")
+@role_app.command("list-roles", hidden=True)  # its first name, kept for scripts
+def role_list(as_json: JsonFlag = False) -> None:
     """The role names: location roles, then company roles, each highest first."""
     data = {"location": list(roles.LOCATION_ROLES), "company": list(roles.COMPANY_ROLES)}
     human = "location roles (one per location), highest first:\n"
@@ -113,9 +115,14 @@ def _mapping_line(m: dict[str, Any]) -> str:
 @role_app.command("map")
 def role_map(
     tenant: TenantOpt,
-    connection: Annotated[str, typer.Option(help="The SCIM connection id whose groups count.")],
+    connection: Annotated[
+        str,
+        typer.Option(
+            help="The SCIM connection whose groups count: its id, the start of it, or its name."
+        ),
+    ],
     group: Annotated[str, typer.Option(help="The group's name (displayName in the IdP).")],
-    role: Annotated[str, typer.Option(help="The role members get (see `role list-roles`).")],
+    role: Annotated[str, typer.Option(help="The role members get (see `role list`).")],
     location: Annotated[
         list[str] | None,
         typer.Option(help="A location the role applies at (repeatable; location roles only)."),
@@ -127,7 +134,8 @@ def role_map(
 
     def run(conn: Connection) -> dict[str, Any]:
         tenant_id = _tenant_id(conn, tenant)
-        row = role_admin.map_group(conn, tenant_id, connection, group, role, location or ())
+        uid = _connection_uid(conn, connection, tenant)
+        row = role_admin.map_group(conn, tenant_id, uid, group, role, location or ())
         return _mappings_json(conn, tenant, [row])[0]
 
     data = _run(as_json, run)
@@ -138,10 +146,25 @@ def role_map(
 def role_unmap(
     tenant: TenantOpt,
     mapping_id: Annotated[str, typer.Argument(metavar="MAPPING_ID")],
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Remove a group-to-role mapping: its members lose the role (or fall to the next one
     that still applies) at once."""
+
+    def read(conn: Connection) -> list[dict[str, Any]]:
+        tenant_id = _tenant_id(conn, tenant)
+        rows = [m for m in role_admin.mappings(conn, tenant_id) if m.id == mapping_id.strip()]
+        return _mappings_json(conn, tenant, rows)
+
+    found = _run(as_json, read)
+    if found:  # else unmapping refuses, naming what is missing
+        confirm(
+            f"Remove the mapping {_mapping_line(found[0])}? Its members lose the role at once "
+            "(or fall to the next one that still applies).",
+            yes,
+            as_json,
+        )
 
     def run(conn: Connection) -> dict[str, Any]:
         tenant_id = _tenant_id(conn, tenant)
@@ -160,14 +183,18 @@ def role_unmap(
 @role_app.command("mappings")
 def role_mappings(
     tenant: TenantOpt,
-    connection: Annotated[str | None, typer.Option(help="Only this connection's.")] = None,
+    connection: Annotated[
+        str | None,
+        typer.Option(help="Only this connection's (its id, the start of it, or its name)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The group-to-role mappings, by connection and group."""
 
     def run(conn: Connection) -> list[dict[str, Any]]:
         tenant_id = _tenant_id(conn, tenant)
-        return _mappings_json(conn, tenant, role_admin.mappings(conn, tenant_id, connection))
+        uid = None if connection is None else _connection_uid(conn, connection, tenant)
+        return _mappings_json(conn, tenant, role_admin.mappings(conn, tenant_id, uid))
 
     data = _run(as_json, run)
     _print(as_json, data, "\n".join(_mapping_line(m) for m in data) or "no group-role mappings")
@@ -194,7 +221,7 @@ def _show_roles(as_json: bool, data: dict[str, Any], head: str = "") -> None:
 def role_assign(
     tenant: TenantOpt,
     employee: EmployeeArg,
-    role: Annotated[str, typer.Option(help="The role (see `role list-roles`).")],
+    role: Annotated[str, typer.Option(help="The role (see `role list`).")],
     location: Annotated[
         str | None, typer.Option(help="Where (location roles); none for a company role.")
     ] = None,
@@ -219,10 +246,13 @@ def role_unassign(
     location: Annotated[
         str | None, typer.Option(help="The location role's location; none: the company role.")
     ] = None,
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Remove a manual role. A synced role is refused: remove the person from the IdP
     group (or change the rules) instead."""
+    where = f"at {location!r}" if location else "company role"
+    confirm(f"Remove the manual role of {employee!r} ({where})?", yes, as_json)
 
     def run(conn: Connection) -> tuple[HeldRole, dict[str, Any]]:
         tenant_id = _tenant_id(conn, tenant)

@@ -8,12 +8,13 @@ the rest of the CLI: ``--tenant`` and ``--json`` on every command, one JSON docu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Connection
 
-from roster.cli.support import JsonFlag, progress_bar, stamp
+from roster.cli.support import JsonFlag, YesFlag, confirm, progress_bar, stamp
 from roster.cli.support import engine as _engine
 from roster.cli.support import fail as _fail
 from roster.cli.support import refusals as _refusals
@@ -22,11 +23,10 @@ from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
 from roster.directory.admin import rule_runs, rulebook
 from roster.directory.admin.rulebook import RuleSpec
-from roster.directory.entitlements.access import Change
+from roster.directory.entitlements.access import Change, to_rule
 from roster.directory.places import locations
 from roster.directory.reads import queries
 from roster.rules import syntax
-from roster.rules.engine import Condition
 from roster.storage.access import AccessGroupRow, RuleRow
 from roster.storage.rule_runs import RunRow
 
@@ -44,6 +44,27 @@ rule_app = typer.Typer(
 )
 
 TenantOpt = Annotated[str, typer.Option(help="Tenant name.")]
+IfOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--if",
+        help="A condition, FIELD OP [VALUE ...] (repeatable): 'city eq \"New York\"', "
+        "'state in CA NY', 'groups any Eng Ops', 'groups none Contractors', "
+        "'postalCode present', 'title starts_with Senior', 'custom.badge ne none'. "
+        "Fields are the read API's names (docs/rules.md).",
+    ),
+]
+MatchOpt = Annotated[
+    str | None, typer.Option(help="all: every condition must hold; any: one is enough.")
+]
+AccessGroupOpt = Annotated[
+    list[str] | None, typer.Option(help="Grant this access group (repeatable).")
+]
+RoleOpt = Annotated[str | None, typer.Option(help="Grant this role (see `role list`).")]
+LocationOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="Grant access to this location (repeatable); a location role's scope."),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -93,9 +114,16 @@ def access_group_list(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
 def access_group_remove(
     tenant: TenantOpt,
     name_or_id: Annotated[str, typer.Argument(metavar="NAME_OR_ID")],
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Remove an access group no rule grants (its grants, active or revoked, go with it)."""
+    confirm(
+        f"Remove access group {name_or_id!r} of tenant {tenant!r}? Its grants, active or "
+        "revoked, go with it.",
+        yes,
+        as_json,
+    )
     row = _run(
         as_json, lambda c: rulebook.remove_access_group(c, _tenant_id(c, tenant), name_or_id)
     )
@@ -106,10 +134,7 @@ def access_group_remove(
 
 
 def _conditions(row: RuleRow) -> list[str]:
-    return [
-        syntax.render(Condition(c["field"], c["op"], tuple(c.get("values") or ())))
-        for c in row.conditions
-    ]
+    return [syntax.render(c) for c in to_rule(row).conditions]
 
 
 def _rule_json(conn: Connection, tenant_id: int, row: RuleRow) -> dict[str, Any]:
@@ -162,46 +187,33 @@ def _after_edit(as_json: bool, data: Any, head: str) -> None:
     _print(as_json, data, f"{head}\n{rulebook.NEXT_STEP}")
 
 
+def _check_match(match: str | None, as_json: bool) -> None:
+    if match is not None and match.strip().lower() not in ("all", "any"):
+        _fail(f"--match must be all or any, not {match!r}", as_json, 2)
+
+
 @rule_app.command("add")
 def rule_add(
     tenant: TenantOpt,
     name: str,
-    if_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--if",
-            help="A condition, FIELD OP [VALUE ...] (repeatable): 'city eq \"New York\"', "
-            "'state in CA NY', 'groups any Eng Ops', 'groups none Contractors', "
-            "'postal_code present', 'title starts_with Senior', 'custom.badge ne none'. "
-            "None: the rule matches everyone.",
-        ),
-    ] = None,
-    match: Annotated[
-        str, typer.Option(help="all: every condition must hold; any: one is enough.")
-    ] = "all",
-    access_group: Annotated[
-        list[str] | None, typer.Option(help="Grant this access group (repeatable).")
-    ] = None,
-    role: Annotated[
-        str | None, typer.Option(help="Grant this role (see `role list-roles`).")
-    ] = None,
-    location: Annotated[
-        list[str] | None,
-        typer.Option(help="Grant access to this location (repeatable); a location role's scope."),
-    ] = None,
+    if_: IfOpt = None,
+    match: MatchOpt = "all",
+    access_group: AccessGroupOpt = None,
+    role: RoleOpt = None,
+    location: LocationOpt = None,
     mobile_key: Annotated[bool, typer.Option("--mobile-key", help="Issue a mobile key.")] = False,
     position: Annotated[
         int | None, typer.Option(min=1, help="1 is tried first (default: last).")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Add a rule. Rules are tried in order and the first that matches wins."""
-    if match.strip().lower() not in ("all", "any"):
-        _fail(f"--match must be all or any, not {match!r}", as_json, 2)
+    """Add a rule. Rules are tried in order and the first that matches wins. Without
+    --if the rule matches everyone."""
+    _check_match(match, as_json)
     spec = RuleSpec(
         name,
         tuple(if_ or ()),
-        match,
+        match or "all",
         tuple(access_group or ()),
         role,
         tuple(location or ()),
@@ -215,6 +227,71 @@ def rule_add(
 
     data = _run(as_json, run)
     _after_edit(as_json, data, f"rule added:\n{_rule_line(data)}")
+
+
+@rule_app.command("edit")
+def rule_edit(
+    tenant: TenantOpt,
+    name_or_id: Annotated[str, typer.Argument(metavar="NAME_OR_ID", help="Name, id or position.")],
+    name: Annotated[str | None, typer.Option("--name", help="A new name.")] = None,
+    if_: IfOpt = None,
+    clear_if: Annotated[
+        bool, typer.Option("--clear-if", help="Drop every condition (matches everyone).")
+    ] = False,
+    match: MatchOpt = None,
+    access_group: AccessGroupOpt = None,
+    clear_access_groups: Annotated[
+        bool, typer.Option("--clear-access-groups", help="Grant no access group.")
+    ] = False,
+    role: RoleOpt = None,
+    no_role: Annotated[bool, typer.Option("--no-role", help="Grant no role.")] = False,
+    location: LocationOpt = None,
+    clear_locations: Annotated[
+        bool, typer.Option("--clear-locations", help="Grant no location.")
+    ] = False,
+    mobile_key: Annotated[
+        bool | None,
+        typer.Option("--mobile-key/--no-mobile-key", help="Issue a mobile key, or not."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a rule in place: it keeps its id and its position (`rule move` moves it).
+    Options given replace that part of the rule (--if, --access-group and --location
+    replace the whole list); parts not named stay as they are."""
+    _check_match(match, as_json)
+    for given, cleared, what in (
+        (if_, clear_if, "--if"),
+        (access_group, clear_access_groups, "--access-group"),
+        (location, clear_locations, "--location"),
+        (role, no_role, "--role"),
+    ):
+        if given and cleared:
+            _fail(f"give {what} or clear it, not both", as_json, 2)
+
+    def run(conn: Connection) -> dict[str, Any]:
+        tenant_id = _tenant_id(conn, tenant)
+        row = rulebook.rule(conn, tenant_id, name_or_id)
+        old = rulebook.spec_of(conn, tenant_id, row)
+        spec = replace(
+            old,
+            name=old.name if name is None else name,
+            conditions=() if clear_if else tuple(if_) if if_ else old.conditions,
+            match=old.match if match is None else match,
+            access_groups=(
+                ()
+                if clear_access_groups
+                else tuple(access_group)
+                if access_group
+                else old.access_groups
+            ),
+            role=None if no_role else role if role is not None else old.role,
+            locations=(() if clear_locations else tuple(location) if location else old.locations),
+            mobile_key=old.mobile_key if mobile_key is None else mobile_key,
+        )
+        return _rule_json(conn, tenant_id, rulebook.edit_rule(conn, tenant_id, row.id, spec))
+
+    data = _run(as_json, run)
+    _after_edit(as_json, data, f"rule edited:\n{_rule_line(data)}")
 
 
 @rule_app.command("list")
@@ -270,10 +347,18 @@ def rule_move(
 def rule_remove(
     tenant: TenantOpt,
     name_or_id: Annotated[str, typer.Argument(metavar="NAME_OR_ID", help="Name, id or position.")],
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Remove a rule (what it granted stays until `roster rule apply`)."""
-    row = _run(as_json, lambda c: rulebook.remove_rule(c, _tenant_id(c, tenant), name_or_id))
+    found = _run(as_json, lambda c: rulebook.rule(c, _tenant_id(c, tenant), name_or_id))
+    confirm(
+        f"Remove rule {found.name!r} (position {found.position})? The rules below it move "
+        "up; what it granted stays until `roster rule apply`.",
+        yes,
+        as_json,
+    )
+    row = _run(as_json, lambda c: rulebook.remove_rule(c, _tenant_id(c, tenant), found.id))
     _after_edit(as_json, {"removed": row.id, "name": row.name}, f"rule {row.name!r} removed")
 
 

@@ -149,6 +149,10 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            # uvicorn kills a worker that does not answer its health ping within this many
+            # seconds; its default (5) is shorter than a worker's start on a busy small host
+            # (imports, app, pool), which then restarts workers forever and never serves.
+            timeout_worker_healthcheck=30,
             log_config=logging_config(renderer),
             access_log=False,  # ours (roster.access) has the route, tenant and request id
             proxy_headers=proxy_headers,

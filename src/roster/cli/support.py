@@ -4,6 +4,7 @@ refusal is printed (a message, or ``{"error": …}`` with ``--json``; exit statu
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -20,6 +21,23 @@ from roster.settings import Settings
 from roster.storage.engine import make_engine
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+YesFlag = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do it without asking for confirmation.")
+]
+ConnectionArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="CONNECTION",
+        help="The connection: its id, the start of its id (as `roster log` shows it), or its name.",
+    ),
+]
+ConnectionTenantOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tenant",
+        help="Only this tenant's connections (needed for a name several tenants use).",
+    ),
+]
 T = TypeVar("T")
 
 
@@ -114,6 +132,29 @@ def progress_bar(label: str, as_json: bool) -> Progress:
 def tenant_id(conn: Connection, tenant: str) -> int:
     """The tenant named on the command line (NotFound, printed as a refusal, if none)."""
     return tenancy.get_tenant(conn, tenant).id
+
+
+def connection_uid(conn: Connection, text: str, tenant: str | None = None) -> str:
+    """The id of the connection named on the command line: an id, a unique start of one,
+    or a name (directory/tenancy.resolve_connection)."""
+    return tenancy.resolve_connection(conn, text, tenant).uid
+
+
+def confirm(question: str, yes: bool, as_json: bool) -> None:
+    """Ask before a destructive command acts: ``question`` says what will happen. ``--yes``
+    skips it; without a terminal to ask on (a script, ``--json``) the command is refused,
+    naming --yes, before anything changes."""
+    if yes:
+        return
+    if as_json or not sys.stdin.isatty():
+        fail(
+            f"{question.rstrip('?')}: this asks for confirmation, and there is no terminal to "
+            "ask on; add --yes to do it without asking",
+            as_json,
+        )
+    if not typer.confirm(question, default=False):
+        typer.echo("nothing changed", err=True)
+        raise typer.Exit(1)
 
 
 def stamp(at: Any) -> str | None:

@@ -12,7 +12,18 @@ import httpx
 import typer
 from sqlalchemy import Connection
 
-from roster.cli.support import JsonFlag, engine, fail, refusals, run, settings, show, tenant_id
+from roster.cli.support import (
+    JsonFlag,
+    YesFlag,
+    confirm,
+    engine,
+    fail,
+    refusals,
+    run,
+    settings,
+    show,
+    tenant_id,
+)
 from roster.directory.outbound import webhooks
 from roster.directory.outbound.webhook_delivery import Config, WebhookLoop, ping
 from roster.directory.outbound.webhook_signature import new_secret
@@ -75,8 +86,16 @@ def list_endpoints(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
 
 
 @webhook_app.command("remove")
-def remove(tenant: TenantOpt, endpoint: EndpointArg, as_json: JsonFlag = False) -> None:
+def remove(
+    tenant: TenantOpt, endpoint: EndpointArg, yes: YesFlag = False, as_json: JsonFlag = False
+) -> None:
     """Remove an endpoint; what waits for it is dropped."""
+    confirm(
+        f"Remove webhook endpoint {endpoint!r} of tenant {tenant!r}? The deliveries waiting "
+        "for it are dropped.",
+        yes,
+        as_json,
+    )
     gone = run(as_json, lambda c: webhooks.remove(c, tenant_id(c, tenant), endpoint))
     show(as_json, {"removed": gone.uid}, f"webhook endpoint {gone.uid} removed")
 

@@ -20,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from roster.directory.admin import apikeys
+from roster.directory.admission import rate_limit
+from roster.directory.admission.rate_limit import Limiter, Owner
 from roster.directory.reads import feed, queries
 from roster.errors import (
     InternalError,
@@ -27,6 +29,7 @@ from roster.errors import (
     MethodNotAllowed,
     NotFound,
     RosterError,
+    TooManyRequests,
     UnknownLocation,
 )
 from roster.http.openapi import document
@@ -105,21 +108,45 @@ def _page(items: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
     return {"items": items, "nextCursor": cursor}
 
 
-def routes(engine: Engine, *, events_retention_days: float = 30.0) -> list[Route]:  # noqa: C901 (one small closure per route, registered in one place)
+def _key_id(authorization: str | None) -> str:
+    """The public id of the API key a request presents (``rk_<id>_<secret>``), unchecked:
+    it names the bucket to look at before authentication (directory/admission/rate_limit.py)."""
+    _, _, presented = (authorization or "").partition(" ")
+    return presented.strip().removeprefix(apikeys.PREFIX).partition("_")[0][:64]
+
+
+def routes(  # noqa: C901 (one small closure per route, registered in one place)
+    engine: Engine,
+    *,
+    events_retention_days: float = 30.0,
+    limiter: Limiter | None = None,
+    on_throttle: Callable[[], None] = lambda: None,
+) -> list[Route]:
     def endpoint(
         handler: Callable[[Connection, int, Request], Any], params: tuple[str, ...] = ()
     ) -> Callable[[Request], Any]:
         def run(request: Request) -> Response:
+            bucket = rate_limit.api_key(_key_id(request.headers.get("authorization")))
+            wait = limiter.check(bucket) if limiter is not None else None
+            if wait is not None:
+                on_throttle()
+                detail, headers = rate_limit.refusal(wait)
+                return _error(TooManyRequests(detail), headers)
+            key = None
             try:
                 with engine.begin() as conn:
                     key = apikeys.authenticate(conn, request.headers.get("authorization"))
                     _check_request(request, params)
-                    return JSONResponse(handler(conn, key.tenant_id, request))
+                    response: Response = JSONResponse(handler(conn, key.tenant_id, request))
             except RosterError as err:
-                return _error(err)
+                response = _error(err)
             except Exception:
                 log.exception("internal error in %s", request.url.path)
-                return _error(InternalError("internal error"))
+                response = _error(InternalError("internal error"))
+            if key is not None and limiter is not None:  # authenticated: the request pays
+                owner = Owner(key.tenant_id, None, f"api:{key.id}")
+                limiter.spend(bucket, limiter.default, owner)
+            return response
 
         async def call(request: Request) -> Response:
             if request.method not in _READ:

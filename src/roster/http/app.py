@@ -23,11 +23,15 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from roster import console
+from roster.directory.admission import rate_limit
+from roster.directory.admission.rate_limit import Limiter
 from roster.directory.journal.read_log import ReadLog
+from roster.directory.journal.retention import RetentionLoop
 from roster.directory.messaging.mail import Backoff, DeliveryLoop
 from roster.directory.messaging.smtp import SmtpSender
 from roster.directory.outbound.webhook_delivery import Config as WebhookConfig
 from roster.directory.outbound.webhook_delivery import WebhookLoop
+from roster.directory.settings.rate_limits import Limit
 from roster.errors import (
     InternalError,
     InvalidVersion,
@@ -59,12 +63,18 @@ def mail_loop(settings: Settings, engine: Engine) -> DeliveryLoop | None:
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:  # noqa: C901 (the app's routes and lifespan as closures over one engine)
     settings = settings or Settings()
     engine = engine or make_engine(settings.resolved_database_url())
+    metrics = Metrics(engine, settings.prometheus_multiproc_dir)
+    limiter = Limiter(
+        rate_limit.buckets_for(engine, settings.redis_url),
+        Limit(settings.rate_limit, settings.rate_burst),
+    )
     read_log = ReadLog(
         engine,
         interval=settings.read_log_flush_seconds,
         capacity=settings.read_log_buffer_entries,
+        sources=[lambda everything: limiter.refusals(everything=everything)],
     )
-    service = ScimService(settings, engine, read_log)
+    service = ScimService(settings, engine, read_log, limiter)
     # SQLite work is in-process CPU under the GIL, a fraction of a millisecond a request:
     # a thread hop would cost more than it overlaps. PostgreSQL waits on the network and
     # on row locks, so its requests run in the threadpool and never block the loop.
@@ -108,6 +118,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             reply = service.handle(incoming)
         else:
             reply = await run_in_threadpool(service.handle, incoming)
+        if reply.status == 429:
+            metrics.throttled("scim")
         response = render(reply)
         response.headers["X-Request-Id"] = request_id
         return response
@@ -142,7 +154,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             return api.error_response(InternalError("internal error"))
         return scim_json(error_body(500, "internal error"), 500)
 
-    metrics = Metrics(engine, settings.prometheus_multiproc_dir)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
         Route("/healthz", health.healthz),  # liveness: this process answers
@@ -153,7 +164,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         Route("/scim/{version}/{tenant}/{connection}/{rest:path}", other_version, methods=methods),
         Mount(
             "/api/v1",
-            routes=api.routes(engine, events_retention_days=settings.events_retention_days),
+            routes=api.routes(
+                engine,
+                events_retention_days=settings.events_retention_days,
+                limiter=limiter,
+                on_throttle=lambda: metrics.throttled("api"),
+            ),
         ),  # the host app's read API
         # The admin console answers its own errors in HTML (roster/console/app.py).
         Mount("/admin", app=console.build(settings, engine)),
@@ -165,6 +181,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if settings.webhook_delivery
         else None
     )
+    # System-log retention (directory/journal/retention.py); 0 days keeps everything.
+    retention = (
+        RetentionLoop(engine, settings.log_retention_days)
+        if settings.log_retention_days > 0
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -173,14 +195,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             loop.start()
         if hooks is not None:
             hooks.start()
+        if retention is not None:
+            retention.start()
         try:
             yield
         finally:
+            if retention is not None:
+                await run_in_threadpool(retention.stop)
             if hooks is not None:
                 await run_in_threadpool(hooks.stop)
             if loop is not None:
                 await run_in_threadpool(loop.stop)
             await run_in_threadpool(read_log.stop)
+            limiter.close()
 
     app = Starlette(
         routes=routes,
@@ -195,4 +222,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.webhook_loop = hooks
     app.state.read_log = read_log
     app.state.metrics = metrics
+    app.state.limiter = limiter
+    app.state.retention = retention
     return app

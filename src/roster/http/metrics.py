@@ -95,6 +95,12 @@ class Metrics:
             ["idp", "scim_type", "status"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "roster_rate_limited",
+            "Requests refused with 429 by the rate limit, by surface (scim, api)",
+            ["surface"],
+            registry=self.registry,
+        )
         if not multiproc_dir:
             self.registry.register(self.outbox)
 
@@ -104,6 +110,9 @@ class Metrics:
 
     def rejected(self, idp: str, scim_type: str | None, status: int) -> None:
         self.rejections.labels(idp, scim_type or "none", str(status)).inc()
+
+    def throttled(self, surface: str) -> None:
+        self.rate_limited.labels(surface).inc()
 
     def exposition(self) -> bytes:
         if not self.multiproc_dir:

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from roster.directory.admin.tenancy import authenticate, begin_write
+from roster.directory.admission import rate_limit
+from roster.directory.admission.rate_limit import Limiter, Owner
 from roster.directory.journal import audit
 from roster.directory.journal.audit import Outcome
 from roster.directory.journal.read_log import ReadLog
@@ -28,6 +30,7 @@ from roster.errors import (
     NotModified,
     PayloadTooLarge,
     RosterError,
+    TooManyRequests,
     UnsupportedMediaType,
 )
 from roster.provisioning.dispatch import (
@@ -91,16 +94,30 @@ def _writes(method: str, segments: list[str]) -> bool:
 
 
 class ScimService:
-    def __init__(self, settings: Settings, engine: Engine, read_log: ReadLog) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, read_log: ReadLog, limiter: Limiter
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.read_log = read_log
+        self.limiter = limiter
 
     # -- one request -----------------------------------------------------------------
 
     def handle(self, req: Incoming) -> Reply:
+        key = rate_limit.scim_key(req.tenant, req.connection)
+        wait = self.limiter.check(key)
+        if wait is not None:
+            # RFC 7644 §3.12: the error shape, status "429"; no scimType fits. Counted and
+            # logged in aggregate (directory/admission/rate_limit.py), not one entry each.
+            detail, headers = rate_limit.refusal(wait)
+            return error_reply(TooManyRequests(detail), headers)
         with audit.correlated(req.request_id):
-            return self._handle(req)
+            reply, ctx = self._handle(req)
+        if ctx is not None:  # authenticated: the request pays, after its transaction
+            limit = ctx.rate_limit.resolve(self.limiter.default)
+            self.limiter.spend(key, limit, Owner(ctx.tenant_id, ctx.connection_uid, "scim"))
+        return reply
 
     def _transaction(self, writes: bool) -> AbstractContextManager[Connection]:
         """A write transaction, or (reads) one that writes nothing: SQLite then begins it
@@ -109,7 +126,7 @@ class ScimService:
             return self.engine.begin()
         return _read_transaction(self.engine)
 
-    def _handle(self, req: Incoming) -> Reply:
+    def _handle(self, req: Incoming) -> tuple[Reply, ConnectionContext | None]:
         ctx: ConnectionContext | None = None
         writes = _writes(req.method, req.segments)
         try:
@@ -136,13 +153,13 @@ class ScimService:
                 self._record_read(ctx.tenant_id, ctx.connection_uid, req, reply.outcome)
             if reply is None:
                 reply = self._bulk(ctx, req, body)
-            return reply
+            return reply, ctx
         except AuthenticationFailed as err:
             if err.tenant_id is not None and err.connection_uid is not None:
                 self._record_failure(err.tenant_id, err.connection_uid, req, err)
             else:
                 log.info("unauthenticated request %s %s: %s", req.method, req.path, err.detail)
-            return error_reply(err)
+            return error_reply(err), None
         except RosterError as err:
             if ctx is not None:
                 self._record_failure(ctx.tenant_id, ctx.connection_uid, req, err)
@@ -153,7 +170,7 @@ class ScimService:
                 if isinstance(err, MethodNotAllowed)
                 else None
             )
-            return error_reply(err, headers)
+            return error_reply(err, headers), ctx
         except Exception:
             log.exception(
                 "internal error in %s %s (request id %s)", req.method, req.path, req.request_id
@@ -161,7 +178,8 @@ class ScimService:
             if ctx is not None:
                 internal = InternalError(f"internal error (request id {req.request_id})")
                 self._record_failure(ctx.tenant_id, ctx.connection_uid, req, internal)
-            return error_reply(InternalError(f"internal error; quote request id {req.request_id}"))
+            internal = InternalError(f"internal error; quote request id {req.request_id}")
+            return error_reply(internal), ctx
 
     def _op(self, req: Incoming, body: Any) -> Operation:
         return Operation(req.method, req.segments, req.query, req.headers, body)

@@ -27,26 +27,46 @@ Match = Literal["all", "any"]
 GROUP_OPS = ("any", "all", "none")
 ATTRIBUTE_OPS = ("eq", "ne", "contains", "starts_with", "in", "present")
 
-# Rule attribute name -> the employee field it reads (directory/attributes/mapping.py's names).
-ATTRIBUTES: dict[str, str] = {
-    "city": "city",
-    "state": "state",
+# The attributes rules read: the employee fields under the read API's (and SCIM's) names,
+# the one vocabulary employees are shown and imported with.
+ATTRIBUTES: tuple[str, ...] = (
+    "city",
+    "state",
+    "postalCode",
+    "country",
+    "department",
+    "division",
+    "title",
+    "locale",
+    "userType",
+    "employeeNumber",
+    "costCenter",
+    "organization",
+    "timezone",
+    "givenName",
+    "familyName",
+    "email",
+)
+# The names rules used before they spoke the read API's vocabulary: still accepted (and
+# read from rules stored with them), shown under the new names.
+LEGACY_NAMES: dict[str, str] = {
     "postal_code": "postalCode",
-    "country": "country",
-    "department": "department",
-    "division": "division",
-    "title": "title",
-    "locale": "locale",
     "employee_type": "userType",
     "employee_number": "employeeNumber",
     "cost_center": "costCenter",
-    "organization": "organization",
-    "timezone": "timezone",
     "given_name": "givenName",
     "family_name": "familyName",
-    "email": "email",
 }
+_BY_FOLDED: dict[str, str] = {name.lower(): name for name in ATTRIBUTES} | LEGACY_NAMES
 CUSTOM_PREFIX = "custom."
+
+
+def attribute_name(name: str) -> str:
+    """The canonical name of a condition's field as stored (a legacy snake_case name, any
+    case): what evaluation and display use. Unknown names come back as they are."""
+    if name.lower().startswith(CUSTOM_PREFIX) or name == "groups":
+        return name
+    return _BY_FOLDED.get(name.lower(), name)
 
 
 def _fold(text: str) -> str:
@@ -81,8 +101,8 @@ class Condition:
             if not custom:
                 raise InvalidValue("custom.<field>: name the custom field")
             name = CUSTOM_PREFIX + custom
-        elif name.lower() in ATTRIBUTES:
-            name = name.lower()
+        elif name.lower() in _BY_FOLDED:
+            name = _BY_FOLDED[name.lower()]
         else:
             raise InvalidValue(
                 f"unknown attribute {name!r}; known: groups, {', '.join(ATTRIBUTES)}, "

@@ -1,10 +1,12 @@
 """The condition text admins type and read back: ``FIELD OP [VALUE ...]``, shell-quoted.
 
     city eq "New York"          department contains Eng      title starts_with Senior
-    state in CA NY WA           postal_code present          custom.badge ne none
+    state in CA NY WA           postalCode present           custom.badge ne none
     groups any Eng Ops          groups all "Envi_Admins"     groups none Contractors
 
-Short forms are accepted as in SCIM filters (``co``, ``sw``, ``pr``).
+Short forms are accepted as in SCIM filters (``co``, ``sw``, ``pr``). Fields are the read
+API's names (``postalCode``, ``userType``); the older snake_case ones (``postal_code``)
+are accepted and shown under the new names.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import shlex
 
 from roster.errors import InvalidValue
-from roster.rules.engine import Condition
+from roster.rules.engine import Condition, attribute_name
 
 _ALIASES = {"co": "contains", "sw": "starts_with", "pr": "present", "startswith": "starts_with"}
 
@@ -21,7 +23,14 @@ def parse(text: str) -> Condition:
     try:
         words = shlex.split(text)
     except ValueError as exc:
-        raise InvalidValue(f"condition {text!r}: {exc}") from exc
+        # shlex says "No closing quotation" / "No escaped character": said in our words.
+        why = (
+            "unbalanced quote (a value opened with \" or ' is never closed; quote a value "
+            "that holds a quote the other way, or escape it with \\)"
+            if "quotation" in str(exc)
+            else "it ends with a lone backslash (escape it as \\\\)"
+        )
+        raise InvalidValue(f"condition {text!r}: {why}") from exc
     if len(words) < 2:
         raise InvalidValue(
             f"condition {text!r}: write FIELD OP [VALUE ...], e.g. 'city eq \"New York\"' or "
@@ -32,7 +41,8 @@ def parse(text: str) -> Condition:
 
 
 def render(condition: Condition) -> str:
-    return " ".join([condition.field, condition.op, *(_quote(v) for v in condition.values)])
+    field = attribute_name(condition.field)
+    return " ".join([field, condition.op, *(_quote(v) for v in condition.values)])
 
 
 def _quote(value: str) -> str:

@@ -16,6 +16,10 @@ READ_ONLY = "roster_read_only"
 # Execution option naming work no request waits for (the batched read log): statement
 # counts of requests leave it out.
 BACKGROUND = "roster_background"
+# Execution option of the rate limiter's leases (directory/admission/rate_limit.py): on the request
+# path, but one per lease of several requests, on a connection of their own; statement
+# counts of requests leave it out and count it on its own (tests/api/test_rate_limit.py).
+LIMITER = "roster_limiter"
 
 _BEFORE_COMMIT: WeakKeyDictionary[Connection, list[Callable[[], None]]] = WeakKeyDictionary()
 _ON_END: WeakKeyDictionary[Connection, list[Callable[[], None]]] = WeakKeyDictionary()

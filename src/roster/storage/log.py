@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
-from roster.storage.tables import log_entries
+from roster.storage.tables import log_entries, rate_buckets
 
 L = log_entries.c
 
@@ -96,3 +96,21 @@ def of_request(
     if tenant_id is not None:
         query = query.where(L.tenant_id == tenant_id)
     return [entry_of(r) for r in conn.execute(query.order_by(L.id).limit(limit))]
+
+
+def count_before(conn: Connection, before: datetime) -> int:
+    """How many entries (every tenant's) were written before ``before``."""
+    return int(conn.execute(select(func.count()).where(L.at < before)).scalar_one())
+
+
+def prune(conn: Connection, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` entries (every tenant's) written before ``before``, oldest
+    first; returns how many. In chunks, so that no transaction holds a large delete."""
+    chunk = select(L.id).where(L.at < before).order_by(L.at).limit(limit).scalar_subquery()
+    return conn.execute(delete(log_entries).where(L.id.in_(chunk))).rowcount
+
+
+def prune_rate_buckets(conn: Connection, idle_before: float) -> int:
+    """Delete the rate limiter's buckets untouched since ``idle_before`` (epoch seconds):
+    a bucket that idle is full again, as a missing one is."""
+    return conn.execute(delete(rate_buckets).where(rate_buckets.c.at < idle_before)).rowcount

@@ -157,6 +157,7 @@ log_entries = Table(
     Column("duration_ms", Float(), nullable=False),
     Index("ix_log_entries_tenant", "tenant_id", "id"),
     Index("ix_log_entries_request", "request_id"),  # roster log --request
+    Index("ix_log_entries_at", "at"),  # roster log prune: the retention cut-off
 )
 
 # ---- the employee directory (issue 4) -------------------------------------------------
@@ -651,4 +652,19 @@ webhook_attempts = Table(
     Column("response_snippet", Text()),
     Index("ix_webhook_attempts_tenant", "tenant_id", "at"),
     Index("ix_webhook_attempts_request", "request_id"),
+)
+
+# ---- rate limits (issue 15) -----------------------------------------------------------------
+# One token bucket per SCIM connection and per read-API key, shared by every server process
+# (directory/admission/rate_limit.py). Keyed by the connection's base URL or the key's
+# public id, both unique across tenants, so no tenant_id: nothing here is tenant data, and
+# a lost row only refills its bucket. PostgreSQL keeps the table UNLOGGED (the
+# migration): no WAL, no fsync.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(160), primary_key=True),
+    Column("tokens", Float(), nullable=False),  # may be slightly negative: requests are post-paid
+    Column("at", Float(), nullable=False),  # seconds since the epoch of the last update
+    Column("granted", Integer(), nullable=False),  # tokens the last lease handed out
 )

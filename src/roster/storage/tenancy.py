@@ -210,6 +210,28 @@ def connections_of(conn: Connection, tenant_id: int) -> list[ConnectionRow]:
     return [_conn_row(r) for r in rows]
 
 
+def connections_matching(
+    conn: Connection, text: str, tenant_id: int | None = None, *, by_id: bool = True
+) -> list[ConnectionRow]:
+    """Connections whose name is ``text`` (ignoring case) or, with ``by_id``, whose id
+    starts with it; of one tenant or of every tenant; at most 20 (enough to list the
+    candidates)."""
+    prefix = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    where = func.lower(C.name) == text.lower()
+    if by_id:
+        where = where | C.uid.like(prefix + "%", escape="\\")
+    if tenant_id is not None:
+        where = where & (C.tenant_id == tenant_id)
+    rows = conn.execute(
+        select(*_CONN_COLUMNS)
+        .join(tenants, T.id == C.tenant_id)
+        .where(where)
+        .order_by(T.name, C.name, C.uid)
+        .limit(20)
+    )
+    return [_conn_row(r) for r in rows]
+
+
 def connection_name_taken(conn: Connection, tenant_id: int, name: str) -> bool:
     return (
         conn.execute(select(C.id).where(C.tenant_id == tenant_id, C.name == name)).first()

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass, replace
 
@@ -18,14 +19,9 @@ from sqlalchemy import Connection
 from roster.directory.journal import events as feed
 from roster.directory.journal.audit import Outcome, now, record
 from roster.directory.journal.change import open_change
-from roster.directory.settings import sync_options
+from roster.directory.settings import rate_limits, sync_options
 from roster.directory.settings.context import ConnectionContext
-from roster.errors import (
-    AuthenticationFailed,
-    InvalidValue,
-    NotFound,
-    UniquenessConflict,
-)
+from roster.errors import AuthenticationFailed, InvalidValue, NotFound, UniquenessConflict
 from roster.scim import dialects
 from roster.storage import tenancy as store
 from roster.storage.tenancy import ConnectionRow, TenantRow
@@ -49,9 +45,30 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 random bits
 
 
+# Letters NFKD does not decompose into an ASCII letter and a mark.
+_LATIN = str.maketrans(
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "œ": "oe",
+        "ø": "o",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "\u0131": "i",
+    }
+)
+
+
 def _slug(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug[:48] or "tenant"
+    """The tenant's part of its base URLs: letters and digits, the rest as hyphens. Accented
+    letters keep their base letter (``Ünïcode Co`` -> ``unicode-co``), so the slug still
+    reads as the name; a slug, once given, never changes (it is in every base URL)."""
+    folded = unicodedata.normalize("NFKD", name.lower().translate(_LATIN))
+    ascii_only = folded.encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_only).strip("-")
+    return slug[:48].rstrip("-") or "tenant"
 
 
 def create_tenant(conn: Connection, name: str) -> TenantRow:
@@ -129,6 +146,54 @@ def get_connection(conn: Connection, uid: str) -> ConnectionRow:
     if row is None:
         raise NotFound(f"no connection with id {uid!r}")
     return row
+
+
+# The shortest start of an id accepted for it: `roster log` shows 8 characters, and fewer
+# than 4 would match by accident more often than on purpose.
+MIN_ID_PREFIX = 4
+
+
+class AmbiguousConnection(InvalidValue):
+    """Several connections answer to what a person typed; ``candidates`` are they."""
+
+    def __init__(self, text: str, candidates: list[ConnectionRow]) -> None:
+        listed = "; ".join(f"{r.uid} ({r.name!r} of tenant {r.tenant_name!r})" for r in candidates)
+        super().__init__(
+            f"connection {text!r} is ambiguous: it matches {listed}. Give more of the id, "
+            "or the tenant (--tenant) to look the name up in"
+        )
+        self.candidates = candidates
+
+
+def resolve_connection(conn: Connection, text: str, tenant: str | None = None) -> ConnectionRow:
+    """The connection a person means by ``text``: its id, a unique start of its id (at
+    least MIN_ID_PREFIX characters, as `roster log` shows them), or its name (ignoring
+    case). With ``tenant``, only that tenant's connections count. Refused, naming every
+    candidate, when several match (a name two tenants use, a short prefix)."""
+    wanted = text.strip()
+    if not wanted or "\x00" in wanted:
+        raise InvalidValue("name a connection: its id, the start of its id, or its name")
+    tenant_row = get_tenant(conn, tenant) if tenant is not None else None
+    exact = store.connection_by_uid(conn, wanted.lower())
+    if exact is not None and (tenant_row is None or exact.tenant_id == tenant_row.id):
+        return exact
+    tenant_id = tenant_row.id if tenant_row else None
+    short = len(wanted) < MIN_ID_PREFIX
+    matches = store.connections_matching(conn, wanted, tenant_id, by_id=not short)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise AmbiguousConnection(wanted, matches)
+    where = f" in tenant {tenant_row.name!r}" if tenant_row else ""
+    hint = (
+        f" (an id needs at least {MIN_ID_PREFIX} characters)"
+        if short and store.connections_matching(conn, wanted, tenant_id)
+        else ""
+    )
+    raise NotFound(
+        f"no connection {wanted!r}{where}: give its id, the start of its id, or its name"
+        f"{hint} (see `roster connection list --tenant T`)"
+    )
 
 
 def list_connections(conn: Connection, tenant_name: str) -> list[ConnectionRow]:
@@ -212,6 +277,7 @@ def authenticate(
         profile,
         sync_options.of(row),
         row.config_version,
+        rate_limits.override(row),
     )
     if writes:
         open_change(conn, row.tenant_id, mode="scim", connection_uid=row.uid, at=at)

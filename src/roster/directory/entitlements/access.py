@@ -26,7 +26,16 @@ from roster.directory.entitlements import onboarding
 from roster.directory.journal import events as feed
 from roster.directory.journal.history import notes
 from roster.rules import roles as role_rules
-from roster.rules.engine import ATTRIBUTES, Actions, Condition, Decision, Rule, Subject, evaluate
+from roster.rules.engine import (
+    ATTRIBUTES,
+    Actions,
+    Condition,
+    Decision,
+    Rule,
+    Subject,
+    attribute_name,
+    evaluate,
+)
 from roster.storage import access as store
 from roster.storage import employees as emp_store
 from roster.storage import locations as loc_store
@@ -39,8 +48,10 @@ MOBILE_KEY = "mobile_key"
 
 
 def to_rule(row: RuleRow) -> Rule:
+    # attribute_name: rules stored before the read API's names (postal_code) read alike.
     conditions = tuple(
-        Condition(c["field"], c["op"], tuple(c.get("values") or ())) for c in row.conditions
+        Condition(attribute_name(c["field"]), c["op"], tuple(c.get("values") or ()))
+        for c in row.conditions
     )
     a = row.actions
     actions = Actions(
@@ -130,8 +141,8 @@ def load(
 
 def subject_of(employee: EmployeeRow, groups: Sequence[str]) -> Subject:
     attributes: dict[str, str | None] = {}
-    for name, key in ATTRIBUTES.items():
-        raw = employee.email if key == "email" else employee.fields.get(key)
+    for name in ATTRIBUTES:
+        raw = employee.email if name == "email" else employee.fields.get(name)
         attributes[name] = None if raw is None else str(raw)
     for name, raw in (employee.fields.get("custom") or {}).items():
         attributes[f"custom.{name}"] = None if raw is None else str(raw)

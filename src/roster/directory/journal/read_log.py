@@ -7,9 +7,11 @@ every ``interval`` seconds (sooner when a batch fills) and at shutdown, in one s
 per batch. Under overload the buffer is full and further read entries are dropped and
 counted (``dropped``, reported in the server log when a batch is written) rather than
 slowing the API; a process killed without shutdown loses at most the last interval of
-read entries, never a change. An interval of 0 writes each read's entry at once, in a
-transaction of its own (for deployments whose audit rules want that, and for tests that
-read a request's entry right after it).
+read entries, never a change. Other entries written off the request path join the same
+batches: ``sources`` are asked for theirs at each flush (the rate limiter's aggregated
+refusals, directory/admission/rate_limit.py), and for everything at shutdown. An interval of 0
+writes each read's entry at once, in a transaction of its own (for deployments whose audit
+rules want that, and for tests that read a request's entry right after it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -30,8 +33,16 @@ _BATCH = 500
 
 
 class ReadLog:
-    def __init__(self, engine: Engine, *, interval: float = 1.0, capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        interval: float = 1.0,
+        capacity: int = 10_000,
+        sources: list[Callable[[bool], list[LogEntry]]] | None = None,
+    ) -> None:
         self.engine = engine
+        self.sources = sources or []
         self.interval = interval
         self.capacity = capacity
         self.dropped = 0
@@ -54,8 +65,17 @@ class ReadLog:
         if full:
             self._wake.set()
 
-    def flush(self) -> int:
-        """Write every buffered entry now; returns how many were written."""
+    def flush(self, everything: bool = False) -> int:
+        """Write every buffered entry now, with the sources' due entries (``everything``:
+        all they hold); returns how many were written."""
+        for source in self.sources:
+            try:
+                extra = source(everything)
+            except Exception:
+                log.exception("read log: a source of entries failed")
+                continue
+            with self._lock:
+                self._pending.extend(extra)  # few (aggregates): past the capacity check
         written = 0
         while True:
             with self._lock:
@@ -95,7 +115,7 @@ class ReadLog:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        self.flush()
+        self.flush(everything=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():

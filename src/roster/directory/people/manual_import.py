@@ -21,7 +21,9 @@ from roster.directory.journal.change import savepoint
 from roster.directory.journal.history import note
 from roster.directory.people import employees
 from roster.directory.people.employees import MANUAL_FIELDS, EmployeeRow, ManualEmployee
-from roster.errors import InvalidValue, RosterError, UniquenessConflict
+from roster.errors import InvalidValue, NotFound, RosterError, UniquenessConflict
+from roster.storage import employees as emp_store
+from roster.storage import locations as loc_store
 
 __all__ = [
     "BATCH_ROWS",
@@ -34,6 +36,7 @@ __all__ = [
     "note_imported",
     "note_refused",
     "read_csv",
+    "sniff_delimiter",
 ]
 
 # Rows per transaction: big enough that commits cost little, small enough that an import
@@ -65,11 +68,30 @@ class CsvRow:
     email: str
     person: ManualEmployee | None
     error: RosterError | None = None
+    # The fields the file has a column for (``locations`` too): what an update replaces.
+    columns: frozenset[str] = frozenset()
+
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def sniff_delimiter(header: str) -> str:
+    """The delimiter of a file whose header row is ``header``: a comma, unless the header
+    has none and is split by semicolons (a spreadsheet saved in a locale whose decimal
+    mark is a comma) or tabs. Counted, not guessed from the data: the header is the one
+    line whose cells are known to hold no delimiter."""
+    if "," in header:
+        return ","
+    counts = {d: header.count(d) for d in (";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def read_csv(lines: Iterable[str]) -> list[CsvRow]:
-    """Parse the whole file; raise InvalidValue for a file no row of which can be imported."""
-    reader = csv.reader(lines)
+    """Parse the whole file; raise InvalidValue for a file no row of which can be imported.
+    Comma-, semicolon- and tab-separated files are read alike (sniff_delimiter)."""
+    text = list(lines)
+    reader = csv.reader(text, delimiter=sniff_delimiter(text[0] if text else ""))
     try:
         header = next(reader, None)
         records = [(reader.line_num, record) for record in reader if record]
@@ -129,7 +151,8 @@ def read_csv(lines: Iterable[str]) -> list[CsvRow]:
             first_row[key] = number
         places = [n.strip() for n in values.pop("locations", "").split(";") if n.strip()]
         fields = {k: v for k, v in values.items() if v}
-        out.append(CsvRow(number, email, ManualEmployee(email, fields, places)))
+        columns = frozenset(n for n in names if n is not None and n != "email")
+        out.append(CsvRow(number, email, ManualEmployee(email, fields, places), None, columns))
     return out
 
 
@@ -174,6 +197,45 @@ class RowResult:
     email: str
     employee_id: str | None  # None: refused
     error: str | None = None
+    action: str = "added"  # added | updated | refused
+
+    @property
+    def refused(self) -> bool:
+        return self.employee_id is None
+
+
+def _existing(conn: Connection, tenant_id: int, email: str) -> EmployeeRow | None:
+    if "@" not in email:
+        return None  # not an email: adding it is refused, saying so
+    try:
+        return employees.find(conn, tenant_id, email)
+    except NotFound:
+        return None
+
+
+def _update(
+    conn: Connection,
+    tenant_id: int,
+    before: EmployeeRow,
+    row: ManualEmployee,
+    columns: frozenset[str],
+) -> EmployeeRow:
+    """``before`` changed as ``row`` says: the fields the file has a column for take the
+    row's values (an empty cell clears one), the others keep theirs; a ``locations``
+    column replaces the employee's locations, none keeps them. A synced employee is
+    refused (employees.edit_manual: the IdP's to change)."""
+    kept = {
+        name: str(value)
+        for name, value in before.fields.items()
+        if name in MANUAL_FIELDS and name not in columns and value not in (None, "")
+    }
+    if "locations" in columns:
+        places: Sequence[str] = row.locations
+    else:
+        have = emp_store.locations_of(conn, tenant_id, [before.pk])[before.pk]
+        places = [loc.id for loc in loc_store.all_of(conn, tenant_id) if loc.pk in have]
+    person = ManualEmployee(before.email, {**kept, **row.fields}, places)
+    return employees.edit_manual(conn, tenant_id, before.id, person)
 
 
 def import_rows(
@@ -182,22 +244,30 @@ def import_rows(
     rows: Sequence[CsvRow],
     source: str,
     advance: Callable[[], None] = lambda: None,
+    *,
+    update: bool = False,
 ) -> list[RowResult]:
     """Import ``rows`` in the caller's transaction, each in its own savepoint. ``source``
-    names the file in the log entries of refused rows."""
+    names the file in the log entries of refused rows. ``update``: a row whose email an
+    employee already has changes that employee (if manual) instead of being refused."""
     out: list[RowResult] = []
     for row in rows:
         error = row.error
         if error is None and row.person is not None:
             try:
                 with savepoint(conn, tenant_id):
-                    added = employees.add_manual(conn, tenant_id, row.person)
-                out.append(RowResult(row.number, row.email, added.id))
+                    before = _existing(conn, tenant_id, row.email) if update else None
+                    if before is None:
+                        done, action = employees.add_manual(conn, tenant_id, row.person), "added"
+                    else:
+                        done = _update(conn, tenant_id, before, row.person, row.columns)
+                        action = "updated"
+                out.append(RowResult(row.number, row.email, done.id, None, action))
             except RosterError as err:
                 error = err
         if error is not None:
             note_refused(conn, tenant_id, row.email, error, where=f"{source}, row {row.number}")
-            out.append(RowResult(row.number, row.email, None, error.detail))
+            out.append(RowResult(row.number, row.email, None, error.detail, "refused"))
         advance()
     return out
 
@@ -210,6 +280,7 @@ def import_file(
     advance: Callable[[], None] = lambda: None,
     *,
     batch_rows: int = BATCH_ROWS,
+    update: bool = False,
 ) -> list[RowResult]:
     """Import a whole file, committing every ``batch_rows`` rows; then log the totals.
     Batches already committed stay if a later one fails unexpectedly (the error
@@ -218,7 +289,7 @@ def import_file(
     for start in range(0, len(rows), batch_rows):
         with engine.begin() as conn:
             results += import_rows(
-                conn, tenant_id, rows[start : start + batch_rows], source, advance
+                conn, tenant_id, rows[start : start + batch_rows], source, advance, update=update
             )
     with engine.begin() as conn:
         note_imported(conn, tenant_id, source, results)
@@ -230,12 +301,14 @@ def note_imported(
 ) -> None:
     """One entry for the whole import, so the log shows its totals next to its rows."""
     refused = [r.number for r in results if r.employee_id is None]
+    updated = sum(1 for r in results if r.action == "updated")
     note(
         conn,
         tenant_id,
         None,
         "employee.import",
         f"{source}: {len(results) - len(refused)} of {len(results)} rows imported"
+        + (f" ({updated} updated existing employees)" if updated else "")
         + (f"; refused rows {', '.join(map(str, refused))}" if refused else ""),
         actor="admin",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from roster.directory.settings.rate_limits import Override
 from roster.directory.settings.sync_options import SyncOptions
 from roster.scim.dialects import Profile
 from roster.scim.schema import ResourceType
@@ -23,6 +24,7 @@ class ConnectionContext:
     # The tenant's configuration version: validates the process's cache of its rules,
     # mappings and locations (directory/settings/config_cache.py).
     config_version: int = 0
+    rate_limit: Override = field(default_factory=Override)  # its own rate limit, if any
 
     def scope(self, rt: ResourceType) -> Scope:
         return Scope(self.tenant_id, self.connection_id, rt)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from roster.directory.journal.audit import Outcome, record
 from roster.directory.journal.clock import write_time
-from roster.directory.settings import sync_options
+from roster.directory.settings import rate_limits, sync_options
 from roster.directory.settings.spec import OptionSpec
 from roster.errors import InvalidValue
 from roster.scim import dialects
@@ -43,7 +43,11 @@ def _quirk_spec(quirk: dialects.Quirk) -> OptionSpec:
 
 REGISTRY: dict[str, OptionSpec] = {
     spec.name: spec
-    for spec in (*(_quirk_spec(q) for q in dialects.QUIRKS.values()), *sync_options.SPECS)
+    for spec in (
+        *(_quirk_spec(q) for q in dialects.QUIRKS.values()),
+        *sync_options.SPECS,
+        *rate_limits.SPECS,
+    )
 }
 
 
