@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from roster.directory import employees
+from roster.directory import employees, group_bindings
 from roster.directory import events as feed
 from roster.directory.clock import now, write_time
 from roster.directory.context import ConnectionContext
@@ -26,6 +26,7 @@ from roster.errors import (
     PreconditionFailed,
     UniquenessConflict,
 )
+from roster.rules.engine import fold
 from roster.scim import dialects, document
 from roster.scim.filter import element_matches
 from roster.scim.patch import (
@@ -356,6 +357,7 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
         raise _conflict(rt, doc)
     employees.after_write(conn, ctx, rt.name, stored, created=True)
     if rt.name == "Group":
+        group_bindings.arrived(conn, ctx, stored)  # mappings and rules waiting for its name
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "created", stored)
     related: list[MemberRef] = []
     skipped: list[str] = []
@@ -417,6 +419,8 @@ def replace(
         pks = _resolve_members(conn, scope, ids, strict=ctx.sync.strict_members, skipped=skipped)
         _refuse_self(stored, pks)
         employees.groups_changed(conn, ctx, stored.pk, None)  # old members, and the name
+        if _renamed(current, stored):
+            group_bindings.arrived(conn, ctx, stored)
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         old = store.remove_all_members(conn, scope, stored.pk, at)
         new = store.add_members(conn, scope, stored.pk, pks, at)
@@ -430,6 +434,12 @@ def replace(
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
     return Result(stored, render(ctx, rt, stored, related), tuple(skipped))
+
+
+def _renamed(before: StoredResource, after: StoredResource) -> bool:
+    """A group's name changed (beyond case and spacing): mappings and rules waiting for
+    the new name bind to it; what is bound to it already follows it anyway."""
+    return fold(before.display or "") != fold(after.display or "")
 
 
 def _member_events(
@@ -550,6 +560,8 @@ def patch(
             employees.after_write(conn, ctx, rt.name, stored)
             if rt.name == "Group":
                 employees.groups_changed(conn, ctx, stored.pk, None)  # a rename shows
+                if _renamed(current, stored):
+                    group_bindings.arrived(conn, ctx, stored)
                 feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         else:
             # Members only: the group's new version with its members' (the group row is
@@ -575,6 +587,7 @@ def delete(
     employees.before_delete(conn, ctx, rt.name, current)
     if rt.name == "Group":
         employees.groups_changed(conn, ctx, current.pk, None)
+        group_bindings.leaving(conn, ctx, current)  # what is bound to it waits again
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "deleted", current)
     store.delete_resource(conn, ctx.scope(rt), current, write_time(conn, ctx.tenant_id))
     employees.operation_done(conn, ctx)

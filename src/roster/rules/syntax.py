@@ -32,7 +32,9 @@ def parse(text: str) -> Condition:
 
 
 def render(condition: Condition) -> str:
-    return " ".join([condition.field, condition.op, *(_quote(v) for v in condition.values)])
+    """The condition as an admin reads it; a groups condition names each group by its
+    current name where it is bound (``Condition.names``)."""
+    return " ".join([condition.field, condition.op, *(_quote(v) for v in condition.shown())])
 
 
 def _quote(value: str) -> str:
