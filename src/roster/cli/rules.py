@@ -104,12 +104,12 @@ def access_group_remove(
 
 
 def _rule_json(
-    conn: Connection, tenant_id: int, row: RuleRow, groups: RuleGroups | None = None
+    conn: Connection, tenant_id: int, row: RuleRow, bound: RuleGroups | None = None
 ) -> dict[str, Any]:
     """A rule as the CLI shows it; groups conditions name each group by its current name
     (``waiting_for_groups``: names no connection has a group for yet)."""
-    if groups is None:
-        groups = rulebook.rule_groups(conn, tenant_id, [row])
+    if bound is None:
+        bound = rulebook.rule_groups(conn, tenant_id, [row])
     a = row.actions
     groups = {g.id: g.name for g in rulebook.access_groups(conn, tenant_id)}
     places = {loc.id: loc.name for loc in locations.list_all(conn, tenant_id)}
@@ -118,8 +118,8 @@ def _rule_json(
         "id": row.id,
         "name": row.name,
         "match": row.match,
-        "conditions": [syntax.render(c) for c in rulebook.conditions(row, groups)],
-        "waiting_for_groups": groups.waiting_for(row.pk),
+        "conditions": [syntax.render(c) for c in rulebook.conditions(row, bound)],
+        "waiting_for_groups": bound.waiting_for(row.pk),
         "grants": {
             "access_groups": [
                 {"id": i, "name": groups.get(i)} for i in a.get("access_groups") or []
@@ -128,7 +128,7 @@ def _rule_json(
             "locations": [{"id": i, "name": places.get(i)} for i in a.get("locations") or []],
             "mobile_key": bool(a.get("mobile_key")),
         },
-        "description": rulebook.describe(conn, tenant_id, row, groups),
+        "description": rulebook.describe(conn, tenant_id, row, bound),
     }
 
 
