@@ -25,7 +25,7 @@ from tests.directory.access_support import (
     members,
     roles,
 )
-from tests.directory.conftest import create
+from tests.directory.conftest import configure, create
 
 LA, FDA, SEC = "Location admin", "Front desk admin", "Security admin"
 DOORS = "access group 'Doors'"
@@ -98,7 +98,9 @@ def test_a_rename_keeps_the_mapped_role_and_the_rule_grants_and_shows_the_new_na
         [rule] = rulebook.rules(conn, scim.tenant_id)
         described = rulebook.describe(conn, scim.tenant_id, rule)
         explained = rule_runs.explain(conn, scim.tenant_id, "ann@corp.test")
-        origins = {r.role: r.origin for r in role_admin.held(conn, scim.tenant_id, explained.employee)}
+        origins = {
+            r.role: r.origin for r in role_admin.held(conn, scim.tenant_id, explained.employee)
+        }
     assert described.startswith('if all of: groups any "Office Admins" -> ')
     assert origins == {FDA: "Reception", LA: "Admins"}  # the rule's name, the group's name
     [trace] = explained.decision.traces
@@ -137,7 +139,9 @@ def test_a_mapping_made_before_its_group_waits_and_binds_when_the_group_is_pushe
     )
     # The bind, the group and the grant are one request's work.
     [granted] = [
-        e for e in log(engine, scim, "access.evaluate") if "granted Security admin" in (e.detail or "")
+        e
+        for e in log(engine, scim, "access.evaluate")
+        if "granted Security admin" in (e.detail or "")
     ]
     assert granted.request_id == bound.request_id
 
@@ -156,7 +160,9 @@ def test_a_rename_to_a_waited_for_name_binds_and_a_delete_makes_them_wait_on_its
     assert _mapping_groups(engine, scim) == [("Lobby", False), ("Lobby", False)]
     assert roles(engine, scim, "ann@corp.test") == {(FDA, "HQ", "group")}
     with engine.begin() as conn:
-        role_admin.unmap_group(conn, scim.tenant_id, role_admin.mappings(conn, scim.tenant_id)[0].id)
+        role_admin.unmap_group(
+            conn, scim.tenant_id, role_admin.mappings(conn, scim.tenant_id)[0].id
+        )
     assert roles(engine, scim, "ann@corp.test") == {(SEC, "HQ", "group")}
 
     assert scim.delete(f"/Groups/{group['id']}").status_code == 204
@@ -225,8 +231,6 @@ def test_a_rule_binds_per_connection_and_a_new_group_taking_the_old_name_does_no
 def test_a_put_rename_keeps_the_role_and_a_rename_dropping_the_prefix_loses_it(
     engine: Engine, scim: Scim
 ) -> None:
-    from tests.directory.conftest import configure
-
     add_location(engine, scim, "HQ")
     configure(engine, scim, group_role_prefix="Envi_")
     map_group(engine, scim, "Envi_Desk", FDA, "HQ")

@@ -111,7 +111,8 @@ def test_okta_renames_keep_roles_and_grants_and_waiting_mappings_bind_on_push(
         mapped.stdout
     )
     rule = cli("rule", "add", "--tenant", tenant, "Admins", "--if", "groups any Admins",
-               "--role", "Location admin", "--location", "Annex", "--access-group", "Doors")  # fmt: skip
+               "--role", "Location admin", "--location", "Annex",
+               "--access-group", "Doors")  # fmt: skip
     assert rule["waiting_for_groups"] == ["Admins"]
     [mapping] = cli("role", "mappings", "--tenant", tenant)
     assert (mapping["group"], mapping["waiting"], mapping["group_id"]) == ("Front Desk", True, None)

@@ -22,9 +22,9 @@ from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
 from roster.directory import locations, queries, rule_runs, rulebook
 from roster.directory.access import Change
+from roster.directory.group_bindings import RuleGroups
 from roster.directory.rulebook import RuleSpec
 from roster.rules import syntax
-from roster.directory.group_bindings import RuleGroups
 from roster.storage.access import AccessGroupRow, RuleRow
 from roster.storage.rule_runs import RunRow
 

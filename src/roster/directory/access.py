@@ -37,8 +37,8 @@ from roster.rules.engine import (
     fold,
 )
 from roster.storage import access as store
-from roster.storage import group_bindings as binding_store
 from roster.storage import employees as emp_store
+from roster.storage import group_bindings as binding_store
 from roster.storage import locations as loc_store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.access import GrantRow, MappingRow, RoleRow, RuleRow

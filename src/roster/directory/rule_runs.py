@@ -218,8 +218,8 @@ def explain(conn: Connection, tenant_id: int, who: str) -> Explanation:
     cat = access.load(conn, tenant_id, labels=True)
     # Conditions shown with the current names of the groups they are bound to.
     rows = store.rules_of(conn, tenant_id)
-    names = rulebook.rule_groups(conn, tenant_id, rows).names
-    cat = dataclasses.replace(cat, rules=tuple(access.to_rule(r, names) for r in rows))
+    shown = rulebook.rule_groups(conn, tenant_id, rows).names
+    cat = dataclasses.replace(cat, rules=tuple(access.to_rule(r, shown) for r in rows))
     held = access.read_held(conn, tenant_id, [employee], cat)
     plan = access.plan_for(employee, held, cat, now())
     names = {r.id: r.name for r in cat.rules}

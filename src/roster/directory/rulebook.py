@@ -21,10 +21,10 @@ from roster.directory import group_bindings, locations
 from roster.directory.access import to_rule
 from roster.directory.audit import now
 from roster.directory.clock import write_time
+from roster.directory.group_bindings import RuleGroups
 from roster.directory.history import note
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.rules import roles, syntax
-from roster.directory.group_bindings import RuleGroups
 from roster.rules.engine import Condition
 from roster.storage import access as store
 from roster.storage.access import AccessGroupRow, RuleRow

@@ -16,6 +16,7 @@ Okta's profile, "new york " from a hand-typed CSV) and an admin means the same c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -68,7 +69,7 @@ class Condition:
     field: str
     op: str
     values: tuple[str, ...] = ()
-    names: tuple[str, ...] = field(default=(), compare=False)
+    names: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     def shown(self) -> tuple[str, ...]:
         return self.names if len(self.names) == len(self.values) else self.values

@@ -222,7 +222,7 @@ def roles_of(conn: Connection, tenant_id: int, pks: Sequence[int]) -> dict[int, 
             .where(ER.tenant_id == tenant_id, ER.employee_pk.in_(pks))
         )
         for r in conn.execute(query.order_by(ER.employee_pk, ER.scope_pk)):
-            out[r.employee_pk].append(RoleRow(*r))
+            out[r.employee_pk].append(RoleRow(**r._mapping))
     return out
 
 
