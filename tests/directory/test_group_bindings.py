@@ -6,12 +6,14 @@ rule condition binds per connection."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
 from roster.directory import group_bindings, role_admin, rule_runs, rulebook
 from roster.storage.tables import events
-from tests.conftest import GROUP_SCHEMA, Scim, new_connection
+from tests.conftest import GROUP_SCHEMA, Scim, StatementCounter, new_connection
 from tests.directory.access_support import (
     ADD,
     access_group,
@@ -246,3 +248,55 @@ def test_a_put_rename_keeps_the_role_and_a_rename_dropping_the_prefix_loses_it(
     _rename(scim, group["id"], "Reception")
     assert roles(engine, scim, "ann@corp.test") == set()
     members(scim, group["id"], ADD, [ann])  # still stored, still a member
+
+
+def _rename_costs(
+    engine: Engine,
+    client: TestClient,
+    count_statements: Callable[[], StatementCounter],
+    size: int,
+) -> dict[str, int]:
+    scim = new_connection(engine, client, "okta")
+    add_location(engine, scim, "HQ")
+    map_group(engine, scim, "Front Desk", FDA, "HQ")
+    people = [_person(scim, f"p{i}") for i in range(size)]
+    costs = {}
+    with count_statements() as c:
+        group = scim.create_group("Front Desk", people)
+    costs["create (binds)"] = _count(c)
+    with count_statements() as c:
+        _rename(scim, group["id"], "Reception")
+    costs["rename"] = _count(c)
+    with count_statements() as c:
+        _rename(scim, group["id"], "Front Desk")
+    costs["rename back"] = _count(c)
+    assert roles(engine, scim, f"p{size - 1}@corp.test") == {(FDA, "HQ", "group")}
+    with count_statements() as c:
+        assert scim.delete(f"/Groups/{group['id']}").status_code == 204
+    costs["delete (unbinds)"] = _count(c)
+    return costs
+
+
+def _count(counter: StatementCounter) -> int:
+    return sum(1 for sql, _ in counter.statements if not sql.startswith("BEGIN"))
+
+
+def test_renaming_a_mapped_group_costs_the_same_for_1_and_30_members(
+    engine: Engine, client: TestClient, count_statements: Callable[[], StatementCounter]
+) -> None:
+    small = _rename_costs(engine, client, count_statements, 1)
+    large = _rename_costs(engine, client, count_statements, 30)
+    # Creating or deleting the group grants or removes its members' roles (one statement
+    # each: evaluation writes per employee, as before); a rename of the bound group
+    # changes nothing held, so it costs the same in any size.
+    assert small["rename"] == large["rename"] == small["rename back"] == large["rename back"]
+    # The figures today; binding costs one statement of them on create and rename (what
+    # waits for the name) and on delete (what was bound waits again). PostgreSQL adds
+    # the configuration lock.
+    postgres = engine.dialect.name == "postgresql"
+    assert small == {
+        "create (binds)": 16 + postgres,
+        "rename": 14 + postgres,
+        "rename back": 14 + postgres,
+        "delete (unbinds)": 15 + postgres,
+    }
