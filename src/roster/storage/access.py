@@ -218,7 +218,18 @@ def roles_of(conn: Connection, tenant_id: int, pks: Sequence[int]) -> dict[int, 
     if pks:
         query = (
             select(*_ER_COLUMNS)
-            .select_from(employee_roles.outerjoin(resources, R.pk == ER.group_pk))
+            .select_from(
+                employee_roles.outerjoin(
+                    resources,
+                    # The group of the role's own connection (group_pk has no foreign
+                    # key: see storage/tables.py).
+                    and_(
+                        R.pk == ER.group_pk,
+                        R.connection_id == ER.connection_id,
+                        R.resource_type == "Group",
+                    ),
+                )
+            )
             .where(ER.tenant_id == tenant_id, ER.employee_pk.in_(pks))
         )
         for r in conn.execute(query.order_by(ER.employee_pk, ER.scope_pk)):
@@ -281,7 +292,10 @@ def group_roles_to_manual(
             updated_at=at,
             # The group's name as it is now, for "formerly synced from group …".
             origin=func.coalesce(
-                select(R.display).where(R.pk == ER.group_pk).scalar_subquery(), ER.origin
+                select(R.display)
+                .where(R.pk == ER.group_pk, R.connection_id == connection_id)
+                .scalar_subquery(),
+                ER.origin,
             ),
             group_pk=None,
         )

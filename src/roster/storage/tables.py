@@ -404,14 +404,17 @@ employee_roles = Table(
     Column("source", String(6), nullable=False),  # manual | group | rule
     Column("origin", String(600)),  # the group name or the rule id behind a synced role
     # The group behind a role synced from a group: its current name is shown (a rename
-    # changes nothing held), ``origin`` once it is gone.
-    Column("group_pk", BigPK, ForeignKey("resources.pk", ondelete="SET NULL")),
+    # changes nothing held), ``origin`` once it is gone. No foreign key, on purpose: an
+    # evaluation writes roles after locking employees, and a key check would then lock
+    # the group's row (FOR KEY SHARE) out of the lock order, against a request deleting
+    # that group (which locks the group, then its members' employees). A group's delete
+    # re-evaluates its members in its own request, so no role keeps pointing at it.
+    Column("group_pk", BigPK),
     Column("connection_id", Integer(), ForeignKey("connections.id", ondelete="SET NULL")),
     # A synced role that a higher-ranking manual role outranks (kept for explain/read API).
     Column("shadowed", String(40)),
     Column("updated_at", DateTime(), nullable=False),
     UniqueConstraint("tenant_id", "employee_pk", "scope_pk", name="uq_employee_roles_scope"),
-    Index("ix_employee_roles_group", "group_pk"),  # a group's delete sets it NULL
 )
 
 # What a rule granted: access groups, locations and the mobile key. Revoked grants stay

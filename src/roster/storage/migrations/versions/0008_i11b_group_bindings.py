@@ -87,16 +87,10 @@ def upgrade() -> None:
         batch.create_index(
             "ix_group_bindings_waiting", ["tenant_id", "connection_id", "name_key"], unique=False
         )
+    # No foreign key: see storage/tables.py (a key check would lock the group's row out
+    # of the write path's lock order).
     with op.batch_alter_table("employee_roles") as batch:
         batch.add_column(sa.Column("group_pk", BIG, nullable=True))
-        batch.create_foreign_key(
-            op.f("fk_employee_roles_group_pk_resources"),
-            "resources",
-            ["group_pk"],
-            ["pk"],
-            ondelete="SET NULL",
-        )
-        batch.create_index("ix_employee_roles_group", ["group_pk"], unique=False)
     _bind_existing()
 
 
@@ -185,7 +179,5 @@ def _bind_existing() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("employee_roles") as batch:
-        batch.drop_index("ix_employee_roles_group")
-        batch.drop_constraint(op.f("fk_employee_roles_group_pk_resources"), type_="foreignkey")
         batch.drop_column("group_pk")
     op.drop_table("group_bindings")
