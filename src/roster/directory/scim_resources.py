@@ -584,12 +584,16 @@ def delete(
 ) -> StoredResource:
     current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
+    # The groups it belonged to (and the members it had) change too: new versions for
+    # them, locked now, before any employee row (resources, then employees: the write
+    # path's lock order; a member PATCH of another group locks in that order too).
+    store.touch_related(conn, ctx.scope(rt), current.pk, write_time(conn, ctx.tenant_id))
     employees.before_delete(conn, ctx, rt.name, current)
     if rt.name == "Group":
         employees.groups_changed(conn, ctx, current.pk, None)
         group_bindings.leaving(conn, ctx, current)  # what is bound to it waits again
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "deleted", current)
-    store.delete_resource(conn, ctx.scope(rt), current, write_time(conn, ctx.tenant_id))
+    store.delete_resource(conn, ctx.scope(rt), current)
     employees.operation_done(conn, ctx)
     return current
 
