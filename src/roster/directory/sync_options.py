@@ -46,15 +46,15 @@ def _relocate(conn: Connection, row: ConnectionRow) -> None:
 
 
 def _reevaluate(conn: Connection, row: ConnectionRow) -> None:
-    from roster.directory import evaluations  # noqa: PLC0415 (evaluations reads these)
+    from roster.directory import evaluations, group_bindings  # noqa: PLC0415 (they read these)
     from roster.storage import access as access_store  # noqa: PLC0415
 
     prefix = of(row).group_role_prefix
-    ignored = [
-        m.group_name
-        for m in access_store.mappings_of(conn, row.tenant_id, row.id)
-        if not m.group_name.casefold().startswith(prefix.casefold())
-    ]
+    mappings = access_store.mappings_of(conn, row.tenant_id, row.id)
+    bound = group_bindings.of_mappings(conn, row.tenant_id, mappings)
+    # The names the groups have now (a mapping follows its group's renames).
+    names = [bound[m.pk].name if m.pk in bound else m.group_name for m in mappings]
+    ignored = [n for n in names if not n.casefold().startswith(prefix.casefold())]
     why = f"group_role_prefix is now {prefix!r}"
     if ignored:
         # Said, not refused: the admin may be mid-way through renaming groups in the IdP.

@@ -16,6 +16,7 @@ Okta's profile, "new york " from a hand-typed CSV) and an admin means the same c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -69,17 +70,29 @@ def attribute_name(name: str) -> str:
     return _BY_FOLDED.get(name.lower(), name)
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """The comparison key of names and values: whitespace collapsed, case folded."""
     return " ".join(text.split()).casefold()
+
+
+_fold = fold
 
 
 @dataclass(frozen=True)
 class Condition:
-    """``field`` is ``groups``, an ATTRIBUTES name, or ``custom.<field>``."""
+    """``field`` is ``groups``, an ATTRIBUTES name, or ``custom.<field>``.
+
+    ``names``: for a groups condition, what to show for each value — the current name of
+    the group it is bound to, which follows renames (directory/group_bindings.py); empty:
+    the values as written."""
 
     field: str
     op: str
     values: tuple[str, ...] = ()
+    names: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+
+    def shown(self) -> tuple[str, ...]:
+        return self.names if len(self.names) == len(self.values) else self.values
 
     def check(self) -> Condition:
         """This condition in canonical form; raises InvalidValue naming what is wrong."""
@@ -139,17 +152,28 @@ class Rule:
 @dataclass(frozen=True)
 class Subject:
     """What rules can see of one employee: attribute values by ATTRIBUTES name (and
-    ``custom.<field>``), and the names of the groups it is a member of."""
+    ``custom.<field>``), and the names of the groups it is a member of.
+
+    ``bound``: the groups its group conditions are bound to — (rule id, folded condition
+    value) -> the current name of the employee's group bound to that value. A condition
+    value names a group once, when it is written or when a group of that name arrives;
+    from then on it is that group, renamed or not (directory/group_bindings.py). None:
+    values are compared with the group names (a subject built without bindings)."""
 
     attributes: Mapping[str, str | None]
     groups: Sequence[str] = ()
-    _folded: frozenset[str] = field(init=False, repr=False, compare=False)
+    bound: Mapping[tuple[str, str], str] | None = None
+    _folded: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_folded", frozenset(_fold(g) for g in self.groups))
+        object.__setattr__(self, "_folded", {_fold(g): g for g in self.groups})
 
-    def in_group(self, name: str) -> bool:
-        return _fold(name) in self._folded
+    def in_group(self, name: str, rule_id: str = "") -> str | None:
+        """The name of the employee's group that the condition value ``name`` (of rule
+        ``rule_id``) designates, or None when it is in no such group."""
+        if self.bound is not None:
+            return self.bound.get((rule_id, _fold(name)))
+        return self._folded.get(_fold(name))
 
     def value(self, name: str) -> str | None:
         raw = self.attributes.get(name)
@@ -206,14 +230,15 @@ def describe(condition: Condition) -> str:
     return render(condition)
 
 
-def judge(condition: Condition, subject: Subject) -> Outcome:
+def judge(condition: Condition, subject: Subject, rule_id: str = "") -> Outcome:
     c = condition
     if c.field == "groups":
-        inside = [g for g in c.values if subject.in_group(g)]
+        found = [subject.in_group(g, rule_id) for g in c.values]
+        inside = list(dict.fromkeys(g for g in found if g is not None))
         if c.op == "any":
             ok = bool(inside)
         elif c.op == "all":
-            ok = len(inside) == len(c.values)
+            ok = all(g is not None for g in found)
         else:
             ok = not inside
         member = f"member of {', '.join(repr(g) for g in inside)}" if inside else "in none"
@@ -245,7 +270,7 @@ def evaluate(rules: Sequence[Rule], subject: Subject) -> Decision:
     everyone (a catch-all to put last)."""
     traces: list[Trace] = []
     for rule in rules:
-        outcomes = tuple(judge(c, subject) for c in rule.conditions)
+        outcomes = tuple(judge(c, subject, rule.id) for c in rule.conditions)
         if not outcomes:
             matched = True
         elif rule.match == "all":
