@@ -353,27 +353,6 @@ def test_removal_from_the_higher_group_lowers_the_role_to_the_next(
     assert any("lowered Front desk admin to Deliveries by group 'Mailroom'" in d for d in details)
 
 
-def test_a_group_rename_and_a_group_delete_move_the_role(engine: Engine, scim: Scim) -> None:
-    add_location(engine, scim, "HQ")
-    map_group(engine, scim, "Front Desk", FDA, "HQ")
-    map_group(engine, scim, "Lobby", SEC, "HQ")
-    ann = _person(scim, "ann")
-    group = scim.create_group("Front Desk", [ann])
-    renamed = scim.patch(
-        f"/Groups/{group['id']}", [{"op": "replace", "path": "displayName", "value": "Lobby"}]
-    )
-    assert renamed.status_code == 200, renamed.text
-    assert roles(engine, scim, _email("ann")) == {(SEC, "HQ", "group")}
-    replaced = scim.put(
-        f"/Groups/{group['id']}",
-        {"schemas": [GROUP_SCHEMA], "displayName": "Front Desk", "members": [{"value": ann}]},
-    )
-    assert replaced.status_code == 200, replaced.text
-    assert roles(engine, scim, _email("ann")) == {(FDA, "HQ", "group")}
-    assert scim.delete(f"/Groups/{group['id']}").status_code == 204
-    assert roles(engine, scim, _email("ann")) == set()
-
-
 def test_an_okta_patch_removing_one_member_and_adding_another(
     engine: Engine, client: TestClient
 ) -> None:

@@ -277,3 +277,85 @@ def test_concurrent_pushes_of_mapped_groups_settle_each_person_on_the_highest_ro
                 for r in role_admin.held(db, conn.tenant_id, employee)
             }
             assert held == {("Location admin", "HQ", "group")}, held
+
+
+def test_renames_and_a_delete_of_mapped_groups_racing_member_pushes(
+    engine: Engine, server: Server
+) -> None:
+    """Issue 11: mappings bound to groups. Renames of a mapped group race member pushes to
+    another mapped group (everyone keeps the higher role: a rename changes nothing held),
+    then its delete races pushes that evaluate its members (a request deleting a group
+    locks it, then its members' employees; one evaluating a member locks the employee and
+    writes its role, which must not wait for the group's row)."""
+    tenant = _tenant(engine)
+    conn = Connection(engine, server, tenant)
+    run = uuid.uuid4().hex[:6]
+    with engine.begin() as db:
+        locations.add(db, conn.tenant_id, "HQ")
+        role_admin.map_group(
+            db, conn.tenant_id, conn.uid, f"Admins {run}", "Location admin", ["HQ"]
+        )
+        role_admin.map_group(db, conn.tenant_id, conn.uid, f"Desk {run}", "Deliveries", ["HQ"])
+    with httpx.Client(timeout=60) as c:
+        users = [
+            c.post(conn.base + "/Users", json=_user(f"n{run}-{i}"), headers=conn.headers).json()[
+                "id"
+            ]
+            for i in range(8)
+        ]
+
+        def push(name: str, members: list[str]) -> str:
+            body = {
+                "schemas": [GROUP],
+                "displayName": name,
+                "members": [{"value": m} for m in members],
+            }
+            made = c.post(conn.base + "/Groups", json=body, headers=conn.headers)
+            assert made.status_code == 201, made.text
+            return str(made.json()["id"])
+
+        admins = push(f"Admins {run}", users)
+        desk = push(f"Desk {run}", [])
+
+    def patch(group_id: str, *ops: dict[str, Any]) -> Callable[[httpx.Client], httpx.Response]:
+        body = {"schemas": [PATCH_OP], "Operations": list(ops)}
+        return lambda c: c.patch(f"{conn.base}/Groups/{group_id}", json=body, headers=conn.headers)
+
+    def add(uid: str) -> Callable[[httpx.Client], httpx.Response]:
+        return patch(desk, {"op": "add", "path": "members", "value": [{"value": uid}]})
+
+    renames = [
+        patch(admins, {"op": "replace", "value": {"id": admins, "displayName": f"A{n} {run}"}})
+        for n in range(4)
+    ]
+    calls = [add(u) for u in users[:4]] + renames + [add(u) for u in users[4:]]
+    assert Counter(_run(calls, 16)) == {204: 12}
+
+    def held() -> list[set[tuple[str, str | None, str]]]:
+        with engine.connect() as db:
+            return [
+                {
+                    (r.role, r.location, r.source)
+                    for r in role_admin.held(
+                        db, conn.tenant_id, find(db, conn.tenant_id, f"n{run}-{i}@corp.test")
+                    )
+                }
+                for i in range(8)
+            ]
+
+    assert held() == [{("Location admin", "HQ", "group")}] * 8
+
+    def delete(c: httpx.Client) -> httpx.Response:
+        return c.delete(f"{conn.base}/Groups/{admins}", headers=conn.headers)
+
+    # Each PATCH re-evaluates its member (remove and add back) while the delete runs.
+    again = [
+        patch(
+            desk,
+            {"op": "remove", "path": f'members[value eq "{u}"]'},
+            {"op": "add", "path": "members", "value": [{"value": u}]},
+        )
+        for u in users
+    ]
+    assert Counter(_run([*again[:4], delete, *again[4:]], 16)) == {204: 9}
+    assert held() == [{("Deliveries", "HQ", "group")}] * 8

@@ -89,9 +89,11 @@ def test_rules_add_list_show_remove(db_url: str, engine: Engine) -> None:
     assert [g["name"] for g in boston["grants"]["access_groups"]] == ["Doors"]
     assert [g["name"] for g in boston["grants"]["locations"]] == ["HQ"]
     assert boston["grants"]["mobile_key"] is False
+    # No group Eng or Ops has been pushed: the condition waits for them, and says so.
+    assert boston["waiting_for_groups"] == ["Eng", "Ops"]
     assert boston["description"] == (
-        "if any of: city eq Boston; groups any Eng Ops -> access groups 'Doors', "
-        "role Front desk admin, locations 'HQ'"
+        "if any of: city eq Boston; groups any Eng Ops (waiting for group 'Eng', 'Ops') -> "
+        "access groups 'Doors', role Front desk admin, locations 'HQ'"
     )
     added = run_cli(db_url, "rule", "add", "--tenant", t, "Everyone", "--location", "Annex")
     assert "2. Everyone (" in added.stdout and "roster rule dry-run" in added.stdout
@@ -123,6 +125,7 @@ def test_rules_add_list_show_remove(db_url: str, engine: Engine) -> None:
     shown = run_cli(db_url, "rule", "show", "--tenant", t, "boston staff").stdout
     assert "  match:       any of its conditions" in shown
     assert "  if:          groups any Eng Ops" in shown
+    assert "  waiting:     no group called 'Eng' yet (binds when the IdP pushes one)" in shown
     assert "    role:          Front desk admin" in shown
 
     # Refusals: a condition that does not parse, a location role without locations, an

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import Connection
 
-from roster.cli.rules import change_json
+from roster.cli.rules import change_json, waiting_warning
 from roster.cli.support import JsonFlag, YesFlag, confirm
 from roster.cli.support import connection_uid as _connection_uid
 from roster.cli.support import run as _run
@@ -20,6 +20,7 @@ from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
 from roster.directory.admin import role_admin, rule_runs, tenancy
 from roster.directory.admin.role_admin import HeldRole
+from roster.directory.entitlements import group_bindings
 from roster.directory.people.employees import find as find_employee
 from roster.directory.places import locations
 from roster.rules import roles
@@ -87,14 +88,19 @@ def role_list(as_json: JsonFlag = False) -> None:
 
 
 def _mappings_json(conn: Connection, tenant: str, rows: list[MappingRow]) -> list[dict[str, Any]]:
+    """``group``: the bound group's current name (it follows renames), or the name the
+    mapping waits for (``waiting``); ``group_id``: the bound group's SCIM id."""
     tenant_id = _tenant_id(conn, tenant)
     uids = {c.id: (c.uid, c.name) for c in tenancy.list_connections(conn, tenant)}
     places = {loc.id: loc.name for loc in locations.list_all(conn, tenant_id)}
+    bound = group_bindings.of_mappings(conn, tenant_id, rows)
     return [
         {
             "id": m.id,
             "connection": {"id": uids[m.connection_id][0], "name": uids[m.connection_id][1]},
-            "group": m.group_name,
+            "group": bound[m.pk].name if m.pk in bound else m.group_name,
+            "group_id": bound[m.pk].group_id if m.pk in bound else None,
+            "waiting": m.pk not in bound or bound[m.pk].waiting,
             "role": m.role,
             "locations": [{"id": i, "name": places.get(i)} for i in m.locations],
             "created_at": m.created_at.isoformat() + "Z",
@@ -109,7 +115,9 @@ def _mapping_line(m: dict[str, Any]) -> str:
         if m["locations"]
         else ""
     )
-    return f"{m['id']}  {m['connection']['name']}: group {m['group']!r} -> {m['role']}{where}"
+    wait = " (waiting: no such group pushed yet)" if m["waiting"] else ""
+    line = f"{m['id']}  {m['connection']['name']}: group {m['group']!r}{wait} -> {m['role']}"
+    return line + where
 
 
 @role_app.command("map")
@@ -121,7 +129,13 @@ def role_map(
             help="The SCIM connection whose groups count: its id, the start of it, or its name."
         ),
     ],
-    group: Annotated[str, typer.Option(help="The group's name (displayName in the IdP).")],
+    group: Annotated[
+        str,
+        typer.Option(
+            help="The group's name (displayName in the IdP). The mapping binds to that "
+            "group and follows its renames; with no such group yet it waits for one."
+        ),
+    ],
     role: Annotated[str, typer.Option(help="The role members get (see `role list`).")],
     location: Annotated[
         list[str] | None,
@@ -139,6 +153,8 @@ def role_map(
         return _mappings_json(conn, tenant, [row])[0]
 
     data = _run(as_json, run)
+    if data["waiting"]:
+        waiting_warning([data["group"]], "the mapping waits for it")
     _print(as_json, data, f"mapped: {_mapping_line(data)}")
 
 

@@ -23,7 +23,8 @@ from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
 from roster.directory.admin import rule_runs, rulebook
 from roster.directory.admin.rulebook import RuleSpec
-from roster.directory.entitlements.access import Change, to_rule
+from roster.directory.entitlements.access import Change
+from roster.directory.entitlements.group_bindings import RuleGroups
 from roster.directory.places import locations
 from roster.directory.reads import queries
 from roster.rules import syntax
@@ -133,11 +134,13 @@ def access_group_remove(
 # ---- rules ---------------------------------------------------------------------------------
 
 
-def _conditions(row: RuleRow) -> list[str]:
-    return [syntax.render(c) for c in to_rule(row).conditions]
-
-
-def _rule_json(conn: Connection, tenant_id: int, row: RuleRow) -> dict[str, Any]:
+def _rule_json(
+    conn: Connection, tenant_id: int, row: RuleRow, bound: RuleGroups | None = None
+) -> dict[str, Any]:
+    """A rule as the CLI shows it; groups conditions name each group by its current name
+    (``waiting_for_groups``: names no connection has a group for yet)."""
+    if bound is None:
+        bound = rulebook.rule_groups(conn, tenant_id, [row])
     a = row.actions
     groups = {g.id: g.name for g in rulebook.access_groups(conn, tenant_id)}
     places = {loc.id: loc.name for loc in locations.list_all(conn, tenant_id)}
@@ -146,7 +149,8 @@ def _rule_json(conn: Connection, tenant_id: int, row: RuleRow) -> dict[str, Any]
         "id": row.id,
         "name": row.name,
         "match": row.match,
-        "conditions": _conditions(row),
+        "conditions": [syntax.render(c) for c in rulebook.conditions(row, bound)],
+        "waiting_for_groups": bound.waiting_for(row.pk),
         "grants": {
             "access_groups": [
                 {"id": i, "name": groups.get(i)} for i in a.get("access_groups") or []
@@ -155,8 +159,24 @@ def _rule_json(conn: Connection, tenant_id: int, row: RuleRow) -> dict[str, Any]
             "locations": [{"id": i, "name": places.get(i)} for i in a.get("locations") or []],
             "mobile_key": bool(a.get("mobile_key")),
         },
-        "description": rulebook.describe(conn, tenant_id, row),
+        "description": rulebook.describe(conn, tenant_id, row, bound),
     }
+
+
+def _all_rules(conn: Connection, tenant_id: int) -> list[dict[str, Any]]:
+    rows = rulebook.rules(conn, tenant_id)
+    groups = rulebook.rule_groups(conn, tenant_id, rows)  # one read for every rule
+    return [_rule_json(conn, tenant_id, r, groups) for r in rows]
+
+
+def waiting_warning(names: list[str], what: str) -> None:
+    """On stderr, so stdout stays the report (or the one JSON document)."""
+    for name in names:
+        typer.echo(
+            f"warning: no group called {name!r} has been pushed yet: {what} and binds "
+            "to the group when the IdP pushes one (POST /Groups or a rename to that name)",
+            err=True,
+        )
 
 
 def _rule_line(rule: dict[str, Any]) -> str:
@@ -171,6 +191,10 @@ def _rule_text(rule: dict[str, Any]) -> str:
         + ("" if rule["conditions"] else " (none: it matches everyone)"),
     ]
     lines += [f"  if:          {c}" for c in rule["conditions"]]
+    lines += [
+        f"  waiting:     no group called {name!r} yet (binds when the IdP pushes one)"
+        for name in rule["waiting_for_groups"]
+    ]
     lines += [
         "  grants:",
         "    access groups: "
@@ -226,6 +250,7 @@ def rule_add(
         return _rule_json(conn, tenant_id, rulebook.add_rule(conn, tenant_id, spec))
 
     data = _run(as_json, run)
+    waiting_warning(data["waiting_for_groups"], "the condition waits for it")
     _after_edit(as_json, data, f"rule added:\n{_rule_line(data)}")
 
 
@@ -298,11 +323,7 @@ def rule_edit(
 def rule_list(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
     """List the rules in the order they are tried (the first that matches wins)."""
 
-    def run(conn: Connection) -> list[dict[str, Any]]:
-        tenant_id = _tenant_id(conn, tenant)
-        return [_rule_json(conn, tenant_id, r) for r in rulebook.rules(conn, tenant_id)]
-
-    data = _run(as_json, run)
+    data = _run(as_json, lambda c: _all_rules(c, _tenant_id(c, tenant)))
     human = "\n".join(_rule_line(r) for r in data)
     _print(as_json, data, human or "no rules: nothing is granted to anyone")
 
@@ -335,7 +356,7 @@ def rule_move(
     def run(conn: Connection) -> list[dict[str, Any]]:
         tenant_id = _tenant_id(conn, tenant)
         rulebook.move_rule(conn, tenant_id, name_or_id, to)
-        return [_rule_json(conn, tenant_id, r) for r in rulebook.rules(conn, tenant_id)]
+        return _all_rules(conn, tenant_id)
 
     data = _run(as_json, run)
     moved = next(r for r in data if r["position"] == to)

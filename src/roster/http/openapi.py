@@ -86,9 +86,9 @@ SCHEMAS: Json = {
     "Role": {
         "description": "A role the employee holds: at most one company role and one location "
         "role per location. `source`: `manual` (an admin), `group` (a pushed group mapped to "
-        "the role; `origin` is the group's name) or `rule` (the rule that fired; `origin` is "
-        "its name). `shadowed`: a synced role the manual one outranks (the manual role stays "
-        "in force until a synced role ranks higher).",
+        "the role; `origin` is the group's current name, following renames) or `rule` (the "
+        "rule that fired; `origin` is its name). `shadowed`: a synced role the manual one "
+        "outranks (the manual role stays in force until a synced role ranks higher).",
         "type": "object",
         "required": ["role", "scope", "location", "source", "origin", "shadowed"],
         "properties": {

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from roster.directory.entitlements import group_bindings
 from roster.directory.journal import events as feed
 from roster.directory.journal.clock import now, write_time
 from roster.directory.people import employees
@@ -26,6 +27,7 @@ from roster.errors import (
     PreconditionFailed,
     UniquenessConflict,
 )
+from roster.rules.model import fold
 from roster.scim import dialects, document
 from roster.scim.filter import element_matches
 from roster.scim.patch import (
@@ -380,6 +382,7 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
         raise _conflict(rt, doc)
     warning = employees.after_write(conn, ctx, rt.name, stored, created=True)
     if rt.name == "Group":
+        group_bindings.arrived(conn, ctx, stored)  # mappings and rules waiting for its name
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "created", stored)
     related: list[MemberRef] = []
     skipped: list[str] = []
@@ -465,6 +468,8 @@ def replace(
         )
         _refuse_self(stored, pks)
         employees.groups_changed(conn, ctx, stored.pk, None)  # old members, and the name
+        if _renamed(current, stored):
+            group_bindings.arrived(conn, ctx, stored)
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         old = store.remove_all_members(conn, scope, stored.pk, at)
         new = store.add_members(conn, scope, stored.pk, pks, at, displays=shown)
@@ -478,6 +483,12 @@ def replace(
         related = store.groups_of(conn, scope, [stored.pk])[stored.pk]
     employees.operation_done(conn, ctx)
     return Result(stored, render(ctx, rt, stored, related), _warnings(warning, skipped))
+
+
+def _renamed(before: StoredResource, after: StoredResource) -> bool:
+    """A group's name changed (beyond case and spacing): mappings and rules waiting for
+    the new name bind to it; what is bound to it already follows it anyway."""
+    return fold(before.display or "") != fold(after.display or "")
 
 
 def _member_events(
@@ -609,6 +620,8 @@ def patch(
             warning = employees.after_write(conn, ctx, rt.name, stored)
             if rt.name == "Group":
                 employees.groups_changed(conn, ctx, stored.pk, None)  # a rename shows
+                if _renamed(current, stored):
+                    group_bindings.arrived(conn, ctx, stored)
                 feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         else:
             # Members only: the group's new version with its members' (the group row is
@@ -631,6 +644,10 @@ def delete(
 ) -> StoredResource:
     current = _get(conn, ctx, rt, resource_id, for_update=True)
     check_if_match(current, if_match)
+    # The groups it belonged to (and the members it had) change too: new versions for
+    # them, locked now, before any employee row (resources, then employees: the write
+    # path's lock order; a member PATCH of another group locks in that order too).
+    store.touch_related(conn, ctx.scope(rt), current.pk, write_time(conn, ctx.tenant_id))
     employees.before_delete(conn, ctx, rt.name, current)
     if rt.name == "Group":
         employees.groups_changed(conn, ctx, current.pk, None)
@@ -638,8 +655,9 @@ def delete(
         # the group's tombstone.
         members = store.members_of(conn, ctx.scope(rt), [current.pk])[current.pk]
         feed.members_changed(conn, ctx.tenant_id, ctx.connection_uid, "removed", current, members)
+        group_bindings.leaving(conn, ctx, current)  # what is bound to it waits again
         feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "deleted", current)
-    store.delete_resource(conn, ctx.scope(rt), current, write_time(conn, ctx.tenant_id))
+    store.delete_resource(conn, ctx.scope(rt), current)
     employees.operation_done(conn, ctx)
     return current
 

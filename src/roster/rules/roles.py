@@ -60,6 +60,9 @@ class Claim:
     role: str
     source: Source
     origin: str
+    # The group's identity (its row) for a group claim: a rename changes ``origin``, not
+    # this, so the held role is the same one (no event, nothing to say).
+    ref: int | None = None
 
 
 def strongest(claims: Iterable[Claim]) -> Claim | None:
@@ -79,6 +82,7 @@ class Held:
     source: Source
     origin: str | None = None
     shadowed: str | None = None  # a synced role the manual one outranks
+    ref: int | None = None  # the group behind a group role (Claim.ref)
 
 
 @dataclass(frozen=True)
@@ -101,12 +105,13 @@ def settle(current: Held | None, claim: Claim | None) -> Settlement:
         if claim is None:
             return Settlement(None, None)
         return Settlement(
-            Held(claim.role, claim.source, claim.origin), f"granted {claim.role}{_by(claim)}"
+            Held(claim.role, claim.source, claim.origin, ref=claim.ref),
+            f"granted {claim.role}{_by(claim)}",
         )
     if current.source == "manual":
         if claim is not None and rank(claim.role) > rank(current.role):
             return Settlement(
-                Held(claim.role, claim.source, claim.origin),
+                Held(claim.role, claim.source, claim.origin, ref=claim.ref),
                 f"granted {claim.role}{_by(claim)}, replacing the manual {current.role} "
                 "(a synced role outranks a lower manual one)",
             )
@@ -123,9 +128,15 @@ def settle(current: Held | None, claim: Claim | None) -> Settlement:
         )
     if claim is None:
         return Settlement(None, f"removed {current.role}: {_lost(current)}")
-    held = Held(claim.role, claim.source, claim.origin)
+    held = Held(claim.role, claim.source, claim.origin, ref=claim.ref)
     if held == current:
         return Settlement(current, None)
+    if claim.ref is not None and (held.role, held.source, held.ref) == (
+        current.role,
+        current.source,
+        current.ref,
+    ):
+        return Settlement(held, None)  # the same group under a new name: nothing changed
     if claim.role == current.role:
         return Settlement(held, f"{claim.role} now held{_by(claim)}")
     verb = "raised" if rank(claim.role) > rank(current.role) else "lowered"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 
 from roster.errors import InvalidValue
-from roster.rules.engine import Condition, attribute_name
+from roster.rules.model import Condition, attribute_name
 
 _ALIASES = {"co": "contains", "sw": "starts_with", "pr": "present", "startswith": "starts_with"}
 
@@ -41,8 +41,11 @@ def parse(text: str) -> Condition:
 
 
 def render(condition: Condition) -> str:
+    """The condition as an admin reads it: fields under the read API's names (a legacy
+    snake_case one shown under its new name); a groups condition names each group by its
+    current name where it is bound (``Condition.names``)."""
     field = attribute_name(condition.field)
-    return " ".join([field, condition.op, *(_quote(v) for v in condition.values)])
+    return " ".join([field, condition.op, *(_quote(v) for v in condition.shown())])
 
 
 def _quote(value: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, select, update
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
 from roster.storage.tables import (
@@ -199,6 +199,7 @@ class RoleRow:
     connection_id: int | None
     shadowed: str | None
     updated_at: datetime
+    group_pk: int | None = None  # source "group": the group behind it
 
 
 _ER_COLUMNS = (
@@ -207,19 +208,37 @@ _ER_COLUMNS = (
     ER.location_pk,
     ER.role,
     ER.source,
-    ER.origin,
+    # A role synced from a group names the group as it is called now (a rename changes
+    # nothing held); the name stored is for a group since deleted.
+    func.coalesce(R.display, ER.origin).label("origin"),
     ER.connection_id,
     ER.shadowed,
     ER.updated_at,
+    ER.group_pk,
 )
 
 
 def roles_of(conn: Connection, tenant_id: int, pks: Sequence[int]) -> dict[int, list[RoleRow]]:
     out: dict[int, list[RoleRow]] = {pk: [] for pk in pks}
     if pks:
-        query = select(*_ER_COLUMNS).where(ER.tenant_id == tenant_id, ER.employee_pk.in_(pks))
+        query = (
+            select(*_ER_COLUMNS)
+            .select_from(
+                employee_roles.outerjoin(
+                    resources,
+                    # The group of the role's own connection (group_pk has no foreign
+                    # key: see storage/tables.py).
+                    and_(
+                        R.pk == ER.group_pk,
+                        R.connection_id == ER.connection_id,
+                        R.resource_type == "Group",
+                    ),
+                )
+            )
+            .where(ER.tenant_id == tenant_id, ER.employee_pk.in_(pks))
+        )
         for r in conn.execute(query.order_by(ER.employee_pk, ER.scope_pk)):
-            out[r.employee_pk].append(RoleRow(*r))
+            out[r.employee_pk].append(RoleRow(**r._mapping))
     return out
 
 
@@ -232,6 +251,7 @@ def put_role(conn: Connection, tenant_id: int, row: RoleRow, *, exists: bool) ->
         "connection_id": row.connection_id,
         "shadowed": row.shadowed,
         "updated_at": row.updated_at,
+        "group_pk": row.group_pk,
     }
     if exists:
         conn.execute(
@@ -270,7 +290,20 @@ def group_roles_to_manual(
             ER.connection_id == connection_id,
             ER.source == "group",
         )
-        .values(source="manual", connection_id=None, shadowed=None, updated_at=at)
+        .values(
+            source="manual",
+            connection_id=None,
+            shadowed=None,
+            updated_at=at,
+            # The group's name as it is now, for "formerly synced from group …".
+            origin=func.coalesce(
+                select(R.display)
+                .where(R.pk == ER.group_pk, R.connection_id == connection_id)
+                .scalar_subquery(),
+                ER.origin,
+            ),
+            group_pk=None,
+        )
     )
     return result.rowcount
 
@@ -393,23 +426,6 @@ def put_decision(
 
 
 # ---- what rules see: groups and employees --------------------------------------------------
-
-
-def group_names_of(
-    conn: Connection, tenant_id: int, resource_pks: Iterable[int]
-) -> dict[int, list[str]]:
-    """The display names of the groups each SCIM user is a member of."""
-    pks = list(resource_pks)
-    out: dict[int, list[str]] = {pk: [] for pk in pks}
-    if pks:
-        query = (
-            select(M.member_pk, R.display)
-            .join(resources, R.pk == M.group_pk)
-            .where(M.tenant_id == tenant_id, M.member_pk.in_(pks))
-        )
-        for r in conn.execute(query):
-            out[r.member_pk].append(r.display or "")
-    return out
 
 
 def employees_of_resources(

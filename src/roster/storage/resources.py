@@ -311,9 +311,9 @@ def update_resource(
     )
 
 
-def delete_resource(conn: Connection, scope: Scope, current: StoredResource, now: datetime) -> None:
-    # The groups it belonged to (and the members it had) change too: new versions for them.
-    touch_related(conn, scope, current.pk, now)
+def delete_resource(conn: Connection, scope: Scope, current: StoredResource) -> None:
+    """Delete a resource; the caller gave the resources linked to it new versions first
+    (``touch_related``, before any employee row: the write path's lock order)."""
     # Values and memberships go by ON DELETE CASCADE.
     conn.execute(delete(resources).where(*_scoped(scope), R.pk == current.pk))
 

@@ -358,6 +358,40 @@ role_mappings = Table(
     ),
 )
 
+# What a role mapping or a rule's group condition names, bound to the group itself
+# (directory/entitlements/group_bindings.py): the binding follows the group's renames. A mapping has
+# one row (its connection's group); a rule's condition value one per connection, made
+# when a group of that name is there. ``group_pk`` NULL: waiting for a group called
+# ``name`` to arrive in ``connection_id`` (never pushed yet, or the bound one was deleted:
+# then ``name`` is its last name).
+group_bindings = Table(
+    "group_bindings",
+    metadata,
+    Column("pk", BigPK, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "connection_id",
+        Integer(),
+        ForeignKey("connections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("mapping_pk", Integer(), ForeignKey("role_mappings.pk", ondelete="CASCADE")),
+    Column("rule_pk", Integer(), ForeignKey("rules.pk", ondelete="CASCADE")),
+    # A rule's condition value as written, folded (rules/engine.py); "" for a mapping.
+    Column("value_key", _binary(512), nullable=False),
+    Column("group_pk", BigPK, ForeignKey("resources.pk", ondelete="SET NULL")),
+    Column("name", String(512), nullable=False),
+    Column("name_key", _binary(512), nullable=False),
+    UniqueConstraint("tenant_id", "mapping_pk", name="uq_group_bindings_mapping"),
+    UniqueConstraint(
+        "tenant_id", "connection_id", "rule_pk", "value_key", name="uq_group_bindings_rule"
+    ),
+    # What is bound to a group (evaluation joins it to the members' groups; a delete
+    # unbinds), and who waits for a name in a connection (a group arriving binds them).
+    Index("ix_group_bindings_group", "group_pk"),
+    Index("ix_group_bindings_waiting", "tenant_id", "connection_id", "name_key"),
+)
+
 # The role an employee holds in one scope: a location (scope_pk = its pk) or the company
 # (scope_pk = 0). One row per scope: "at most one location role per location and one
 # company role" is the unique constraint.
@@ -372,6 +406,13 @@ employee_roles = Table(
     Column("role", String(40), nullable=False),
     Column("source", String(6), nullable=False),  # manual | group | rule
     Column("origin", String(600)),  # the group name or the rule id behind a synced role
+    # The group behind a role synced from a group: its current name is shown (a rename
+    # changes nothing held), ``origin`` once it is gone. No foreign key, on purpose: an
+    # evaluation writes roles after locking employees, and a key check would then lock
+    # the group's row (FOR KEY SHARE) out of the lock order, against a request deleting
+    # that group (which locks the group, then its members' employees). A group's delete
+    # re-evaluates its members in its own request, so no role keeps pointing at it.
+    Column("group_pk", BigPK),
     Column("connection_id", Integer(), ForeignKey("connections.id", ondelete="SET NULL")),
     # A synced role that a higher-ranking manual role outranks (kept for explain/read API).
     Column("shadowed", String(40)),

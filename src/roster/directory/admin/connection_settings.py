@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from roster.directory.entitlements import evaluations
+from roster.directory.entitlements import evaluations, group_bindings
 from roster.directory.places import locations
 from roster.directory.settings import options, sync_options
 from roster.storage import access as access_store
@@ -33,11 +33,11 @@ def configure(
 
 def _prefix_changed(conn: Connection, row: ConnectionRow) -> None:
     prefix = sync_options.of(row).group_role_prefix
-    ignored = [
-        m.group_name
-        for m in access_store.mappings_of(conn, row.tenant_id, row.id)
-        if not m.group_name.casefold().startswith(prefix.casefold())
-    ]
+    mappings = access_store.mappings_of(conn, row.tenant_id, row.id)
+    bound = group_bindings.of_mappings(conn, row.tenant_id, mappings)
+    # The names the groups have now (a mapping follows its group's renames).
+    names = [bound[m.pk].name if m.pk in bound else m.group_name for m in mappings]
+    ignored = [n for n in names if not n.casefold().startswith(prefix.casefold())]
     why = f"group_role_prefix is now {prefix!r}"
     if ignored:
         # Said, not refused: the admin may be mid-way through renaming groups in the IdP.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from roster.directory.admin.tenancy import get_connection
-from roster.directory.entitlements import evaluations
+from roster.directory.entitlements import evaluations, group_bindings
 from roster.directory.journal import events as feed
 from roster.directory.journal.clock import write_time
 from roster.directory.journal.history import note
@@ -62,6 +62,10 @@ def map_group(
     role_text: str,
     location_names: Sequence[str] = (),
 ) -> MappingRow:
+    """Map the group called ``group_name`` to a role. The mapping binds to that group and
+    follows it through renames; with no such group yet it waits for one
+    (directory/entitlements/group_bindings.py)."""
+    at = write_time(conn, tenant_id)  # locks first: no group arrives while it binds
     row = _connection(conn, tenant_id, connection_uid)
     name = " ".join(group_name.split())
     if not name:
@@ -91,12 +95,21 @@ def map_group(
                 "group_key": name.casefold(),
                 "role": role,
                 "locations": [p.id for p in places],
-                "created_at": write_time(conn, tenant_id),
+                "created_at": at,
             },
         )
+    mapping = next(m for m in store.mappings_of(conn, tenant_id, row.id) if m.id == mapping_id)
+    group = group_bindings.bind_mapping(conn, tenant_id, mapping)
     where = f" at {', '.join(p.name for p in places)}" if places else ""
-    evaluations.connection_changed(conn, row, f"group {name!r} now grants {role}{where}")
-    return next(m for m in store.mappings_of(conn, tenant_id, row.id) if m.id == mapping_id)
+    if group is None:
+        why = (
+            f"group {name!r} now grants {role}{where}; warning: connection {row.name!r} has "
+            f"no group called {name!r} yet: the mapping waits for it"
+        )
+    else:
+        why = f"group {group.name!r} ({group.id}) now grants {role}{where}"
+    evaluations.connection_changed(conn, row, why)
+    return mapping
 
 
 def unmap_group(conn: Connection, tenant_id: int, mapping_id: str) -> MappingRow:
@@ -104,12 +117,12 @@ def unmap_group(conn: Connection, tenant_id: int, mapping_id: str) -> MappingRow
     if not found:
         raise NotFound(f"no role mapping {mapping_id!r} (see `roster role mappings`)")
     mapping = found[0]
-    store.delete_mapping(conn, tenant_id, mapping.pk)
     row = tenancy_store.connection_by_id(conn, tenant_id, mapping.connection_id)
     assert row is not None  # mappings go with their connection
-    evaluations.connection_changed(
-        conn, row, f"group {mapping.group_name!r} no longer grants {mapping.role}"
-    )
+    bound = group_bindings.of_mappings(conn, tenant_id, [mapping]).get(mapping.pk)
+    name = bound.name if bound is not None else mapping.group_name
+    store.delete_mapping(conn, tenant_id, mapping.pk)  # its binding goes with it
+    evaluations.connection_changed(conn, row, f"group {name!r} no longer grants {mapping.role}")
     return mapping
 
 

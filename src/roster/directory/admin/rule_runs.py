@@ -10,6 +10,7 @@ twice. If the rules changed since the interrupted run, it starts over instead.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -216,6 +217,10 @@ class Explanation:
 def explain(conn: Connection, tenant_id: int, who: str) -> Explanation:
     employee = find_employee(conn, tenant_id, who)
     cat = access.load(conn, tenant_id, labels=True)
+    # Conditions shown with the current names of the groups they are bound to.
+    rows = store.rules_of(conn, tenant_id)
+    shown = rulebook.rule_groups(conn, tenant_id, rows).names
+    cat = dataclasses.replace(cat, rules=tuple(access.to_rule(r, shown) for r in rows))
     held = access.read_held(conn, tenant_id, [employee], cat)
     plan = access.plan_for(employee, held, cat, now())
     names = {r.id: r.name for r in cat.rules}
@@ -225,7 +230,7 @@ def explain(conn: Connection, tenant_id: int, who: str) -> Explanation:
     ]
     return Explanation(
         employee,
-        held.groups.get(employee.resource_pk or -1, []),
+        [g.name for g in held.groups.get(employee.resource_pk or -1, [])],
         plan.decision,
         plan.reason,
         role_admin.held(conn, tenant_id, employee),

@@ -17,13 +17,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from roster.directory.entitlements import group_bindings
+from roster.directory.entitlements.access import to_rule
+from roster.directory.entitlements.group_bindings import RuleGroups
 from roster.directory.journal.audit import now
 from roster.directory.journal.clock import write_time
 from roster.directory.journal.history import note
 from roster.directory.places import locations
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.rules import roles, syntax
-from roster.rules.engine import Condition
+from roster.rules.model import Condition
 from roster.storage import access as store
 from roster.storage.access import AccessGroupRow, RuleRow
 from roster.storage.integrity import unique_key
@@ -198,12 +201,21 @@ def add_rule(conn: Connection, tenant_id: int, spec: RuleSpec) -> RuleRow:
     order = [r.pk for r in existing]
     order.insert(position - 1, row.pk)
     store.set_positions(conn, tenant_id, order)
+    # Its groups conditions bind to the groups of those names now (and follow them
+    # through renames); a name no connection has yet waits
+    # (directory/entitlements/group_bindings.py).
+    waiting = group_bindings.bind_rule(conn, tenant_id, row)
+    warning = "; ".join(
+        f"warning: no connection has a group called {w!r} yet: the condition waits for it"
+        for w in waiting
+    )
     note(
         conn,
         tenant_id,
         None,
         "rule.add",
         f"rule {name!r} added at position {position}: {describe(conn, tenant_id, row)}; "
+        + (f"{warning}; " if warning else "")
         + NEXT_STEP,
         actor="admin",
     )
@@ -269,22 +281,30 @@ def remove_rule(conn: Connection, tenant_id: int, name_or_id: str) -> RuleRow:
     return row
 
 
-def describe(conn: Connection, tenant_id: int, row: RuleRow) -> str:
-    """``if all of: city eq Boston; groups any Eng -> access groups 'Doors'; …``"""
-    conds = [syntax.render(c) for c in _conditions(row)]
+def describe(
+    conn: Connection, tenant_id: int, row: RuleRow, groups: RuleGroups | None = None
+) -> str:
+    """``if all of: city eq Boston; groups any Eng -> access groups 'Doors'; …``, each
+    group by its current name, and the names a condition still waits for.
+    ``groups``: the rules' bindings, when the caller read them for several rules."""
+    if groups is None:
+        groups = group_bindings.of_rules(conn, tenant_id, [row])
+    conds = [syntax.render(c) for c in conditions(row, groups)]
     head = f"if {row.match} of: {'; '.join(conds)}" if conds else "for everyone"
-    return f"{head} -> {grants_text(conn, tenant_id, row)}"
+    waiting = groups.waiting_for(row.pk)
+    wait = f" (waiting for group {', '.join(map(repr, waiting))})" if waiting else ""
+    return f"{head}{wait} -> {grants_text(conn, tenant_id, row)}"
 
 
 def spec_of(conn: Connection, tenant_id: int, row: RuleRow) -> RuleSpec:
-    """A stored rule as the spec that would make it again (names, condition texts): what
-    an edit form starts from."""
+    """A stored rule as the spec that would make it again (names, condition texts as
+    written): what an edit form starts from."""
     a = row.actions
     groups = {g.id: g.name for g in store.access_groups_of(conn, tenant_id)}
     places = {loc.id: loc.name for loc in locations.list_all(conn, tenant_id)}
     return RuleSpec(
         row.name,
-        tuple(syntax.render(c) for c in _conditions(row)),
+        tuple(syntax.render(c) for c in to_rule(row).conditions),
         row.match,
         tuple(groups.get(i, i) for i in a.get("access_groups") or ()),
         a.get("role"),
@@ -294,10 +314,13 @@ def spec_of(conn: Connection, tenant_id: int, row: RuleRow) -> RuleSpec:
     )
 
 
-def _conditions(row: RuleRow) -> list[Condition]:
-    from roster.directory.entitlements.access import to_rule  # noqa: PLC0415 (access imports rulebook)
+def conditions(row: RuleRow, groups: RuleGroups) -> list[Condition]:
+    """The rule's conditions, groups shown by the current names of their groups."""
+    return list(to_rule(row, groups.names).conditions)
 
-    return list(to_rule(row).conditions)
+
+def rule_groups(conn: Connection, tenant_id: int, rows: Sequence[RuleRow]) -> RuleGroups:
+    return group_bindings.of_rules(conn, tenant_id, rows)
 
 
 def grants_text(conn: Connection, tenant_id: int, row: RuleRow) -> str:

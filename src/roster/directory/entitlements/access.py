@@ -15,7 +15,7 @@ them after every create, update and membership change (and for the whole directo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,33 +26,26 @@ from roster.directory.entitlements import onboarding
 from roster.directory.journal import events as feed
 from roster.directory.journal.history import notes
 from roster.rules import roles as role_rules
-from roster.rules.engine import (
-    ATTRIBUTES,
-    Actions,
-    Condition,
-    Decision,
-    Rule,
-    Subject,
-    attribute_name,
-    evaluate,
-)
+from roster.rules.engine import Decision, Subject, evaluate
+from roster.rules.model import ATTRIBUTES, Actions, Condition, Rule, attribute_name, fold
 from roster.storage import access as store
 from roster.storage import employees as emp_store
+from roster.storage import group_bindings as binding_store
 from roster.storage import locations as loc_store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.access import GrantRow, MappingRow, RoleRow, RuleRow
 from roster.storage.employees import EmployeeRow
+from roster.storage.group_bindings import GroupOf
 
 COMPANY = 0  # employee_roles.scope_pk of the company role
 MOBILE_KEY = "mobile_key"
 
 
-def to_rule(row: RuleRow) -> Rule:
-    # attribute_name: rules stored before the read API's names (postal_code) read alike.
-    conditions = tuple(
-        Condition(attribute_name(c["field"]), c["op"], tuple(c.get("values") or ()))
-        for c in row.conditions
-    )
+def to_rule(row: RuleRow, names: Mapping[tuple[int, str], str] | None = None) -> Rule:
+    """The engine's rule; ``names``: (rule pk, folded value) -> the current name of the
+    group a groups condition value is bound to, to show
+    (directory/entitlements/group_bindings.py)."""
+    conditions = tuple(_condition(row.pk, c, names) for c in row.conditions)
     a = row.actions
     actions = Actions(
         tuple(a.get("access_groups") or ()),
@@ -61,6 +54,23 @@ def to_rule(row: RuleRow) -> Rule:
         bool(a.get("mobile_key")),
     )
     return Rule(row.id, row.name, "any" if row.match == "any" else "all", conditions, actions)
+
+
+def _condition(
+    rule_pk: int, c: dict[str, Any], names: Mapping[tuple[int, str], str] | None
+) -> Condition:
+    values = tuple(c.get("values") or ())
+    if names is None or c["field"] != "groups":
+        # attribute_name: rules stored before the read API's names (postal_code) read alike.
+        return Condition(attribute_name(c["field"]), c["op"], values)
+    shown = tuple(names.get((rule_pk, fold(v)), v) for v in values)
+    return Condition(c["field"], c["op"], values, shown)
+
+
+def group_values(row: RuleRow) -> list[str]:
+    """The group names a rule's groups conditions name, as written (each once)."""
+    values = [v for c in row.conditions if c["field"] == "groups" for v in c.get("values") or ()]
+    return list({fold(v): v for v in values}.values())
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,10 @@ class Catalogue:
     location_names: dict[int, str] = field(default_factory=dict)
     access_pks: dict[str, int] = field(default_factory=dict)  # access group id -> pk
     access_names: dict[int, str] = field(default_factory=dict)
+    rule_ids: dict[int, str] = field(default_factory=dict)  # rule pk -> id
+    # Folded group name -> the rules' condition values (rule pk, folded value) naming it:
+    # a group arriving under that name binds them (directory/entitlements/group_bindings.py).
+    group_values: dict[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
 
     @property
     def idle(self) -> bool:
@@ -111,7 +125,14 @@ def load(
     request already knows it), or of every connection (``connection_id=None``).
     ``labels``: the names of locations and access groups even without rules (to name
     grants that outlived them)."""
-    rules = tuple(to_rule(r) for r in store.rules_of(conn, tenant_id))
+    rows = store.rules_of(conn, tenant_id)
+    rules = tuple(to_rule(r) for r in rows)
+    rule_ids = {r.pk: r.id for r in rows}
+    named: dict[str, list[tuple[int, str]]] = {}
+    for r in rows:
+        for value in group_values(r):
+            named.setdefault(fold(value), []).append((r.pk, fold(value)))
+    values = {k: tuple(v) for k, v in named.items()}
     mappings: dict[int, list[MappingRow]] = {}
     for m in store.mappings_of(conn, tenant_id, connection_id):
         mappings.setdefault(m.connection_id, []).append(m)
@@ -123,7 +144,7 @@ def load(
 
         for row in tenancy_store.connections_of(conn, tenant_id):
             prefixes[row.id] = sync_options.of(row).group_role_prefix
-    catalogue = Catalogue(rules, mappings, prefixes)
+    catalogue = Catalogue(rules, mappings, prefixes, rule_ids=rule_ids, group_values=values)
     if catalogue.idle and not labels:
         return catalogue
     locs = loc_store.all_of(conn, tenant_id)
@@ -136,17 +157,27 @@ def load(
         {loc.pk: loc.name for loc in locs},
         {g.id: g.pk for g in groups},
         {g.pk: g.name for g in groups},
+        rule_ids,
+        values,
     )
 
 
-def subject_of(employee: EmployeeRow, groups: Sequence[str]) -> Subject:
+def subject_of(employee: EmployeeRow, groups: Sequence[GroupOf], cat: Catalogue) -> Subject:
+    """What the rules see of the employee: its attributes and groups, with the groups
+    conditions bound to them (by the group, not its name: a rename changes nothing)."""
+    bound = {
+        (cat.rule_ids[rule_pk], value): g.name
+        for g in groups
+        for rule_pk, value in g.rule_values
+        if rule_pk in cat.rule_ids
+    }
     attributes: dict[str, str | None] = {}
     for name in ATTRIBUTES:
         raw = employee.email if name == "email" else employee.fields.get(name)
         attributes[name] = None if raw is None else str(raw)
     for name, raw in (employee.fields.get("custom") or {}).items():
         attributes[f"custom.{name}"] = None if raw is None else str(raw)
-    return Subject(attributes, tuple(groups))
+    return Subject(attributes, tuple(g.name for g in groups), bound)
 
 
 # ---- the plan for one employee ---------------------------------------------------------------
@@ -186,7 +217,7 @@ class Plan:
 
 
 def _claims(
-    employee: EmployeeRow, groups: Sequence[str], decision: Decision, cat: Catalogue
+    employee: EmployeeRow, groups: Sequence[GroupOf], decision: Decision, cat: Catalogue
 ) -> dict[int, list[role_rules.Claim]]:
     out: dict[int, list[role_rules.Claim]] = {}
 
@@ -201,10 +232,13 @@ def _claims(
 
     if employee.connection_id is not None:
         prefix = cat.prefixes.get(employee.connection_id, "").casefold()
-        mine = {" ".join(g.split()).casefold() for g in groups}
+        # A mapping grants through the group it is bound to, whatever its name now; the
+        # prefix (Envi's) is a property of the name, so it is checked on the name now.
+        bound = {mapping_pk: g for g in groups for mapping_pk in g.mappings}
         for m in cat.mappings.get(employee.connection_id, []):
-            if m.group_key in mine and m.group_name.casefold().startswith(prefix):
-                claim(m.role, m.locations, role_rules.Claim(m.role, "group", m.group_name))
+            g = bound.get(m.pk)
+            if g is not None and g.name.casefold().startswith(prefix):
+                claim(m.role, m.locations, role_rules.Claim(m.role, "group", g.name, g.pk))
     rule = decision.rule
     if rule is not None and rule.actions.role:
         role = rule.actions.role
@@ -227,7 +261,7 @@ def _plan_roles(
     for scope_pk in sorted(set(by_scope) | set(claims)):
         row = by_scope.get(scope_pk)
         current = (
-            role_rules.Held(row.role, row.source, row.origin, row.shadowed)  # type: ignore[arg-type]
+            role_rules.Held(row.role, row.source, row.origin, row.shadowed, row.group_pk)  # type: ignore[arg-type]
             if row
             else None
         )
@@ -252,6 +286,7 @@ def _plan_roles(
                         plan.employee.connection_id if new.source == "group" else None,
                         new.shadowed,
                         at,
+                        new.ref if new.source == "group" else None,
                     ),
                     row is not None,
                 )
@@ -347,7 +382,7 @@ def _plan_grants(plan: Plan, grants: list[GrantRow], cat: Catalogue, at: datetim
 class Held:
     """What an employee holds now, read once for a batch."""
 
-    groups: dict[int, list[str]]  # resource pk -> group names
+    groups: dict[int, list[GroupOf]]  # resource pk -> its groups, with their bindings
     roles: dict[int, list[RoleRow]]
     grants: dict[int, list[GrantRow]]
     decisions: dict[int, str | None]
@@ -366,7 +401,7 @@ def read_held(
     synced = [e.resource_pk for e in employees if e.resource_pk is not None]
     if fresh:
         return Held({}, {}, {}, {})
-    groups = store.group_names_of(conn, tenant_id, synced) if synced else {}
+    groups = binding_store.groups_of_members(conn, tenant_id, synced) if synced else {}
     return Held(
         groups,
         store.roles_of(conn, tenant_id, pks),
@@ -383,7 +418,7 @@ def plan_for(employee: EmployeeRow, held: Held, cat: Catalogue, at: datetime) ->
         decision = Decision(None, ())
         reason = "the employee is inactive, so nothing is granted"
     else:
-        decision = evaluate(cat.rules, subject_of(employee, groups))
+        decision = evaluate(cat.rules, subject_of(employee, groups, cat))
         reason = decision.reason()
     plan = Plan(
         employee,

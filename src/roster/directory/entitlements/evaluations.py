@@ -25,7 +25,7 @@ from roster.storage.employees import EmployeeRow
 from roster.storage.tenancy import ConnectionRow
 
 
-def _catalogue(conn: Connection, ctx: ConnectionContext) -> access.Catalogue:
+def catalogue(conn: Connection, ctx: ConnectionContext) -> access.Catalogue:
     """The tenant's rules and this connection's mappings, from the process's cache."""
     prefix = ctx.sync.group_role_prefix
     return cached(
@@ -47,7 +47,7 @@ def after_user_sync(
     """A SCIM create or update reached the employee: evaluate it (``fresh``: a brand-new
     employee, which holds nothing yet; ``evaluated``: whether the rules evaluated it
     before, when the caller read that already)."""
-    cat = _catalogue(conn, ctx)
+    cat = catalogue(conn, ctx)
     idle = cat.idle
     if idle:
         if fresh:
@@ -90,7 +90,7 @@ def members_changed(
     """Members joined or left a group (``None``: every current member, before a rename,
     a replace of all members or a delete). They are evaluated at the end of the
     operation (``flush``), when the group holds its final members and name."""
-    if not _catalogue(conn, ctx).uses_groups:
+    if not catalogue(conn, ctx).uses_groups:
         return
     if member_pks is None:
         member_pks = store.members_of_group(conn, ctx.tenant_id, group_pk)
@@ -104,7 +104,7 @@ def flush(conn: Connection, ctx: ConnectionContext) -> None:
         return
     pending = sorted(change.pending_access)
     change.pending_access.clear()
-    cat = _catalogue(conn, ctx)
+    cat = catalogue(conn, ctx)
     employees = store.employees_of_resources(conn, ctx.tenant_id, pending)
     evaluate(conn, ctx.tenant_id, ctx.connection_uid, employees, cat)
 
