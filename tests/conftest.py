@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
-from roster.directory import tenancy
+from roster.directory.admin import tenancy
 from roster.http.app import create_app
 from roster.settings import Settings
 from roster.storage.engine import BACKGROUND, LIMITER, make_engine, normalise_url

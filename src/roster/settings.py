@@ -33,12 +33,12 @@ class Settings(BaseSettings):
     # RFC 7644 §3.7: advertised in ServiceProviderConfig.bulk.
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 1_048_576
-    # Read requests' system-log entries are written in batches (directory/read_log.py):
+    # Read requests' system-log entries are written in batches (directory/journal/read_log.py):
     # at least this often, and at most this many wait (more are dropped and counted).
     read_log_flush_seconds: float = 1.0
     read_log_buffer_entries: int = 10_000
 
-    # Rate limits (directory/rate_limit.py): a token bucket per SCIM connection and per
+    # Rate limits (directory/admission/rate_limit.py): a token bucket per SCIM connection and per
     # read-API key, shared by every process; above it, 429 with Retry-After. A connection
     # may override both (`roster connection configure ID --set rate_limit=25`). 0: no limit.
     rate_limit: float = Field(default=50.0, ge=0)

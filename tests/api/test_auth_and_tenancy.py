@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
-from roster.directory import tenancy
+from roster.directory.admin import tenancy
 from roster.storage.tables import connections
 from tests.conftest import USER_SCHEMA, Scim, new_connection
 

@@ -1,5 +1,5 @@
 """Bad input never reaches a 500 and never leaves state behind (issue 11; limits in
-scim/limits.py and directory/mapping.py, README "Limits").
+scim/limits.py and directory/attributes/mapping.py, README "Limits").
 
 Each input is one an adversarial run sent: before, SQLite answered some with 500 and
 PostgreSQL more (NUL in text, varchar(200) overflows), and a 300-deep extension was stored
@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
-from roster.directory import audit, locations
+from roster.directory.journal import audit
+from roster.directory.places import locations
 from roster.errors import InvalidValue
-from roster.storage.tables import employees, resources
+from roster.storage.tables import employees, log_entries, resources
 from tests.conftest import GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim
 from tests.directory.conftest import api_for
 
@@ -304,3 +305,32 @@ def test_admin_location_names_are_bounded_alike(engine: Engine, scim: Scim) -> N
         locations.map_value(conn, scim.tenant_id, "v" * 200, "H" * 200)
         with pytest.raises(InvalidValue, match="200"):
             locations.map_value(conn, scim.tenant_id, "v" * 201, "H" * 200)
+
+
+# ---- values longer than the columns ------------------------------------------------------
+
+
+def test_an_overlong_user_name_is_refused_alike_on_both_databases(scim: Scim) -> None:
+    # PostgreSQL: unique_key/display/external_id are VARCHAR(512); a longer userName once
+    # raised DataError -> opaque 500 there while SQLite stored it. Now both refuse it.
+    response = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "u" * 600})
+    assert response.status_code == 400, response.text
+    assert response.json()["scimType"] == "invalidValue"
+
+
+def test_request_for_an_overlong_id_is_still_logged(scim: Scim, engine: Engine) -> None:
+    # PostgreSQL: log_entries.resource_id is VARCHAR(36); the failure entry for
+    # GET /Users/<40 chars> cannot be written, so the request leaves no system-log entry.
+    def count() -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(log_entries)
+                    .where(log_entries.c.tenant_id == scim.tenant_id)
+                ).scalar_one()
+            )
+
+    before = count()
+    assert scim.get("/Users/" + "x" * 40).status_code == 404
+    assert count() == before + 1

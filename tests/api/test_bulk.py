@@ -165,3 +165,42 @@ def test_limits_are_enforced(scim: Scim) -> None:
     assert scim.post("/Bulk", {"Operations": []}).json()["scimType"] == "invalidSyntax"
     missing_bulk_id = _bulk(scim, [{"method": "POST", "path": "/Users", "data": {"userName": "n"}}])
     assert missing_bulk_id.json()["Operations"][0]["status"] == "400"
+
+
+# ---- circular bulkId references ----------------------------------------------------------
+
+
+def test_bulk_circular_references_are_resolved_or_409(scim: Scim) -> None:
+    # "The service provider MUST try to resolve circular cross-references between resources
+    # in a single bulk job but MAY stop after a failed attempt and instead return 409."
+    response = scim.post(
+        "/Bulk",
+        {
+            "schemas": [BULK],
+            "Operations": [
+                {
+                    "method": "POST",
+                    "path": "/Groups",
+                    "bulkId": "a",
+                    "data": {
+                        "schemas": [GROUP_SCHEMA],
+                        "displayName": "A",
+                        "members": [{"value": "bulkId:b"}],
+                    },
+                },
+                {
+                    "method": "POST",
+                    "path": "/Groups",
+                    "bulkId": "b",
+                    "data": {
+                        "schemas": [GROUP_SCHEMA],
+                        "displayName": "B",
+                        "members": [{"value": "bulkId:a"}],
+                    },
+                },
+            ],
+        },
+    )
+    assert response.status_code == 200
+    statuses = {op["status"] for op in response.json()["Operations"]}
+    assert statuses <= {"201", "409"}, statuses

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
-from roster.directory import options, tenancy
+from roster.directory.admin import connection_settings, tenancy
 from roster.storage.tables import log_entries
 from tests.conftest import ENTERPRISE, GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, Scim, new_connection
 
@@ -51,7 +51,7 @@ class World:
 def configure(engine: Engine, scim: Scim, *sets: str) -> None:
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        options.configure(conn, row, list(sets), [])
+        connection_settings.configure(conn, row, list(sets), [])
 
 
 def make_world(engine: Engine, client: TestClient, idp: str, sets: tuple[str, ...] = ()) -> World:

@@ -5,15 +5,18 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import options, tenancy
-from roster.directory import sync_options as _registered  # noqa: F401  (registers settings)
-from tests.conftest import GROUP_SCHEMA, Scim, new_connection
+from roster.directory.admin import connection_settings, tenancy
+from tests.conftest import (
+    GROUP_SCHEMA,
+    Scim,
+    new_connection,
+)
 
 
 def strict_members(engine: Engine, scim: Scim) -> None:
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        options.configure(conn, row, ["strict_members=true"], [])
+        connection_settings.configure(conn, row, ["strict_members=true"], [])
 
 
 def _member_ids(scim: Scim, group_id: str) -> list[str]:
@@ -240,3 +243,17 @@ def test_entra_member_shapes_bare_ids_and_display_name(engine: Engine, client: T
     g2 = generic.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "G"}).json()
     answer = generic.patch(f"/Groups/{g2['id']}", patch)
     assert answer.status_code == 400 and answer.json()["scimType"] == "invalidValue"
+
+
+# ---- versions follow membership ----------------------------------------------------------
+
+
+def test_group_version_changes_when_a_member_is_deleted(scim: Scim) -> None:
+    user = scim.create_user("leaver")
+    group = scim.create_group("Team", [user["id"]])
+    assert scim.delete(f"/Users/{user['id']}").status_code == 204
+    response = scim.get(
+        f"/Groups/{group['id']}", headers={"If-None-Match": group["meta"]["version"]}
+    )
+    assert response.status_code == 200  # members changed, so the old ETag must not match
+    assert response.json()["members"] == []

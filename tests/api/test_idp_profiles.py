@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import options, tenancy
+from roster.directory.admin import connection_settings, tenancy
 from tests.conftest import (
     ENTERPRISE,
     GROUP_SCHEMA,
@@ -24,7 +24,7 @@ from tests.conftest import (
 def configure(engine: Engine, scim: Scim, *sets: str, reset: tuple[str, ...] = ()) -> None:
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        options.configure(conn, row, list(sets), list(reset))
+        connection_settings.configure(conn, row, list(sets), list(reset))
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from roster.cli import app as cli_app
-from roster.directory import retention
-from roster.directory.audit import Outcome, entry
+from roster.directory.journal import retention
+from roster.directory.journal.audit import Outcome, entry
 from roster.http.app import create_app
 from roster.settings import Settings
 from roster.storage.log import insert_entries

@@ -1,6 +1,6 @@
 """Rate limits (issue 15): a token bucket per connection and per read-API key, shared by
 every process; above it 429 with a SCIM error body and Retry-After, counted, and logged in
-aggregate (directory/rate_limit.py)."""
+aggregate (directory/admission/rate_limit.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ import pytest
 from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
-from roster.directory import apikeys, options, tenancy
-from roster.directory import rate_limit as rl
-from roster.directory.rate_limit import Limit, Limiter, Owner
+from roster.directory.admin import apikeys, connection_settings, tenancy
+from roster.directory.admission import rate_limit as rl
+from roster.directory.admission.rate_limit import Limiter, Owner
+from roster.directory.settings import rate_limits
+from roster.directory.settings.rate_limits import Limit
 from roster.errors import InvalidValue
 from roster.http.app import create_app
 from roster.settings import Settings
@@ -128,7 +130,9 @@ def test_a_connection_overrides_the_server_limit(db_url: str, engine: Engine) ->
         scim = new_connection(engine, client)
         with engine.begin() as conn:
             connection = tenancy.get_connection(conn, scim.connection_id)
-            lines = options.configure(conn, connection, ["rate_limit=0.5/s", "rate_burst=4"], [])
+            lines = connection_settings.configure(
+                conn, connection, ["rate_limit=0.5/s", "rate_burst=4"], []
+            )
         assert lines == ["rate_limit = 0.5 (override)", "rate_burst = 4 (override)"]
         served, _ = _until_refused(scim)
         assert served == 4
@@ -143,11 +147,11 @@ def test_setting_values_are_checked(engine: Engine, client: TestClient) -> None:
         row = tenancy.get_connection(conn, scim.connection_id)
         for bad in ("rate_limit=fast", "rate_limit=-1", "rate_limit=nan", "rate_burst=0"):
             with pytest.raises(InvalidValue):
-                options.configure(conn, row, [bad], [])
-        options.configure(conn, row, ["rate_limit=off", "rate_burst=default"], [])
+                connection_settings.configure(conn, row, [bad], [])
+        connection_settings.configure(conn, row, ["rate_limit=off", "rate_burst=default"], [])
         row = tenancy.get_connection(conn, scim.connection_id)
-    assert rl.override(row) == rl.Override(0.0, None)
-    assert rl.override(row).resolve(Limit(50, 100)) == Limit(0.0, 100)
+    assert rate_limits.override(row) == rate_limits.Override(0.0, None)
+    assert rate_limits.override(row).resolve(Limit(50, 100)) == Limit(0.0, 100)
 
 
 def test_the_limit_is_shared_by_two_processes(db_url: str, engine: Engine) -> None:

@@ -1,5 +1,5 @@
 """Read requests' system-log entries are written in batches, off the request path
-(directory/read_log.py): nothing is lost at shutdown, and overload drops reads' entries
+(directory/journal/read_log.py): nothing is lost at shutdown, and overload drops reads' entries
 with a count rather than slowing the API."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 from starlette.testclient import TestClient
 
-from roster.directory.change import now
-from roster.directory.read_log import ReadLog
+from roster.directory.journal.change import now
+from roster.directory.journal.read_log import ReadLog
 from roster.http.app import create_app
 from roster.settings import Settings
 from roster.storage.log import LogEntry

@@ -10,7 +10,11 @@ from starlette.testclient import TestClient
 
 from roster.http.app import create_app
 from roster.settings import Settings
-from tests.conftest import ENTERPRISE, USER_SCHEMA, Scim
+from tests.conftest import (
+    ENTERPRISE,
+    USER_SCHEMA,
+    Scim,
+)
 
 
 @pytest.fixture
@@ -256,3 +260,46 @@ def test_every_window_of_the_default_order_is_the_right_slice(scim: Scim) -> Non
             got = [r["id"] for r in body["Resources"]]
             assert got == ids[start - 1 : start - 1 + count], (start, count)
             assert body["totalResults"] == 23
+
+
+# ---- filters a review found wrong (each failed before its fix) ---------------------------
+
+
+def _total(scim: Scim, flt: str) -> int:
+    response = scim.get("/Users", params={"filter": flt})
+    assert response.status_code == 200, response.text
+    return int(response.json()["totalResults"])
+
+
+def test_ne_and_not_on_external_id_include_users_without_one(scim: Scim) -> None:
+    # storage/filtering.py docstring and scim/filter.py matches(): an absent attribute is
+    # "not equal". For the column-backed externalId, SQL NULL makes NOT(x = 'X1') unknown.
+    scim.create_user("has-ext", externalId="X1")
+    scim.create_user("no-ext")
+    assert _total(scim, 'externalId ne "X1"') == 1
+    assert _total(scim, 'not (externalId eq "X1")') == 1
+
+
+def test_case_exact_external_id_sw_is_case_sensitive(scim: Scim) -> None:
+    # SQLite: LIKE is ASCII case-insensitive, so caseExact attributes (RFC 7643 §2.2) match
+    # case-insensitively with co/sw/ew on SQLite but not on PostgreSQL.
+    scim.create_user("exact", externalId="ABC-1")
+    assert _total(scim, 'externalId sw "abc"') == 0
+    assert _total(scim, 'externalId sw "ABC"') == 1
+
+
+def test_meta_last_modified_filter_matches_the_rendered_value(scim: Scim) -> None:
+    # Stored with microseconds, rendered with milliseconds: a client cannot find a resource
+    # by the lastModified it was given, and "gt <last seen>" returns the last one seen again.
+    user = scim.create_user("stamp")
+    last_modified = user["meta"]["lastModified"]
+    assert _total(scim, f'meta.lastModified eq "{last_modified}"') == 1
+    assert _total(scim, f'meta.lastModified gt "{last_modified}"') == 0
+
+
+def test_groups_display_filter_is_case_insensitive(scim: Scim) -> None:
+    # User.groups.display is caseExact false (RFC 7643 §4.1.2, §2.2 default).
+    user = scim.create_user("member")
+    scim.create_group("Engineering", [user["id"]])
+    assert _total(scim, 'groups.display eq "engineering"') == 1
+    assert _total(scim, 'groups[display eq "engineering"]') == 1

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, func, select
 
-from roster.directory import audit
+from roster.directory.journal import audit
 from roster.storage.tables import log_entries, resources
 from tests.conftest import USER_SCHEMA, Scim, StatementCounter
 

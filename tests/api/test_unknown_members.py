@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import audit, options, tenancy
-from roster.directory import sync_options as _registered  # noqa: F401  (registers settings)
+from roster.directory.admin import connection_settings, tenancy
+from roster.directory.journal import audit
+from roster.directory.settings import options
 from tests.conftest import GROUP_SCHEMA, Scim, new_connection
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -21,7 +22,7 @@ BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 def set_strict(engine: Engine, scim: Scim) -> None:
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        options.configure(conn, row, ["strict_members=true"], [])
+        connection_settings.configure(conn, row, ["strict_members=true"], [])
 
 
 def request_entry(engine: Engine, scim: Scim, method: str, actor: str = "scim") -> audit.LogEntry:

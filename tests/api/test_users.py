@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from tests.conftest import ENTERPRISE, USER_SCHEMA, Scim
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+
+from roster.directory.settings.context import ConnectionContext
+from roster.provisioning import resources as actions
+from roster.scim.dialects import profile_for
+from roster.scim.schema import USER
+from tests.conftest import (
+    ENTERPRISE,
+    PATCH_OP,
+    USER_SCHEMA,
+    Scim,
+    wait_for_lock_waiter,
+)
 
 
 def test_create_returns_201_with_location_etag_and_no_password(scim: Scim) -> None:
@@ -240,3 +255,70 @@ def test_a_value_filter_in_attributes_returns_the_matching_elements(scim: Scim) 
         refused = scim.get(f"/Users/{user['id']}", params={"attributes": bad})
         assert refused.status_code == 400, bad
         assert refused.json()["scimType"] == "invalidValue"
+
+
+# ---- versions, ETags and concurrent PATCHes ----------------------------------------------
+
+
+def test_user_version_changes_when_its_groups_change(scim: Scim) -> None:
+    user = scim.create_user("joiner")
+    group = scim.create_group("Team")
+    response = scim.patch(
+        f"/Groups/{group['id']}",
+        [{"op": "add", "path": "members", "value": [{"value": user["id"]}]}],
+    )
+    assert response.status_code == 200
+    response = scim.get(f"/Users/{user['id']}", headers={"If-None-Match": user["meta"]["version"]})
+    assert response.status_code == 200  # groups changed, so the old ETag must not match
+
+
+def test_not_modified_response_carries_the_etag(scim: Scim) -> None:
+    # RFC 7232 §4.1: a 304 MUST carry the ETag a 200 would have carried.
+    user = scim.create_user("cached")
+    response = scim.get(f"/Users/{user['id']}", headers={"If-None-Match": user["meta"]["version"]})
+    assert response.status_code == 304
+    assert response.headers.get("ETag") == user["meta"]["version"]
+
+
+def _patch_body(path: str, value: Any) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": path, "value": value}]}
+
+
+def test_concurrent_patches_do_not_lose_updates(scim: Scim, engine: Engine) -> None:
+    # PostgreSQL (READ COMMITTED): patch() reads the document without a row lock and
+    # update_resource() writes version = read_version + 1 without checking it, so two
+    # overlapping PATCHes (two server processes) lose one change and share one ETag.
+    user = scim.create_user("racer")
+    ctx = ConnectionContext(
+        scim.tenant_id,
+        "t",
+        scim.connection_pk,
+        scim.connection_id,
+        "generic",
+        "http://testserver",
+        profile_for("generic"),
+    )
+    first = engine.connect()
+    tx = first.begin()
+    a = actions.patch(first, ctx, USER, user["id"], _patch_body("title", "A"), None, [], [])
+    results: dict[str, actions.Result] = {}
+
+    def second() -> None:
+        with engine.begin() as conn:
+            results["b"] = actions.patch(
+                conn, ctx, USER, user["id"], _patch_body("nickName", "B"), None, [], []
+            )
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    if engine.dialect.name == "postgresql":
+        # Wait (bounded) until the second transaction is blocked on our row, so the race
+        # really happens; SQLite's BEGIN IMMEDIATE serialises the two whatever the timing.
+        wait_for_lock_waiter(engine)
+    tx.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    final = scim.get(f"/Users/{user['id']}").json()
+    assert (final.get("title"), final.get("nickName")) == ("A", "B")
+    assert a.etag != results["b"].etag

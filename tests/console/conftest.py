@@ -17,7 +17,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from roster import console
-from roster.directory import admins, tenancy
+from roster.directory.admin import admins, tenancy
 from roster.http.app import create_app
 from roster.settings import Settings
 from tests.conftest import Scim

@@ -14,18 +14,13 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from starlette.applications import Starlette
 
-from roster.directory import (
-    audit,
-    employees,
-    locations,
-    onboarding,
-    options,
-    role_admin,
-    rulebook,
-    tenancy,
-)
-from roster.directory.employees import ManualEmployee
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import connection_settings, role_admin, rulebook, tenancy
+from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.entitlements import onboarding
+from roster.directory.journal import audit
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
 from roster.storage.tables import connections, log_entries
 from tests.console.conftest import Admin, Clock, browser, connect, make_account, sign_in
 
@@ -311,7 +306,7 @@ def test_employee_filters_by_location_and_source(admin: Admin, engine: Engine) -
         for uid in (scim.connection_id, other.connection_id):
             # Per location by city: the synced users (no city) join no location.
             row = tenancy.get_connection(conn, uid)
-            options.configure(conn, row, ["location_sync=per_location"], [])
+            connection_settings.configure(conn, row, ["location_sync=per_location"], [])
         hq = locations.add(conn, admin.tenant_id, "HQ", cities=["Boston"])
         employees.add_manual(conn, admin.tenant_id, ManualEmployee("cy@example.test", {}, ["HQ"]))
     url = f"/admin/t/{admin.slug}/employees"

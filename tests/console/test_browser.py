@@ -30,17 +30,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from roster.directory import (
-    admins,
-    audit,
-    employees,
-    locations,
-    role_admin,
-    rulebook,
-    setup_links,
-    tenancy,
-)
-from roster.directory.audit import now
+from roster.directory.admin import admins, role_admin, rulebook, setup_links, tenancy
+from roster.directory.journal import audit
+from roster.directory.journal.audit import now
+from roster.directory.people import employees
+from roster.directory.places import locations
 from tests.conftest import SCIM, USER_SCHEMA
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,7 +9,9 @@ import re
 
 from sqlalchemy import Engine
 
-from roster.directory import audit, locations, rulebook
+from roster.directory.admin import rulebook
+from roster.directory.journal import audit
+from roster.directory.places import locations
 from tests.console.conftest import Admin, connect
 
 
@@ -23,7 +25,9 @@ def test_dashboard_counts_requests_errors_users_and_groups(admin: Admin, engine:
     ann = scim.create_user("ann@example.test")
     scim.create_user("bob@example.test")
     scim.create_group("Eng", [ann["id"]])
-    assert scim.post("/Users", {"schemas": [], "userName": "x"}).status_code == 400
+    assert (
+        scim.post("/Users", {"schemas": [], "userName": "x", "active": "maybe"}).status_code == 400
+    )
     page = admin.get(f"/admin/t/{admin.slug}/").text
     row = page.split(f'connections/{scim.connection_id}">')[1].split("</tr>")[0]
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
@@ -137,7 +141,9 @@ def test_rule_added_dry_run_applied_and_explained(admin: Admin, engine: Engine) 
 
 def test_log_filters_trail_and_csv(admin: Admin, engine: Engine) -> None:
     scim = connect(engine, admin.http, admin)
-    response = scim.post("/Users", {"schemas": [], "userName": "=cmd|' /C calc'!A0"})
+    response = scim.post(
+        "/Users", {"schemas": [], "userName": "=cmd|' /C calc'!A0", "active": "maybe"}
+    )
     assert response.status_code == 400
     request_id = response.headers["x-request-id"]
     scim.create_user("ann@example.test")
@@ -198,3 +204,18 @@ def test_groups_with_their_members(admin: Admin, engine: Engine) -> None:
     row = page.split("Engineering")[1].split("</tr>")[0]
     assert "ann@example.test" in row and scim.connection_id in row
     assert "none" in page.split("Empty")[1].split("</tr>")[0]
+
+
+def test_dashboard_says_which_users_are_not_in_the_directory_and_why(
+    admin: Admin, engine: Engine
+) -> None:
+    scim = connect(engine, admin.http, admin)
+    scim.create_user("ann@example.test")
+    for name, emails in (("kim", []), ("odd", [{"value": "not-an-address", "primary": True}])):
+        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name}
+        assert scim.post("/Users", {**body, "emails": emails}).status_code == 201
+    page = admin.get(f"/admin/t/{admin.slug}/").text
+    row = page.split(f'connections/{scim.connection_id}">')[1].split("</tr>")[0]
+    assert "2 not in the directory" in row
+    assert "1: no primary email (e.g. kim)" in row
+    assert "1: primary email is not an email address (e.g. odd)" in row

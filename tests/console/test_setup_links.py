@@ -13,7 +13,8 @@ from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 from roster.cli import app as cli_app
-from roster.directory import audit, setup_links
+from roster.directory.admin import setup_links
+from roster.directory.journal import audit
 from roster.errors import InvalidValue
 from roster.storage.tables import setup_links as setup_links_table
 from tests.conftest import SCIM, USER_SCHEMA

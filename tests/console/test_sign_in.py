@@ -11,8 +11,9 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from roster import console
-from roster.directory import admins, audit
-from roster.directory.admins import hash_secret
+from roster.directory.admin import admins
+from roster.directory.admin.admins import hash_secret
+from roster.directory.journal import audit
 from roster.settings import Settings
 from roster.storage.tables import admin_accounts, admin_sessions, connections
 from tests.console.conftest import (

@@ -10,10 +10,11 @@ from sqlalchemy import Engine, func, select
 from starlette.routing import Route
 
 from roster import console
-from roster.directory import employees as employees_actions
-from roster.directory import locations, role_admin, rulebook
-from roster.directory.employees import ManualEmployee
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import role_admin, rulebook
+from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.people import employees as employees_actions
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
 from roster.settings import Settings
 from roster.storage.tables import connections, employees, log_entries
 from tests.console.conftest import Admin, Clock, browser, connect, csrf_of, make_account, sign_in

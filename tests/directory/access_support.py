@@ -10,9 +10,12 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from roster.directory import access, audit, locations, role_admin, rulebook
-from roster.directory.employees import find
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import role_admin, rulebook
+from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.entitlements import access
+from roster.directory.journal import audit
+from roster.directory.people.employees import find
+from roster.directory.places import locations
 from roster.storage import access as access_store
 from roster.storage.tables import (
     employee_decisions,

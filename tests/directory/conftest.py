@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import apikeys, audit, options, tenancy
-from roster.directory import sync_options as _registered  # noqa: F401  (registers settings)
+from roster.directory.admin import apikeys, connection_settings, tenancy
+from roster.directory.journal import audit
 from tests.conftest import USER_SCHEMA, Scim
 from tests.openapi_check import check_response
 
@@ -100,7 +100,7 @@ def create(scim: Scim, user_name: str, email: str | None = None, **attrs: Any) -
 def configure(engine: Engine, scim: Scim, **settings: str) -> None:
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        options.configure(conn, row, [f"{k}={v}" for k, v in settings.items()], [])
+        connection_settings.configure(conn, row, [f"{k}={v}" for k, v in settings.items()], [])
 
 
 def notes(engine: Engine, scim: Scim, action: str | None = None) -> list[audit.LogEntry]:

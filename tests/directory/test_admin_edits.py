@@ -7,9 +7,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select
 
-from roster.directory import audit, employees, locations, rulebook
-from roster.directory.employees import ManualEmployee
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import rulebook
+from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.journal import audit
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.storage.tables import events
 from tests.conftest import Scim

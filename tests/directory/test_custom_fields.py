@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from roster.directory import custom_fields
+from roster.directory.admin import custom_fields
 from roster.errors import InvalidValue
 from tests.conftest import USER_SCHEMA, Scim
 from tests.directory.conftest import ENTERPRISE, ENVOY, Api, create

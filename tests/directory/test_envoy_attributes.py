@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from roster.directory import employees
-from roster.directory.employees import ManualEmployee
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
 from tests.conftest import Scim
 from tests.directory.conftest import ENTERPRISE, ENVOY, Api, create, notes, user_body
 

@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
-from roster.directory import connections, employees, feed, tenancy
-from roster.directory.change import current, savepoint
-from roster.directory.employees import ManualEmployee
+from roster.directory.admin import connections, tenancy
+from roster.directory.journal.change import current, savepoint
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.reads import feed
 from roster.storage import log as log_store
 from roster.storage.tables import events as events_table
 from tests.conftest import GROUP_SCHEMA, Scim, new_connection

@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from roster.directory import employees, locations, role_admin
-from roster.directory.employees import ManualEmployee
+from roster.directory.admin import role_admin
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
 from tests.conftest import Scim
 from tests.directory.conftest import Api, configure, create
 from tests.directory.test_events import _feed, _types

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
-from roster.directory import group_bindings, role_admin, rule_runs, rulebook
+from roster.directory.admin import role_admin, rule_runs, rulebook
+from roster.directory.entitlements import group_bindings
 from roster.storage.tables import events
 from tests.conftest import GROUP_SCHEMA, Scim, StatementCounter, new_connection
 from tests.directory.access_support import (

@@ -7,9 +7,11 @@ import threading
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import audit, employees, tenancy
-from roster.directory.connections import delete_connection
-from roster.directory.employees import ManualEmployee
+from roster.directory.admin import tenancy
+from roster.directory.admin.connections import delete_connection
+from roster.directory.journal import audit
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
 from roster.storage.employees import EmployeeRow
 from tests.conftest import Scim, new_connection, wait_for_lock_waiter
 from tests.directory.conftest import ENTERPRISE, ENVOY, Api, create, notes, user_body

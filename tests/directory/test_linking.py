@@ -6,8 +6,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import coverage, employees, tenancy
-from roster.directory.employees import ManualEmployee
+from roster.directory.admin import tenancy
+from roster.directory.people import coverage, employees
+from roster.directory.people.employees import ManualEmployee
 from tests.conftest import PATCH_OP, Scim, new_connection
 from tests.directory.conftest import Api, configure, create, notes, request_log, user_body
 

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import audit, employees, locations
-from roster.directory.employees import ManualEmployee
+from roster.directory.journal import audit
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
 from tests.conftest import Scim, new_connection
 from tests.directory.conftest import ENVOY, Api, configure, create, notes, user_body
 

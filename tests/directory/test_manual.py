@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from roster.directory import employees, locations
-from roster.directory.employees import ManualEmployee
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from tests.conftest import Scim
 from tests.directory.conftest import Api, create, notes

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from roster.directory import audit, employees, locations, manual_import
-from roster.directory.manual_import import CsvRow, read_csv
+from roster.directory.journal import audit
+from roster.directory.people import employees, manual_import
+from roster.directory.people.manual_import import CsvRow, read_csv
+from roster.directory.places import locations
 from roster.errors import InvalidValue
 from tests.conftest import Scim
 from tests.directory.conftest import Api

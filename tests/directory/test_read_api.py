@@ -11,8 +11,11 @@ from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from roster.directory import apikeys, employees, locations, queries
-from roster.directory.employees import ManualEmployee
+from roster.directory.admin import apikeys
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
+from roster.directory.reads import queries
 from roster.http import api as api_module
 from roster.http.app import create_app
 from roster.settings import Settings

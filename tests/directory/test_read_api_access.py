@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import locations, role_admin, rule_runs, rulebook
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import role_admin, rule_runs, rulebook
+from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.places import locations
 from tests.conftest import Scim, StatementCounter, new_connection
 from tests.directory.conftest import Api, api_for, create
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import employees
-from roster.directory.employees import ManualEmployee
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
 from tests.conftest import Scim, new_connection
 from tests.directory.conftest import Api, api_for, create
 from tests.openapi_check import check_http

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from roster.directory import audit, locations, rule_runs, rulebook
-from roster.directory.employees import find
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import rule_runs, rulebook
+from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.journal import audit
+from roster.directory.people.employees import find
+from roster.directory.places import locations
 from roster.storage import access as access_store
 from tests.conftest import Scim
 from tests.directory.conftest import create

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
-from roster.directory import role_admin, rule_runs, rulebook
-from roster.directory.employees import find
+from roster.directory.admin import role_admin, rule_runs, rulebook
+from roster.directory.people.employees import find
 from roster.errors import Conflict
 from roster.storage import access as access_store
 from roster.storage import rule_runs as runs_store

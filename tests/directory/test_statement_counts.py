@@ -8,7 +8,8 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import locations, queries
+from roster.directory.places import locations
+from roster.directory.reads import queries
 from tests.conftest import Scim, StatementCounter, new_connection
 from tests.directory.conftest import ENTERPRISE, ENVOY, configure, create, user_body
 
@@ -67,7 +68,7 @@ def test_a_user_sync_costs_the_same_in_a_small_and_a_larger_directory(
     # up here. Every log entry of a request (its own and the notes of location placement,
     # manager and assistants resolved or waiting, "no rules are defined") is one
     # statement; the tenant's rules, mappings and locations come from the process's cache
-    # (directory/config_cache.py). PostgreSQL adds the configuration lock. Before the
+    # (directory/settings/config_cache.py). PostgreSQL adds the configuration lock. Before the
     # write-path redesign (issue 10): 25, 25 and 10.
     postgres = engine.dialect.name == "postgresql"
     assert large == {"create": 14 + postgres, "move": 15 + postgres, "delete": 8 + postgres}
@@ -109,7 +110,7 @@ def test_location_changes_cost_the_same_for_5_and_200_employees(
     assert small_costs == large_costs
     # Re-evaluation is set-based: touch the movers, delete, insert, one summary log entry;
     # each action also bumps the tenant's configuration version and, on PostgreSQL, takes
-    # the tenant's configuration lock first (directory/change.py).
+    # the tenant's configuration lock first (directory/journal/change.py).
     # Before: 8 + 4 per synced employee for an add (808 for these 200) and a log entry each;
     # a location_sync change re-evaluated nobody.
     postgres = engine.dialect.name == "postgresql"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, update
 
-from roster.directory.change import open_change, write_time
+from roster.directory.journal.change import open_change, write_time
 from roster.storage import tenancy as tenancy_store
 from roster.storage.tables import employees
 from tests.conftest import Scim

@@ -23,9 +23,11 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from roster.cli import app as cli_app
-from roster.directory import employees, locations, tenancy
-from roster.directory.audit import now
-from roster.directory.employees import ManualEmployee
+from roster.directory.admin import tenancy
+from roster.directory.journal.audit import now
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
 from roster.errors import InvalidValue, NotFound
 from roster.storage import access as access_store
 from roster.storage.tenancy import insert_connection

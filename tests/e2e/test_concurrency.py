@@ -18,8 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from roster.directory import locations, role_admin, tenancy
-from roster.directory.employees import find
+from roster.directory.admin import role_admin, tenancy
+from roster.directory.people.employees import find
+from roster.directory.places import locations
 from roster.storage.tables import employees
 from tests.e2e.conftest import Server
 
@@ -30,7 +31,7 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 @pytest.fixture(scope="module")
 def server(start_server: Callable[..., Server]) -> Server:
-    # As deployed: read requests' log entries batched (directory/read_log.py).
+    # As deployed: read requests' log entries batched (directory/journal/read_log.py).
     return start_server(workers=2, env={"ROSTER_READ_LOG_FLUSH_SECONDS": "1"})
 
 

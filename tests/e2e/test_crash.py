@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from roster.directory import tenancy
+from roster.directory.admin import tenancy
 from tests.e2e.conftest import Server
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"

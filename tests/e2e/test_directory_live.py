@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from roster.directory import apikeys, audit, tenancy
-from roster.directory.connections import delete_connection
+from roster.directory.admin import apikeys, tenancy
+from roster.directory.admin.connections import delete_connection
+from roster.directory.journal import audit
 from tests.e2e.conftest import Server, cli_json, run_cli
 from tests.openapi_check import check_http, check_response
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from roster.directory import employees, tenancy
-from roster.directory.employees import ManualEmployee
+from roster.directory.admin import tenancy
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
 from tests.e2e.conftest import cli_json, run_cli, run_with_terminal_stderr
 
 

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from roster.directory import apikeys, tenancy
+from roster.directory.admin import apikeys, tenancy
 from roster.storage.tables import events as events_table
 from tests.e2e.conftest import Server
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from roster.cli.demo import token_file
 from roster.cli.serving import port_taken, public_url_mismatch
-from roster.directory.tenancy import hash_token
+from roster.directory.admin.tenancy import hash_token
 from roster.storage.engine import make_engine
 from roster.storage.tenancy import connections_of, tenant_by_name
 from tests.conftest import REPO

@@ -14,8 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from roster.directory import locations, rulebook, tenancy
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import rulebook, tenancy
+from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.places import locations
 from roster.storage.tables import email_outbox
 from tests.e2e.conftest import ROSTER, Server, _wait_ready, cli_json, free_port, roster_env
 from tests.mail.conftest import SmtpServer, smtp_server

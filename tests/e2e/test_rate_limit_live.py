@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from roster.directory import tenancy
+from roster.directory.admin import tenancy
 from tests.e2e.conftest import Server
 
 RATE, BURST = 50, 100

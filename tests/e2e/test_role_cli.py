@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from roster.directory import locations
+from roster.directory.places import locations
 from tests.conftest import Scim
 from tests.e2e.conftest import cli_json, refused, run_cli
 

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from roster.directory import employees, locations, rule_runs, tenancy
-from roster.directory.employees import ManualEmployee
+from roster.directory.admin import rule_runs, tenancy
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
+from roster.directory.places import locations
 from roster.storage.rule_runs import RunRow
 from tests.e2e.conftest import cli_json, refused, run_cli, run_with_terminal_stderr
 

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import apikeys
+from roster.directory.admin import apikeys
 from roster.http.app import create_app
 from roster.settings import Settings
 from tests.conftest import new_connection

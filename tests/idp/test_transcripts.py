@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from roster.directory import tenancy
+from roster.directory.admin import tenancy
 from tests.e2e.conftest import Server
 from tests.idp.replay import DATA, Mismatch, Replay, resolve, transcript_files
 

@@ -17,8 +17,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from roster.directory import audit, employees, onboarding, tenancy
-from roster.directory.employees import ManualEmployee
+from roster.directory.admin import tenancy
+from roster.directory.entitlements import onboarding
+from roster.directory.journal import audit
+from roster.directory.people import employees
+from roster.directory.people.employees import ManualEmployee
 from roster.storage import outbox as store
 from roster.storage.employees import EmployeeRow
 from roster.storage.outbox import OutboxRow

@@ -14,9 +14,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory import audit
-from roster.directory.mail import Backoff, OutgoingEmail, deliver_due
-from roster.directory.smtp import MailNotConfigured, SmtpSender
+from roster.directory.journal import audit
+from roster.directory.messaging.mail import Backoff, OutgoingEmail, deliver_due
+from roster.directory.messaging.smtp import SmtpSender
+from roster.errors import MailNotConfigured
 from roster.http.app import create_app
 from roster.settings import Settings
 from roster.storage import outbox as store

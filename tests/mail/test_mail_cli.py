@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from roster.directory import audit
+from roster.directory.journal import audit
 from tests.e2e.conftest import ROSTER, roster_env
 from tests.mail.conftest import SmtpServer, Tenant, add_employee, log, outbox, queue
 

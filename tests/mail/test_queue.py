@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, text
 
-from roster.directory import onboarding
+from roster.directory.entitlements import onboarding
 from roster.errors import InvalidValue
 from roster.storage import outbox as store
 from tests.mail.conftest import T0, Tenant, add_employee, log, outbox, queue

@@ -10,7 +10,8 @@ import pytest
 
 from roster.errors import InvalidValue
 from roster.rules import syntax
-from roster.rules.engine import Actions, Condition, Match, Rule, Subject, evaluate, judge
+from roster.rules.engine import Subject, evaluate, judge
+from roster.rules.model import Actions, Condition, Match, Rule
 
 
 def _subject(groups: tuple[str, ...] = (), **attributes: str | None) -> Subject:

@@ -16,10 +16,11 @@ from sqlalchemy import Engine, select
 from standardwebhooks.webhooks import Webhook
 from starlette.testclient import TestClient
 
-from roster.directory import feed, webhooks
-from roster.directory.webhook_delivery import Config, Retry, deliver_due, utcnow
-from roster.directory.webhook_signature import new_secret, sign
-from roster.directory.webhook_urls import UrlPolicy, check
+from roster.directory.outbound import webhooks
+from roster.directory.outbound.webhook_delivery import Config, Retry, deliver_due, utcnow
+from roster.directory.outbound.webhook_signature import new_secret, sign
+from roster.directory.outbound.webhook_urls import UrlPolicy, check
+from roster.directory.reads import feed
 from roster.errors import InvalidValue
 from roster.storage import log as log_store
 from roster.storage import webhooks as webhook_store

@@ -32,8 +32,11 @@ from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
 from roster.cli.webhooks import register as register_webhook_commands
-from roster.directory import audit, coverage, options, tenancy
-from roster.directory.change import correlated
+from roster.directory.admin import connection_settings, tenancy
+from roster.directory.journal import audit
+from roster.directory.journal.change import correlated
+from roster.directory.people import coverage
+from roster.directory.settings import options
 from roster.storage.tenancy import ConnectionRow
 
 app = typer.Typer(
@@ -317,7 +320,7 @@ def connection_configure(
 
     def run(conn: Connection) -> tuple[ConnectionRow, list[str], coverage.Coverage]:
         row = tenancy.resolve_connection(conn, connection, tenant)
-        changes = options.configure(conn, row, set_ or [], reset or [])
+        changes = connection_settings.configure(conn, row, set_ or [], reset or [])
         cov = coverage.of_connection(conn, row.tenant_id, row.id)
         return tenancy.get_connection(conn, row.uid), changes, cov
 

@@ -16,9 +16,9 @@ from roster.cli.support import fail as _fail
 from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
-from roster.directory import admins, setup_links
-from roster.directory.admins import AccountRow, IssuedLink
-from roster.directory.audit import now
+from roster.directory.admin import admins, setup_links
+from roster.directory.admin.admins import AccountRow, IssuedLink
+from roster.directory.journal.audit import now
 from roster.errors import InvalidValue
 
 admin_app = typer.Typer(

@@ -26,19 +26,15 @@ from roster.cli.support import refusals as _refusals
 from roster.cli.support import run as _run
 from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
-from roster.directory import (
-    apikeys,
-    custom_fields,
-    employees,
-    locations,
-    manual_import,
-    queries,
-    sync_options,  # registers the directory's connection settings (connection show/configure)
-)
-from roster.directory.connections import delete_connection
-from roster.directory.employees import MANUAL_FIELDS, ManualEmployee
-from roster.directory.mapping import DEFAULT_MAPPING, REFERENCE_MAPPING
-from roster.directory.tenancy import resolve_connection
+from roster.directory.admin import apikeys, custom_fields
+from roster.directory.admin.connections import delete_connection
+from roster.directory.admin.tenancy import resolve_connection
+from roster.directory.attributes.mapping import DEFAULT_MAPPING, REFERENCE_MAPPING
+from roster.directory.people import employees, manual_import
+from roster.directory.people.employees import MANUAL_FIELDS, ManualEmployee
+from roster.directory.places import locations
+from roster.directory.reads import queries
+from roster.directory.settings import sync_options
 from roster.errors import RosterError
 
 __all__ = ["register", "sync_options"]
@@ -171,7 +167,6 @@ def employee_add(
     data = _run(as_json, run)
     if isinstance(data, RosterError):
         _fail(data.detail, as_json)
-        return
     _print(as_json, data, f"manual employee {data['email']} added ({data['id']})")
 
 

@@ -6,7 +6,8 @@ import typer
 from sqlalchemy import Connection
 
 from roster.cli.support import JsonFlag, fail, run, settings, show
-from roster.directory import feed, tenancy
+from roster.directory.admin import tenancy
+from roster.directory.reads import feed
 
 events_app = typer.Typer(help="The event feed (GET /api/v1/events).", no_args_is_help=True)
 

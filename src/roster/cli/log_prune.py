@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from roster.cli.support import JsonFlag, engine, fail, refusals, settings, show
-from roster.directory import retention
+from roster.directory.journal import retention
 
 
 def _before(before: str | None, older_than: float | None) -> tuple[datetime, str]:

@@ -18,10 +18,11 @@ from roster.cli.support import run as _run
 from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
-from roster.directory import onboarding, tenancy
-from roster.directory.audit import now
-from roster.directory.mail import Backoff, DeliveryReport, deliver_due
-from roster.directory.smtp import SmtpSender
+from roster.directory.admin import tenancy
+from roster.directory.entitlements import onboarding
+from roster.directory.journal.audit import now
+from roster.directory.messaging.mail import Backoff, DeliveryReport, deliver_due
+from roster.directory.messaging.smtp import SmtpSender
 from roster.storage import outbox as outbox_store
 from roster.storage.outbox import OutboxRow
 

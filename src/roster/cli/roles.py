@@ -18,9 +18,11 @@ from roster.cli.support import connection_uid as _connection_uid
 from roster.cli.support import run as _run
 from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
-from roster.directory import group_bindings, locations, role_admin, rule_runs, tenancy
-from roster.directory.employees import find as find_employee
-from roster.directory.role_admin import HeldRole
+from roster.directory.admin import role_admin, rule_runs, tenancy
+from roster.directory.admin.role_admin import HeldRole
+from roster.directory.entitlements import group_bindings
+from roster.directory.people.employees import find as find_employee
+from roster.directory.places import locations
 from roster.rules import roles
 from roster.rules.syntax import render
 from roster.storage.access import MappingRow

@@ -21,10 +21,12 @@ from roster.cli.support import refusals as _refusals
 from roster.cli.support import run as _run
 from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
-from roster.directory import locations, queries, rule_runs, rulebook
-from roster.directory.access import Change
-from roster.directory.group_bindings import RuleGroups
-from roster.directory.rulebook import RuleSpec
+from roster.directory.admin import rule_runs, rulebook
+from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.entitlements.access import Change
+from roster.directory.entitlements.group_bindings import RuleGroups
+from roster.directory.places import locations
+from roster.directory.reads import queries
 from roster.rules import syntax
 from roster.storage.access import AccessGroupRow, RuleRow
 from roster.storage.rule_runs import RunRow

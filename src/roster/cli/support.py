@@ -15,8 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from roster.directory import queries, tenancy
-from roster.errors import RosterError
+from roster.directory.admin import tenancy
+from roster.errors import NoDatabase, RosterError, UnknownLocation
 from roster.settings import Settings
 from roster.storage.engine import make_engine
 
@@ -43,10 +43,6 @@ T = TypeVar("T")
 
 def settings() -> Settings:
     return Settings()
-
-
-class NoDatabase(RosterError):
-    pass
 
 
 def missing_default_database(current: Settings) -> str | None:
@@ -76,9 +72,18 @@ def engine() -> Iterator[Engine]:
         made.dispose()
 
 
-def fail(message: str, as_json: bool, code: int = 1) -> NoReturn:
+def fail(
+    message: str, as_json: bool, code: int = 1, *, error: RosterError | None = None
+) -> NoReturn:
+    """Say why and exit ``code``. ``--json`` prints ``{"error": detail, "code": …}``, the
+    code being the refusal's stable name (errors.py) when there is one."""
     if as_json:
-        typer.echo(json.dumps({"error": message}))
+        body: dict[str, Any] = {"error": message}
+        if error is not None:
+            body["code"] = error.code
+            if error.attribute is not None:
+                body["attribute"] = error.attribute
+        typer.echo(json.dumps(body))
     else:
         typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -90,10 +95,10 @@ def refusals(as_json: bool) -> Iterator[None]:
     tables as the fix for it."""
     try:
         yield
-    except queries.UnknownLocation as err:
-        fail(f"{err.detail}; see `roster location list`", as_json)
+    except UnknownLocation as err:
+        fail(f"{err.detail}; see `roster location list`", as_json, error=err)
     except RosterError as err:
-        fail(err.detail, as_json)
+        fail(err.detail, as_json, error=err)
     except (OperationalError, ProgrammingError) as err:
         if "no such table" in str(err) or "does not exist" in str(err):
             fail("the database has no Roster tables (or is behind): run `roster migrate`", as_json)

@@ -24,9 +24,9 @@ from roster.cli.support import (
     show,
     tenant_id,
 )
-from roster.directory import webhooks
-from roster.directory.webhook_delivery import Config, WebhookLoop, ping
-from roster.directory.webhook_signature import new_secret
+from roster.directory.outbound import webhooks
+from roster.directory.outbound.webhook_delivery import Config, WebhookLoop, ping
+from roster.directory.outbound.webhook_signature import new_secret
 
 webhook_app = typer.Typer(
     help="Webhooks: signed deliveries of the tenant's events to its endpoints.",

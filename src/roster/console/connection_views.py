@@ -22,11 +22,10 @@ from roster.console.web import (
     signed_in,
     tenant_for,
 )
-from roster.directory import admins, console_reads, options, sync_options, tenancy
-from roster.directory.console_reads import LogFilter
+from roster.directory.admin import admins, connection_settings, tenancy
+from roster.directory.reads import console_reads
+from roster.directory.reads.console_reads import LogFilter
 from roster.errors import NotFound, RosterError
-
-__all__ = ["routes", "sync_options"]  # sync_options registers the directory's settings
 
 # What each action does, as the confirmation page says it before anything happens.
 ACTIONS = {
@@ -49,7 +48,7 @@ ACTIONS = {
 }
 
 
-def routes(console: Console) -> list[Route]:
+def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure per route, registered in one place)
     async def home(request: Request) -> Response:
         me = await signed_in(console, request)
         if me.account.tenant_slug is not None:
@@ -122,7 +121,7 @@ def routes(console: Console) -> list[Route]:
         return await show(request, await signed_in(console, request))
 
     async def configure(request: Request) -> Response:
-        """Set or reset one setting with ``options.configure``, the action of `roster
+        """Set or reset one setting with ``connection_settings.configure``, the action of `roster
         connection configure` (its validation, its log entry), then log the admin."""
         me = await signed_in(console, request)
         slug, uid = request.path_params["slug"], request.path_params["uid"]
@@ -134,7 +133,7 @@ def routes(console: Console) -> list[Route]:
         def run(c: Connection) -> list[str]:
             tenant = tenant_for(c, me.account, slug)
             row = _connection(c, tenant.id, uid)
-            changes = options.configure(c, row, sets, [name] if reset else [])
+            changes = connection_settings.configure(c, row, sets, [name] if reset else [])
             admins.log_action(
                 c,
                 tenant.id,

@@ -13,8 +13,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from roster.console.web import Console, signed_in, tenant_for, wants_fragment
-from roster.directory import console_reads, locations, rule_runs
-from roster.directory.console_reads import LogFilter
+from roster.directory.admin import rule_runs
+from roster.directory.places import locations
+from roster.directory.reads import console_reads
+from roster.directory.reads.console_reads import LogFilter
 
 
 def routes(console: Console) -> list[Route]:

@@ -15,8 +15,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from roster.console.web import Console, Refused, signed_in, tenant_for
-from roster.directory import console_reads, tenancy
-from roster.directory.console_reads import LogFilter
+from roster.directory.admin import tenancy
+from roster.directory.reads import console_reads
+from roster.directory.reads.console_reads import LogFilter
 
 EXPORT_LIMIT = 10_000
 _COLUMNS = (

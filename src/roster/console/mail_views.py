@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from roster.console.web import Console, signed_in, tenant_for
-from roster.directory import console_reads
+from roster.directory.reads import console_reads
 
 PAGE = 100
 

@@ -1,6 +1,6 @@
 """Group → role mappings: the members of a group an IdP pushes hold a role, the highest
 that applies winning (the ranking is shown beside them). Mapping and unmapping are the
-actions `roster role map|unmap` run (directory/role_admin.py); both take effect at once."""
+actions `roster role map|unmap` run (directory/admin/role_admin.py); both take effect at once."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from roster.console.web import (
     signed_in,
     tenant_for,
 )
-from roster.directory import admins, console_reads, locations, role_admin
+from roster.directory.admin import admins, role_admin
+from roster.directory.places import locations
+from roster.directory.reads import console_reads
 from roster.errors import RosterError
 from roster.rules import roles
 

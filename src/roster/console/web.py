@@ -1,7 +1,7 @@
 """What every console page shares: templates, the session cookie, CSRF tokens, the tenant
 check, and running database work off the event loop in one transaction.
 
-Sessions are server-side (directory/admins.py): the cookie carries a random id whose hash
+Sessions are server-side (directory/admin/admins.py): the cookie carries a random id whose hash
 is the session's key. CSRF: every state-changing form carries a token derived from the
 cookie's secret (the session id, or before sign-in a random pre-session cookie), checked
 on the server with a constant-time compare; an attacker's page can neither read the
@@ -25,10 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from roster.directory import admins, console_reads
-from roster.directory.admins import AccountRow
-from roster.directory.audit import correlated
-from roster.directory.console_reads import TenantRow
+from roster.directory.admin import admins
+from roster.directory.admin.admins import AccountRow
+from roster.directory.journal.audit import correlated
+from roster.directory.reads import console_reads
+from roster.directory.reads.console_reads import TenantRow
 from roster.errors import NotFound
 from roster.settings import Settings
 

@@ -19,9 +19,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from roster.directory import apikeys, feed, queries, rate_limit
-from roster.directory.rate_limit import Limiter, Owner
-from roster.errors import InvalidValue, NotFound, RosterError
+from roster.directory.admin import apikeys
+from roster.directory.admission import rate_limit
+from roster.directory.admission.rate_limit import Limiter, Owner
+from roster.directory.reads import feed, queries
+from roster.errors import (
+    InternalError,
+    InvalidValue,
+    MethodNotAllowed,
+    NotFound,
+    RosterError,
+    TooManyRequests,
+    UnknownLocation,
+)
 from roster.http.openapi import document
 from roster.scim import limits
 
@@ -39,10 +49,15 @@ EMPLOYEE_PARAMS = ("status", "email", "location", "source", "updated_since", *PA
 EVENT_PARAMS = ("after", "limit", "types")
 
 
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    if status == 401:
+def _error(err: RosterError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The API's error body: the status, the error's stable ``code`` (errors.py) for
+    programs, the ``detail`` for people, and the attribute at fault where one is."""
+    if err.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="roster-api"'}
-    return JSONResponse({"error": {"status": status, "detail": detail}}, status, headers)
+    body: dict[str, Any] = {"status": err.status, "code": err.code, "detail": err.detail}
+    if err.attribute is not None:
+        body["attribute"] = err.attribute
+    return JSONResponse({"error": body}, err.status, headers)
 
 
 def owns(path: str) -> bool:
@@ -50,15 +65,16 @@ def owns(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
-def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(err: RosterError, headers: dict[str, str] | None = None) -> Response:
     """The API's error shape, for errors the app answers outside the API's own routes."""
-    return _error(status, detail, headers)
+    return _error(err, headers)
 
 
 def _not_allowed(request: Request) -> JSONResponse:
     return _error(
-        405,
-        f"{request.method} is not allowed on {request.url.path}: the API is read-only (GET)",
+        MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}: the API is read-only (GET)"
+        ),
         {"Allow": ", ".join(_READ)},
     )
 
@@ -94,12 +110,12 @@ def _page(items: list[dict[str, Any]], cursor: str | None) -> dict[str, Any]:
 
 def _key_id(authorization: str | None) -> str:
     """The public id of the API key a request presents (``rk_<id>_<secret>``), unchecked:
-    it names the bucket to look at before authentication (directory/rate_limit.py)."""
+    it names the bucket to look at before authentication (directory/admission/rate_limit.py)."""
     _, _, presented = (authorization or "").partition(" ")
     return presented.strip().removeprefix(apikeys.PREFIX).partition("_")[0][:64]
 
 
-def routes(
+def routes(  # noqa: C901 (one small closure per route, registered in one place)
     engine: Engine,
     *,
     events_retention_days: float = 30.0,
@@ -114,7 +130,8 @@ def routes(
             wait = limiter.check(bucket) if limiter is not None else None
             if wait is not None:
                 on_throttle()
-                return _error(429, *rate_limit.refusal(wait))
+                detail, headers = rate_limit.refusal(wait)
+                return _error(TooManyRequests(detail), headers)
             key = None
             try:
                 with engine.begin() as conn:
@@ -122,10 +139,10 @@ def routes(
                     _check_request(request, params)
                     response: Response = JSONResponse(handler(conn, key.tenant_id, request))
             except RosterError as err:
-                response = _error(err.status, err.detail)
+                response = _error(err)
             except Exception:
                 log.exception("internal error in %s", request.url.path)
-                response = _error(500, "internal error")
+                response = _error(InternalError("internal error"))
             if key is not None and limiter is not None:  # authenticated: the request pays
                 owner = Owner(key.tenant_id, None, f"api:{key.id}")
                 limiter.spend(bucket, limiter.default, owner)
@@ -152,7 +169,7 @@ def routes(
                 cursor=q.get("cursor"),
                 limit=_limit(request),
             )
-        except queries.UnknownLocation as err:
+        except UnknownLocation as err:
             # A filter value, not the resource asked for: 400, pointing at this API.
             raise InvalidValue(
                 f"unknown location {err.name!r}; list them at GET /api/v1/locations"
@@ -190,11 +207,10 @@ def routes(
 
     async def unknown(request: Request) -> Response:
         return _error(
-            404,
             NotFound(
                 f"no such endpoint: {request.url.path}; the API is described at "
                 "GET /api/v1/openapi.json"
-            ).detail,
+            )
         )
 
     return [

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from roster import __version__
-from roster.directory.employees import MANUAL_FIELDS
-from roster.directory.events import TYPES as EVENT_TYPES
+from roster.directory.journal.events import TYPES as EVENT_TYPES
+from roster.directory.people.employees import MANUAL_FIELDS
 from roster.rules.roles import COMPANY_ROLES, LOCATION_ROLES
 
 Json = dict[str, Any]
@@ -46,8 +46,14 @@ SCHEMAS: Json = {
         "properties": {
             "error": {
                 "type": "object",
-                "required": ["status", "detail"],
-                "properties": {"status": {"type": "integer"}, "detail": _STR},
+                "required": ["status", "code", "detail"],
+                "properties": {
+                    "status": {"type": "integer"},
+                    # Stable and machine-readable (src/roster/errors.py lists them all).
+                    "code": _STR,
+                    "detail": _STR,
+                    "attribute": _STR,
+                },
             }
         },
     },

@@ -7,8 +7,9 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from roster.errors import NotModified, RosterError
-from roster.scim.schema import ERROR
+from roster.errors import RosterError
+from roster.provisioning.dispatch import Reply
+from roster.provisioning.service import error_reply
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 
@@ -19,21 +20,12 @@ def scim_json(body: Any, status: int = 200, headers: dict[str, str] | None = Non
     )
 
 
-def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"schemas": [ERROR], "status": str(status), "detail": detail}
-    if scim_type:
-        body["scimType"] = scim_type
-    return body
+def render(reply: Reply) -> Response:
+    """A SCIM reply as Starlette's response: no body for 204 and 304."""
+    if reply.status in (204, 304):
+        return Response(status_code=reply.status, headers=reply.headers)
+    return scim_json(reply.body, reply.status, reply.headers)
 
 
 def error_response(err: RosterError, headers: dict[str, str] | None = None) -> Response:
-    if isinstance(err, NotModified):
-        return Response(status_code=304, headers={**(headers or {}), "ETag": err.etag})
-    extra = dict(headers or {})
-    if err.status == 401:
-        # RFC 6750 §3: name the scheme; error="invalid_token" only when a token was sent.
-        sent = getattr(err, "token_sent", True)
-        extra["WWW-Authenticate"] = (
-            'Bearer realm="roster", error="invalid_token"' if sent else 'Bearer realm="roster"'
-        )
-    return scim_json(error_body(err.status, err.detail, err.scim_type), err.status, extra)
+    return render(error_reply(err, headers))

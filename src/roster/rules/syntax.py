@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 
 from roster.errors import InvalidValue
-from roster.rules.engine import Condition, attribute_name
+from roster.rules.model import Condition, attribute_name
 
 _ALIASES = {"co": "contains", "sw": "starts_with", "pr": "present", "startswith": "starts_with"}
 

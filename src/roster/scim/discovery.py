@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from roster.scim.schema import LIST_RESPONSE, RESOURCE_TYPES, SCHEMAS, SPC
+from roster.scim.schema import RESOURCE_TYPES, SCHEMAS, SPC
 
 
 def service_provider_config(
@@ -36,16 +36,6 @@ def service_provider_config(
             "resourceType": "ServiceProviderConfig",
             "location": f"{base_url}/ServiceProviderConfig",
         },
-    }
-
-
-def list_response(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "schemas": [LIST_RESPONSE],
-        "totalResults": len(resources),
-        "startIndex": 1,
-        "itemsPerPage": len(resources),
-        "Resources": resources,
     }
 
 

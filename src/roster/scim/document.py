@@ -22,7 +22,7 @@ Doc = dict[str, Any]
 _SERVER_OWNED = frozenset({"id", "meta", "schemas"})
 
 
-def _check_value(attr: Attribute, value: Any, where: str) -> Any:
+def _check_value(attr: Attribute, value: Any, where: str) -> Any:  # noqa: C901 (one branch per RFC 7643 §2.3 attribute type)
     t = attr.type
     if t == "complex":
         if not isinstance(value, dict):
@@ -86,7 +86,7 @@ def _normalise_attrs(schema: Schema, body: dict[str, Any], out: Doc, prefix: str
             out[attr.name] = checked
 
 
-def normalise(rt: ResourceType, body: Any) -> Doc:
+def normalise(rt: ResourceType, body: Any) -> Doc:  # noqa: C901 (RFC 7643 §2 rules applied in one pass over the body)
     """Validate a POST/PUT body into a canonical stored document (password dropped later)."""
     if not isinstance(body, dict):
         raise InvalidSyntax("the request body must be a JSON object")
@@ -228,7 +228,7 @@ def wants(rt: ResourceType, attribute: str, attributes: list[str], excluded: lis
     return _requested(rt, excluded).get(attribute, {"x"}) is not None
 
 
-def project(rt: ResourceType, full: Doc, attributes: list[str], excluded: list[str]) -> Doc:
+def project(rt: ResourceType, full: Doc, attributes: list[str], excluded: list[str]) -> Doc:  # noqa: C901 (RFC 7644 §3.4.2.5 attributes/excludedAttributes with returned rules, one pass)
     """Apply ``attributes``/``excludedAttributes`` and ``returned`` to a rendered resource."""
     always = {"id", "schemas"}
     never_or_request = {a.name for a in rt.schema.attributes if a.returned in ("never", "request")}

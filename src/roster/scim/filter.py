@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, assert_never
 
 from roster.errors import InvalidFilter, RosterError
 from roster.scim.limits import MAX_FILTER_CHARS, check_number, check_text
@@ -267,7 +267,7 @@ def parse_datetime(text: str) -> datetime:
     return parsed
 
 
-def _checked(ref: AttrRef, op: str, value: Scalar, error: type[RosterError]) -> Compare:
+def _checked(ref: AttrRef, op: str, value: Scalar, error: type[RosterError]) -> Compare:  # noqa: C901 (one branch per RFC 7644 §3.4.2.2 operator and type pairing)
     attr = ref.leaf
     if value is None:
         if op not in ("eq", "ne"):
@@ -336,7 +336,7 @@ def _values_at(doc: dict[str, Any], ref: AttrRef) -> list[Any]:
     return out
 
 
-def _compare(attr: Attribute, op: str, actual: Any, expected: Scalar) -> bool:
+def _compare(attr: Attribute, op: str, actual: Any, expected: Scalar) -> bool:  # noqa: C901 (one branch per RFC 7644 §3.4.2.2 operator)
     if expected is None:
         return False
     if attr.type == "dateTime" and isinstance(actual, str) and isinstance(expected, str):
@@ -397,7 +397,7 @@ def matches(node: Filter, doc: dict[str, Any]) -> bool:
             return any(_compare(ref.leaf, op, v, value) for v in values)
         case ValuePath(ref, inner):
             return any(element_matches(inner, el) for el in _values_at(doc, ref))
-    return False
+    assert_never(node)
 
 
 def element_matches(node: Filter, element: Any) -> bool:

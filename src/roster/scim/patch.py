@@ -160,7 +160,7 @@ def _settle_primary(items: list[Any], before: set[int], where: str) -> None:
             item["primary"] = False
 
 
-def _apply(
+def _apply(  # noqa: C901 (RFC 7644 §3.5.2's add, remove, replace over each path form, read against the RFC)
     rt: ResourceType, doc: Doc, op: str, target: _Target, value: Any, options: PatchOptions
 ) -> None:
     ref = target.ref

@@ -313,7 +313,7 @@ ENVOY_SCHEMA = Schema(
             "remoteStatus",
             description="Remote or in person (see the accepted values in the docs)",
             # Envoy stores one of these two; the directory also accepts its synonyms
-            # (directory/remote_status.py) and refuses anything else.
+            # (directory/attributes/remote_status.py) and refuses anything else.
             canonical_values=("Remote", "In person"),
         ),
         _s("assistants", multi_valued=True, description="Emails of the employee's assistants"),

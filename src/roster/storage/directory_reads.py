@@ -42,7 +42,7 @@ class EmployeeFilter:
 _HORIZON = text(
     # Every transaction in flight on this database, this one included: none of them can
     # commit a row older than its own start (write times are transaction starts, see
-    # directory/change.py).
+    # directory/journal/change.py).
     "SELECT timezone('UTC', min(xact_start)) FROM pg_stat_activity"
     " WHERE datname = current_database() AND backend_type = 'client backend'"
 )

@@ -548,7 +548,7 @@ def lock_connection_resources(conn: Connection, tenant_id: int, connection_id: i
     """Row-lock every SCIM resource of a connection (PostgreSQL; SQLite serialises writes).
 
     A SCIM write locks its resource first and the tenant's clock row second
-    (directory/clock.py); deleting a connection takes the resources first too, so the two
+    (directory/journal/clock.py); deleting a connection takes the resources first too, so the two
     wait for each other instead of deadlocking."""
     conn.execute(
         select(resources.c.pk)

@@ -1,5 +1,5 @@
 """Engine construction: SQLite pragmas (WAL, foreign keys) and a PostgreSQL pool; hooks
-that run when a transaction commits or ends (the unit of work, directory/change.py,
+that run when a transaction commits or ends (the unit of work, directory/journal/change.py,
 flushes what it collected through them)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ READ_ONLY = "roster_read_only"
 # Execution option naming work no request waits for (the batched read log): statement
 # counts of requests leave it out.
 BACKGROUND = "roster_background"
-# Execution option of the rate limiter's leases (directory/rate_limit.py): on the request
+# Execution option of the rate limiter's leases (directory/admission/rate_limit.py): on the request
 # path, but one per lease of several requests, on a connection of their own; statement
 # counts of requests leave it out and count it on its own (tests/api/test_rate_limit.py).
 LIMITER = "roster_limiter"

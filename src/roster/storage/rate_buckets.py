@@ -1,4 +1,5 @@
-"""The shared token buckets of the rate limiter (directory/rate_limit.py), in the database.
+"""The shared token buckets of the rate limiter (directory/admission/rate_limit.py), in
+the database.
 
 One row per bucket, taken from in one statement: an upsert that refills the bucket for the
 time since its last update, hands out up to ``want`` tokens (at least one: requests are

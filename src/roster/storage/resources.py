@@ -31,8 +31,10 @@ from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import BindParameter
 
 from roster.errors import InvalidValue, PreconditionFailed, TooMany
+from roster.scim.filter import Filter
+from roster.scim.paths import AttrRef
 from roster.scim.schema import ResourceType
-from roster.storage.filtering import Scope
+from roster.storage.filtering import Scope, compile_filter, sort_key, sorts_by_column
 from roster.storage.tables import KEY_CHARS, employees, memberships, resource_values, resources
 from roster.storage.values import flatten
 
@@ -387,6 +389,33 @@ def _bump(
         .where(_tenant_is(scope.tenant_id), R.pk.in_(among))
         .values(version=R.version + 1, updated_at=now)
     )
+
+
+@dataclass(frozen=True)
+class ResourceQuery:
+    """A list or search request as storage answers it: the SCIM filter (a parsed value
+    from scim/filter.py), the sort attribute and direction, and the page."""
+
+    filter: Filter | None
+    sort_by: AttrRef | None
+    descending: bool
+    offset: int
+    count: int
+    # Sorting by an attribute without an index: refuse (tooMany) above this many matches.
+    max_sorted: int | None = None
+
+
+def query(conn: Connection, scope: Scope, q: ResourceQuery) -> tuple[int, list[StoredResource]]:
+    """(totalResults, page) of ``q``; the SQL is built here, from the query's values."""
+    where = compile_filter(scope, q.filter) if q.filter is not None else None
+    order: list[Any] = []
+    cap = None
+    if q.sort_by is not None:
+        key = sort_key(scope, q.sort_by)
+        # RFC 7644 §3.4.2.3: resources without the attribute come last, either way.
+        order.append((key.desc() if q.descending else key.asc()).nulls_last())
+        cap = None if sorts_by_column(scope, q.sort_by) else q.max_sorted
+    return search(conn, scope, where, order, q.offset, q.count, max_total=cap)
 
 
 def search(

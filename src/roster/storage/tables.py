@@ -359,7 +359,7 @@ role_mappings = Table(
 )
 
 # What a role mapping or a rule's group condition names, bound to the group itself
-# (directory/group_bindings.py): the binding follows the group's renames. A mapping has
+# (directory/entitlements/group_bindings.py): the binding follows the group's renames. A mapping has
 # one row (its connection's group); a rule's condition value one per connection, made
 # when a group of that name is there. ``group_pk`` NULL: waiting for a group called
 # ``name`` to arrive in ``connection_id`` (never pushed yet, or the bound one was deleted:
@@ -588,7 +588,7 @@ setup_links = Table(
 )
 
 # ---- the event feed (issue 13) ------------------------------------------------------------
-# Written by the unit of work (directory/change.py) in the transaction of the change each
+# Written by the unit of work (directory/journal/change.py) in the transaction of the change each
 # event describes, so an event exists exactly when its change committed. ``ordered_at`` is
 # the database clock when the change wrote its events (PostgreSQL: clock_timestamp(),
 # taken after every row lock of the change), so two changes of one resource, serialised by
@@ -697,9 +697,10 @@ webhook_attempts = Table(
 
 # ---- rate limits (issue 15) -----------------------------------------------------------------
 # One token bucket per SCIM connection and per read-API key, shared by every server process
-# (directory/rate_limit.py). Keyed by the connection's base URL or the key's public id, both
-# unique across tenants, so no tenant_id: nothing here is tenant data, and a lost row only
-# refills its bucket. PostgreSQL keeps the table UNLOGGED (the migration): no WAL, no fsync.
+# (directory/admission/rate_limit.py). Keyed by the connection's base URL or the key's
+# public id, both unique across tenants, so no tenant_id: nothing here is tenant data, and
+# a lost row only refills its bucket. PostgreSQL keeps the table UNLOGGED (the
+# migration): no WAL, no fsync.
 rate_buckets = Table(
     "rate_buckets",
     metadata,

@@ -62,7 +62,7 @@ def _fold(obj: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, 
     return out
 
 
-def _operation(
+def _operation(  # noqa: C901 (one branch per named IdP quirk, each citing its source)
     profile: Profile, rt: ResourceType, op: dict[str, Any], resource_id: str
 ) -> list[dict[str, Any]]:
     path, value, name = op.get("path"), op.get("value"), op.get("op")

@@ -19,7 +19,7 @@ def upgrade() -> None:
     # Bumped by every change of a tenant's configuration (rules, role mappings, access
     # groups, locations and their aliases, custom field mappings): each process keeps
     # that configuration cached and checks this one integer per request
-    # (directory/config_cache.py).
+    # (directory/settings/config_cache.py).
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(
             sa.Column("config_version", sa.Integer(), nullable=False, server_default="0")

@@ -17,7 +17,7 @@ depends_on = None
 
 def upgrade() -> None:
     # Change events for the host app (GET /api/v1/events), written by the unit of work in
-    # the transaction of the change they describe (directory/change.py). ``ordered_at`` is
+    # the transaction of the change they describe (directory/journal/change.py). ``ordered_at`` is
     # the database clock at the change's flush, after its row locks: the feed's order.
     op.create_table(
         "events",
