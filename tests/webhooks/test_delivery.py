@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 from starlette.testclient import TestClient
 
 from roster.directory.outbound import webhooks
-from roster.directory.outbound.webhook_delivery import Config, Retry, deliver_due, utcnow
+from roster.directory.outbound.webhook_delivery import Config, Retry, deliver_due, dispatch, utcnow
 from roster.directory.outbound.webhook_signature import new_secret, sign
 from roster.directory.outbound.webhook_urls import UrlPolicy, check
 from roster.directory.reads import feed
@@ -26,6 +26,7 @@ from roster.storage import log as log_store
 from roster.storage import webhooks as webhook_store
 from roster.storage.tables import webhook_deliveries, webhook_endpoints
 from tests.conftest import Scim, new_connection
+from tests.scrape import value
 
 PUBLIC = UrlPolicy(resolver=lambda host, port: ["93.184.215.14"])  # example.com: public
 
@@ -344,3 +345,22 @@ def test_prune_drops_old_delivered_deliveries_and_attempts_not_pending_ones(
         left = conn.execute(select(d.status).where(mine)).scalars().all()
         attempts = webhooks.recent_attempts(conn, tenant.tenant_id, uid, 10)
     assert left == ["pending"] and attempts == []
+
+
+def test_metrics_show_the_pending_deliveries_and_the_oldest_ones_age(
+    engine: Engine, client: TestClient, tenant: Scim
+) -> None:
+    """/metrics: webhook deliveries queued and not yet acknowledged (issue 15), read from
+    the database at scrape time like the mail outbox."""
+    endpoint(engine, tenant)
+    before = client.get("/metrics").text
+    tenant.create_user("ada")
+    tenant.create_user("bob")
+    assert dispatch(engine, utcnow()) >= 2
+    after = client.get("/metrics").text
+    pending = "roster_webhook_deliveries_pending"
+    assert value(after, pending) == value(before, pending) + 2
+    with engine.connect() as conn:
+        count, oldest = webhook_store.backlog(conn)
+    assert value(after, pending) == count and oldest is not None
+    assert value(after, "roster_webhook_deliveries_oldest_pending_age_seconds") >= 0

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from roster.directory.journal.audit import now
-from roster.storage import outbox
+from roster.storage import outbox, webhooks
 from roster.storage.engine import READ_ONLY
 
 log = logging.getLogger("roster.http.metrics")
@@ -38,8 +38,9 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 
 
 class OutboxCollector(Collector):
-    """Mail outbox depth and the age of its oldest pending email, read at scrape time: the
-    database is shared by every worker, so one read is the whole truth."""
+    """The depth of the mail outbox and of the webhook deliveries, and the age of the
+    oldest pending item of each, read at scrape time: the database is shared by every
+    worker, so one read is the whole truth."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -51,10 +52,11 @@ class OutboxCollector(Collector):
         try:
             with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
                 pending, oldest = outbox.backlog(conn)
+                hooks_pending, hooks_oldest = webhooks.backlog(conn)
         except Exception:
             # A scrape still answers (request counters matter most when the database is
-            # down); the gap in these two series, and /readyz, say why.
-            log.warning("metrics: could not read the mail outbox", exc_info=True)
+            # down); the gap in these series, and /readyz, say why.
+            log.warning("metrics: could not read the outboxes", exc_info=True)
             return
         yield GaugeMetricFamily(
             "roster_mail_outbox_pending", "Onboarding emails queued and not yet sent", pending
@@ -63,6 +65,16 @@ class OutboxCollector(Collector):
             "roster_mail_outbox_oldest_pending_age_seconds",
             "Age of the oldest pending onboarding email (0 when none is pending)",
             _age(oldest),
+        )
+        yield GaugeMetricFamily(
+            "roster_webhook_deliveries_pending",
+            "Webhook deliveries queued and not yet acknowledged by their endpoint",
+            hooks_pending,
+        )
+        yield GaugeMetricFamily(
+            "roster_webhook_deliveries_oldest_pending_age_seconds",
+            "Age of the oldest pending webhook delivery (0 when none is pending)",
+            _age(hooks_oldest),
         )
 
 

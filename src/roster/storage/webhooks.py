@@ -473,3 +473,13 @@ def delivered_ids(conn: Connection, endpoint_pk: int) -> set[str]:
         select(D.message_id).where(D.endpoint_pk == endpoint_pk, D.status == DELIVERED)
     )
     return {r[0] for r in rows}
+
+
+def backlog(conn: Connection) -> tuple[int, datetime | None]:
+    """Every tenant's pending webhook deliveries: how many, and when the oldest was queued
+    (metrics). Served by ix_webhook_deliveries_due (its leading column is the status)."""
+    deliveries = webhook_deliveries.c
+    row = conn.execute(
+        select(func.count(), func.min(deliveries.created_at)).where(deliveries.status == "pending")
+    ).one()
+    return int(row[0]), row[1]
