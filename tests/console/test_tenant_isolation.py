@@ -12,6 +12,9 @@ from starlette.routing import Route
 from roster import console
 from roster.directory.admin import role_admin, rulebook
 from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.outbound import webhooks
+from roster.directory.outbound.webhook_signature import new_secret
+from roster.directory.outbound.webhook_urls import UrlPolicy
 from roster.directory.people import employees as employees_actions
 from roster.directory.people.employees import ManualEmployee
 from roster.directory.places import locations
@@ -47,6 +50,8 @@ def _state(engine: Engine, tenant_id: int) -> tuple[Any, ...]:
         places = [(p.id, p.name) for p in locations.list_all(conn, tenant_id)]
         aliases = locations.mappings(conn, tenant_id)
         mapped = [(m.id, m.role) for m in role_admin.mappings(conn, tenant_id)]
+        hooks = [(e.uid, e.status, p) for e, p in webhooks.listing(conn, tenant_id)]
+        pinged = webhooks.recent_attempts(conn, tenant_id, None, 10)
     return (
         tuple(conns),
         entries,
@@ -55,6 +60,8 @@ def _state(engine: Engine, tenant_id: int) -> tuple[Any, ...]:
         tuple(places),
         tuple(aliases),
         tuple(mapped),
+        tuple(hooks),
+        tuple(pinged),
     )
 
 
@@ -87,6 +94,14 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
         b_manual = employees_actions.add_manual(
             conn, b.tenant_id, ManualEmployee("temp@b.test", {"title": "Temp"})
         )
+        b_hook = webhooks.add(
+            conn,
+            b.tenant_id,
+            "http://127.0.0.1:9/b-hook",
+            None,
+            UrlPolicy(allow_http=True, allow_private=True),
+            new_secret(),
+        ).endpoint
     employee_id = _employee_id(b)
     entry_id = _some_entry(engine, b.tenant_id)
     assert user["id"]
@@ -100,6 +115,7 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
         "verb": "move",
         "location": b_place.id,
         "mapping": b_mapping.id,
+        "endpoint": b_hook.uid,
     }
     # What B's own admin would post to each route, so each attempt would change something.
     form = {

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+import httpx
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,6 +32,7 @@ from roster.console import (
     manual_views,
     role_views,
     rule_views,
+    webhook_views,
 )
 from roster.console.web import Console, Redirect, Refused, redirect, utcnow
 from roster.errors import RosterError
@@ -67,8 +69,11 @@ def build(
     engine: Engine,
     *,
     clock: Callable[[], datetime] = utcnow,
+    webhook_client: httpx.Client | None = None,
 ) -> Starlette:
     console = Console(settings, engine, clock)
+    if webhook_client is not None:
+        console.webhook_client = webhook_client
 
     async def on_redirect(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Redirect)
@@ -107,6 +112,7 @@ def build(
         *location_views.routes(console),
         *role_views.routes(console),
         *mail_views.routes(console),
+        *webhook_views.routes(console),
         *rule_views.routes(console),
         *log_views.routes(console),
         Mount("/static", app=StaticFiles(packages=[("roster.console", "static")]), name="static"),

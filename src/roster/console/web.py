@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import httpx
 import jinja2
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
@@ -74,6 +75,11 @@ class Console:
     clock: Callable[[], datetime] = utcnow
     idle: timedelta = admins.SESSION_IDLE
     absolute: timedelta = admins.SESSION_ABSOLUTE
+    # The webhook page's test ping sends with it; no redirects, as delivery (a redirect
+    # could lead past the URL checks). Tests pass one over an httpx.MockTransport.
+    webhook_client: httpx.Client = field(
+        default_factory=lambda: httpx.Client(follow_redirects=False)
+    )
     templates: jinja2.Environment = field(init=False)
 
     def __post_init__(self) -> None:
