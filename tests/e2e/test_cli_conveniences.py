@@ -154,13 +154,15 @@ def test_every_command_taking_a_connection_takes_a_name_or_prefix(cli: Cli, engi
     assert cli.json("connection", "show", "okta prod", "--tenant", t)["id"] == uid
     shown = cli("connection", "show", short).stdout
     assert f"`roster connection configure {short} --set NAME=VALUE`" in shown
-    assert cli.json("connection", "deactivate", "Okta prod")["status"] == "inactive"
+    # A name is unique only within its tenant: the suite's database has other "Okta prod"s.
+    assert cli.json("connection", "deactivate", "Okta prod", "--tenant", t)["status"] == "inactive"
     assert cli.json("connection", "activate", short)["status"] == "active"
     configured = cli.json("connection", "configure", short, "--set", "boolean_strings=true")
     assert configured["id"] == uid
     assert cli.json("token", "regenerate", "Okta prod", "--tenant", t, "--yes")["id"] == uid
     cli.json("mapping", "set", short, "badge", "urn:x:badge")
-    assert cli.json("mapping", "show", "okta prod")["custom"] == {"badge": "urn:x:badge"}
+    shown_mapping = cli.json("mapping", "show", "okta prod", "--tenant", t)
+    assert shown_mapping["custom"] == {"badge": "urn:x:badge"}
     mapped = cli.json(
         "role", "map", "--tenant", t, "--connection", short, "--group", "Admins",
         "--role", "Global admin",
