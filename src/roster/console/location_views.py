@@ -46,16 +46,14 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
             }
 
         data = await console.db(read)
-        return console.render(
+        return console.form_page(
             request,
             "locations.html",
             status,
-            ctx=me,
-            csrf=me.csrf,
+            me,
             title="Locations",
             error=error,
-            values=values or {},
-            done=request.query_params.get("done", "") if request.method == "GET" else "",
+            values=values,
             **data,
         )
 

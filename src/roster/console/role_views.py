@@ -77,16 +77,14 @@ def routes(console: Console) -> list[Route]:
             }
 
         data = await console.db(read)
-        return console.render(
+        return console.form_page(
             request,
             "roles.html",
             status,
-            ctx=me,
-            csrf=me.csrf,
+            me,
             title="Role mappings",
             error=error,
-            values=values or {},
-            done=request.query_params.get("done", "") if request.method == "GET" else "",
+            values=values,
             location_roles=roles.LOCATION_ROLES,
             company_roles=roles.COMPANY_ROLES,
             **data,

@@ -129,6 +129,35 @@ class Console:
         html = self.templates.get_template(template).render(**context)
         return HTMLResponse(html, status_code, headers=headers)
 
+    def form_page(
+        self,
+        request: Request,
+        template: str,
+        status_code: int,
+        me: SignedIn,
+        *,
+        title: str,
+        error: str | None,
+        values: dict[str, Any] | None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """A page with forms: the admin's CSRF token, the last refusal and the values as
+        typed (re-shown), and the "done" message a redirect after a change carries (on a
+        GET only: a refused POST re-renders without it)."""
+        done = request.query_params.get("done", "") if request.method == "GET" else ""
+        return self.render(
+            request,
+            template,
+            status_code,
+            ctx=me,
+            csrf=me.csrf,
+            title=title,
+            error=error,
+            values=values or {},
+            done=done,
+            **context,
+        )
+
     def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(
             name,

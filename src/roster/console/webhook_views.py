@@ -46,17 +46,15 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
             return {"tenant": tenant, "endpoints": webhooks.listing(c, tenant.id)}
 
         data = await console.db(read)
-        return console.render(
+        return console.form_page(
             request,
             "webhooks.html",
             status,
-            ctx=me,
-            csrf=me.csrf,
+            me,
             title="Webhooks",
             error=error,
-            values=values or {},
+            values=values,
             added=added,
-            done=request.query_params.get("done", "") if request.method == "GET" else "",
             **data,
         )
 
