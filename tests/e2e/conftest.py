@@ -16,8 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
+
+from roster.cli import app as cli_app
 
 ROSTER = str(Path(sys.executable).with_name("roster"))
+_RUNNER = CliRunner()
 
 
 def free_port() -> int:
@@ -45,7 +49,30 @@ def roster_env(db_url: str, public_url: str = "http://127.0.0.1:8000") -> dict[s
     }
 
 
-def run_cli(db_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    db_url: str, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``roster ARGS`` on the suite's database, in this process (Typer's runner, with the
+    environment a deployment gives the command): what a command prints and its exit status
+    are what these tests are about, not starting an interpreter, which costs a second or two
+    a command on a loaded machine. ``run_cli_process`` is the real process, for the tests
+    where the process is the point."""
+    result = _RUNNER.invoke(cli_app, list(args), env={**roster_env(db_url), **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # A crash must fail the test with its traceback, as a subprocess's stderr shows it.
+        raise result.exception
+    completed = subprocess.CompletedProcess(
+        [ROSTER, *args], result.exit_code, result.stdout, result.stderr
+    )
+    if check:
+        assert completed.returncode == 0, completed.stderr + completed.stdout
+    return completed
+
+
+def run_cli_process(
+    db_url: str, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``roster ARGS`` as a real process: the installed entry point, its exit status."""
     result = subprocess.run(
         [ROSTER, *args],
         env=roster_env(db_url),

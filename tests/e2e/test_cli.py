@@ -1,4 +1,5 @@
-"""The ``roster`` command, run as a subprocess on the suite's database."""
+"""The ``roster`` command on the suite's database: in-process (``run_cli``), and once as the
+installed entry point, whose exit status and stderr an admin's script relies on."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 
 import httpx
 
-from tests.e2e.conftest import Server, cli_json, run_cli
+from tests.e2e.conftest import Server, cli_json, run_cli, run_cli_process
 
 
 def _tenant() -> str:
@@ -54,7 +55,7 @@ def test_tenant_and_connection_lifecycle(db_url: str, live_server: Server) -> No
 
 
 def test_errors_are_clear_with_nonzero_exit(db_url: str) -> None:
-    result = run_cli(
+    result = run_cli_process(
         db_url, "connection", "create", "--tenant", "no-such-tenant", "--idp", "okta", check=False
     )
     assert result.returncode == 1

@@ -1,5 +1,5 @@
-"""``roster employee add|import|list`` as an admin runs them: a subprocess on the suite's
-database. Tenants and bulk data are made in-process (that part is not what is tested)."""
+"""``roster employee add|import|list`` as an admin runs them, in-process, on the suite's
+database. Tenants and bulk data are made directly (that part is not what is tested)."""
 
 from __future__ import annotations
 

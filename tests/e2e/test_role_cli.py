@@ -1,4 +1,4 @@
-"""``roster role`` as an admin runs it: a subprocess on the suite's database, with users
+"""``roster role`` as an admin runs it (in-process) on the suite's database, with users
 and groups pushed through SCIM in-process (that part is not what is tested)."""
 
 from __future__ import annotations

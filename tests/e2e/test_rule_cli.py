@@ -1,6 +1,6 @@
 """``roster access-group|rule`` and ``roster employee explain`` as an admin runs them: a
-subprocess on the suite's database. Tenants, locations and employees are made in-process
-(that part is not what is tested)."""
+command (in-process) on the suite's database. Tenants, locations and employees are made
+directly (that part is not what is tested)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``roster mail template|outbox|deliver`` as an admin runs them: a subprocess on the
+"""``roster mail template|outbox|deliver`` as an admin runs them (in-process) on the
 suite's database, delivering to a real SMTP server the test started."""
 
 from __future__ import annotations
@@ -12,21 +12,14 @@ from typing import Any
 from sqlalchemy import Engine
 
 from roster.directory.journal import audit
-from tests.e2e.conftest import ROSTER, roster_env
+from tests.e2e.conftest import run_cli
 from tests.mail.conftest import SmtpServer, Tenant, add_employee, log, outbox, queue
 
 
 def roster(
     db_url: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ROSTER, *args],
-        env={**roster_env(db_url), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(db_url, *args, check=False, env=env)
 
 
 def as_json(db_url: str, *args: str, env: dict[str, str] | None = None) -> Any:
