@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine
@@ -71,7 +71,7 @@ def jobs_of(http: TestClient) -> Jobs:
     """The background jobs of the console the client talks to (its /admin mount)."""
     for route in http.app.routes:  # type: ignore[attr-defined]
         if isinstance(route, Mount) and route.path == "/admin":
-            made: Console = route.app.state.console  # type: ignore[union-attr]
+            made: Console = cast(Starlette, route.app).state.console
             return made.jobs
     raise AssertionError("no console mounted at /admin")
 

@@ -57,7 +57,7 @@ def _directory(admin: Admin, engine: Engine) -> None:
 
 
 def test_apply_answers_at_once_and_the_job_reports_its_progress(
-    admin: Admin, engine: Engine, jobs: Jobs
+    admin: Admin, engine: Engine, jobs: Jobs, clock: Clock
 ) -> None:
     _directory(admin, engine)
     rules = f"/admin/t/{admin.slug}/rules"
@@ -68,7 +68,7 @@ def test_apply_answers_at_once_and_the_job_reports_its_progress(
     job_id = url.rsplit("/", 1)[1]
     assert re.fullmatch(rf"/admin/t/{admin.slug}/jobs/[0-9a-f-]{{36}}", url)
     with engine.connect() as conn:
-        row = console_jobs.get(conn, admin.tenant_id, job_id, admin_clock(admin), jobs.live())
+        row = console_jobs.get(conn, admin.tenant_id, job_id, clock(), jobs.live())
     assert (row.kind, row.state, row.done, row.total) == ("rule.apply", "queued", 0, 3)
     assert row.actor == f"admin:{admin.email}"
 
@@ -104,22 +104,14 @@ def test_apply_answers_at_once_and_the_job_reports_its_progress(
     assert notes and notes[0].request_id == applied[0].request_id
 
 
-def admin_clock(admin: Admin) -> Clock:
-    clock = jobs_of(admin.http).clock
-    assert isinstance(clock, Clock)
-    return clock
-
-
-def test_csv_import_runs_as_a_job_with_a_report(
-    admin: Admin, engine: Engine, jobs: Jobs
-) -> None:
+def test_csv_import_runs_as_a_job_with_a_report(admin: Admin, engine: Engine, jobs: Jobs) -> None:
     url = f"/admin/t/{admin.slug}/employees/import"
     body = "email,givenName\na@example.test,Ann\nnot-an-email,X\nb@example.test,Bo\n"
     jobs.pause()
     started = admin.post(url, {"pasted": body}, page=url)
     job_url = started.headers["location"]
     queued = admin.get(job_url, headers=HX).text
-    assert "Rows processed: <span class=\"count\">0 of 3" in queued
+    assert 'Rows processed: <span class="count">0 of 3' in queued
     jobs.resume()
     page = admin.job(started)
     assert "<h1>Importing employees</h1>" in page

@@ -19,7 +19,8 @@ from roster.directory.people import employees as employees_actions
 from roster.directory.people.employees import ManualEmployee
 from roster.directory.places import locations
 from roster.settings import Settings
-from roster.storage.tables import connections, console_jobs as jobs, employees, log_entries
+from roster.storage.tables import connections, employees, log_entries
+from roster.storage.tables import console_jobs as jobs
 from tests.console.conftest import Admin, Clock, browser, connect, csrf_of, make_account, sign_in
 
 
