@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,8 +40,8 @@ from sqlalchemy import Engine
 from roster.directory.admin import admins, role_admin, rulebook, setup_links, tenancy
 from roster.directory.journal import audit
 from roster.directory.journal.audit import now
-from roster.directory.people import employees
 from roster.directory.outbound.webhook_signature import sign
+from roster.directory.people import employees
 from roster.directory.places import locations
 from roster.storage.tenancy import lock_configuration
 from tests.conftest import SCIM, USER_SCHEMA
@@ -281,6 +281,9 @@ def test_rule_dry_run_apply_explain_and_a_requests_trail(
     status = page.locator("#job-status").inner_text()
     assert "State: done" in status and "2 of 2" in status and "1 changed" in status
     shot(page, "rules-apply-progress")
+    page.set_viewport_size({"width": 390, "height": 844})  # the job's page fits a phone
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     page.get_by_role("link", name="Employees").click()
     page.get_by_label("Name or email").fill("ann lee")  # htmx searches as one types
