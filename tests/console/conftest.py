@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine
@@ -17,6 +17,8 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from roster import console
+from roster.console.jobs import Jobs
+from roster.console.web import Console
 from roster.directory.admin import admins, tenancy
 from roster.http.app import create_app
 from roster.settings import Settings
@@ -24,6 +26,7 @@ from tests.conftest import Scim
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+_JOB = re.compile(r"/admin/t/[^/]+/jobs/[0-9a-f-]{36}")
 
 
 class Clock:
@@ -64,6 +67,15 @@ def browser(app: Starlette, **kw: Any) -> TestClient:
     )
 
 
+def jobs_of(http: TestClient) -> Jobs:
+    """The background jobs of the console the client talks to (its /admin mount)."""
+    for route in http.app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, Mount) and route.path == "/admin":
+            made: Console = cast(Starlette, route.app).state.console
+            return made.jobs
+    raise AssertionError("no console mounted at /admin")
+
+
 def csrf_of(html: str) -> str:
     found = _CSRF.search(html)
     assert found, "no CSRF token on the page"
@@ -80,6 +92,17 @@ class Admin:
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.http.get(path, follow_redirects=False, **kw)
+
+    def job(self, started: Any, timeout: float = 30) -> str:
+        """The page of the job a console action ``started`` (its 303 to the job), once
+        the job has finished."""
+        assert started.status_code == 303, started.text
+        url = started.headers["location"]
+        assert _JOB.fullmatch(url), url
+        assert jobs_of(self.http).wait(url.rsplit("/", 1)[1], timeout), "the job did not finish"
+        page = self.get(url)
+        assert page.status_code == 200, page.text
+        return str(page.text)
 
     def csrf(self, page: str = "/admin/") -> str:
         response = self.http.get(page)

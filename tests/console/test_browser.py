@@ -8,21 +8,28 @@
 - a rule added, dry run, applied; an employee found and explained; the log filtered to
   one request's trail;
 - a location added and an unmapped primary-location value mapped to it, a group mapped
-  to a role, and a manual employee added.
+  to a role, and a manual employee added;
+- a webhook endpoint added (its signing secret shown once), a test ping to a receiver on
+  this machine and its delivery attempt, and a replay since a time.
+
+The rule apply runs as a background job: its page polls a progress bar until done.
 
 Set ROSTER_CONSOLE_SCREENSHOTS=docs/console to write the screenshots docs/console.md uses.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +40,10 @@ from sqlalchemy import Engine
 from roster.directory.admin import admins, role_admin, rulebook, setup_links, tenancy
 from roster.directory.journal import audit
 from roster.directory.journal.audit import now
+from roster.directory.outbound.webhook_signature import sign
 from roster.directory.people import employees
 from roster.directory.places import locations
+from roster.storage.tenancy import lock_configuration
 from tests.conftest import SCIM, USER_SCHEMA
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,7 +86,14 @@ def live(db_url: str) -> Iterator[Live]:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "ROSTER_DATABASE_URL": db_url, "ROSTER_PUBLIC_URL": url}
+    env = {
+        **os.environ,
+        "ROSTER_DATABASE_URL": db_url,
+        "ROSTER_PUBLIC_URL": url,
+        # Webhook receivers on this machine (the test's own), as in development.
+        "ROSTER_WEBHOOK_ALLOW_HTTP": "true",
+        "ROSTER_WEBHOOK_ALLOW_PRIVATE": "true",
+    }
     process = subprocess.Popen(
         [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env
     )
@@ -240,9 +256,34 @@ def test_rule_dry_run_apply_explain_and_a_requests_trail(
     assert "+ access group 'Front doors'" in diff.inner_text()
     assert "bob@acme.test" not in diff.inner_text()
     shot(page, "rules-dry-run", full_page=True)
-    page.get_by_role("button", name="Apply the rules").click()
+    # On PostgreSQL the test holds the tenant's configuration lock, which the apply's
+    # first batch waits for: the job's page provably shows it unfinished first, and only
+    # htmx's polling (every second) can bring the result. (SQLite's one write lock
+    # would stop the console's own writes too.)
+    held = engine.connect() if engine.dialect.name == "postgresql" else None
+    if held is not None:
+        held.begin()
+        lock_configuration(held, tenant_id)
+    try:
+        page.get_by_role("button", name="Apply the rules").click()
+        page.get_by_role("heading", name="Applying the rules").wait_for()
+        bar = page.get_by_role("progressbar", name="Employees evaluated")
+        assert bar.get_attribute("max") == "2"  # ann and bob (carl was refused)
+        if held is not None:
+            assert bar.get_attribute("value") == "0"
+            assert "Rules applied" not in page.locator("main").inner_text()
+    finally:
+        if held is not None:
+            held.rollback()
+            held.close()
     page.get_by_role("heading", name="Rules applied").wait_for()
-    assert "1 changed" in page.locator("main").inner_text()
+    assert bar.get_attribute("value") == "2"
+    status = page.locator("#job-status").inner_text()
+    assert "State: done" in status and "2 of 2" in status and "1 changed" in status
+    shot(page, "rules-apply-progress")
+    page.set_viewport_size({"width": 390, "height": 844})  # the job's page fits a phone
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     page.get_by_role("link", name="Employees").click()
     page.get_by_label("Name or email").fill("ann lee")  # htmx searches as one types
@@ -336,3 +377,85 @@ def test_location_role_mapping_and_manual_employee(page: Any, live: Live, engine
         assert overflow <= 0, (path, overflow)
     page.goto(t + "/roles")
     shot(page, "roles-phone", full_page=True)
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on this machine: answers 200 and keeps what it was sent."""
+
+    url: str
+    got: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server: ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            kept.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(200)
+            self.send_header("content-type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"received, thanks")
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    kept = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield kept
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_endpoint_secret_once_ping_and_replay(
+    page: Any, live: Live, engine: Engine, receiver: Receiver
+) -> None:
+    tenant = _tenant(engine)
+    _sign_in(page, live, engine, tenant)
+    page.get_by_role("link", name="Webhooks").click()
+    page.get_by_role("heading", name="Webhooks", exact=True).wait_for()
+    assert "No webhook endpoints yet" in page.locator("main").inner_text()
+    page.get_by_label("URL").fill(receiver.url)
+    page.get_by_label("Event types").fill("employee.created")
+    page.get_by_role("button", name="Add endpoint").click()
+    page.get_by_role("heading", name="Endpoint added").wait_for()
+    secret = page.locator("#webhook-secret").inner_text()
+    assert secret.startswith("whsec_")
+    assert "will not be shown again" in page.locator("main").inner_text()
+    shot(page, "webhooks", full_page=True)
+    page.goto(page.url)  # a reload is a GET: listed, the secret never again
+    assert secret not in page.content()
+    row = page.get_by_role("row").filter(has_text=receiver.url)
+    assert "enabled" in row.inner_text() and "employee.created" in row.inner_text()
+
+    row.get_by_role("button", name=f"Send a test ping to {receiver.url}").click()
+    page.get_by_role("heading", name="Webhook endpoint").wait_for()
+    page.get_by_text("ping delivered: HTTP 200").wait_for()
+    [(headers, body)] = receiver.got
+    assert json.loads(body)["type"] == "ping"
+    stamp, message_id = int(headers["webhook-timestamp"]), headers["webhook-id"]
+    assert sign(secret, message_id, stamp, body.decode()) in headers["webhook-signature"]
+    attempt = page.locator("table tbody tr").first
+    assert "ping" in attempt.inner_text() and "200" in attempt.inner_text()
+    assert "received, thanks" in attempt.inner_text()
+    shot(page, "webhook-attempts", full_page=True)
+
+    page.get_by_role("link", name="Replay since…").click()
+    page.get_by_role("heading", name="Replay webhook events?").wait_for()
+    assert "same webhook-id" in page.locator("main").inner_text()
+    page.get_by_label("Replay since").fill("2020-01-01T00:00")
+    page.get_by_role("button", name="Replay the events").click()
+    page.get_by_text("0 events since 2020-01-01 00:00:00 UTC queued again").wait_for()
+
+    # At phone width these pages fit the screen: nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    endpoint = page.url.split("?")[0]
+    for url in (endpoint.rsplit("/", 1)[0], endpoint, f"{endpoint}/replay"):
+        page.goto(url)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (url, overflow)

@@ -124,8 +124,8 @@ def test_rule_added_dry_run_applied_and_explained(admin: Admin, engine: Engine) 
     dry = admin.get(f"{rules}/dry-run", headers={"HX-Request": "true"}).text
     assert "ann@example.test" in dry and "bob@example.test" not in dry
     assert "+ access group &#39;Doors&#39;" in dry or "+ access group 'Doors'" in dry
-    applied = admin.post(f"{rules}/apply", page=rules)
-    assert applied.status_code == 200 and "<strong>1</strong> changed" in applied.text
+    applied = admin.job(admin.post(f"{rules}/apply", page=rules))
+    assert "Rules applied" in applied and "<strong>1</strong> changed" in applied
     after = admin.get(f"{rules}/dry-run").text
     assert "would change nothing" in after
 

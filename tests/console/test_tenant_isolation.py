@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from starlette.routing import Route
 
 from roster import console
-from roster.directory.admin import role_admin, rulebook
+from roster.directory.admin import console_jobs, role_admin, rulebook
 from roster.directory.admin.rulebook import RuleSpec
 from roster.directory.outbound import webhooks
 from roster.directory.outbound.webhook_signature import new_secret
@@ -20,6 +20,7 @@ from roster.directory.people.employees import ManualEmployee
 from roster.directory.places import locations
 from roster.settings import Settings
 from roster.storage.tables import connections, employees, log_entries
+from roster.storage.tables import console_jobs as jobs
 from tests.console.conftest import Admin, Clock, browser, connect, csrf_of, make_account, sign_in
 
 
@@ -52,6 +53,11 @@ def _state(engine: Engine, tenant_id: int) -> tuple[Any, ...]:
         mapped = [(m.id, m.role) for m in role_admin.mappings(conn, tenant_id)]
         hooks = [(e.uid, e.status, p) for e, p in webhooks.listing(conn, tenant_id)]
         pinged = webhooks.recent_attempts(conn, tenant_id, None, 10)
+        queued = conn.execute(
+            select(jobs.c.id, jobs.c.state, jobs.c.done, jobs.c.error)
+            .where(jobs.c.tenant_id == tenant_id)
+            .order_by(jobs.c.id)
+        ).all()
     return (
         tuple(conns),
         entries,
@@ -62,6 +68,7 @@ def _state(engine: Engine, tenant_id: int) -> tuple[Any, ...]:
         tuple(mapped),
         tuple(hooks),
         tuple(pinged),
+        tuple(tuple(j) for j in queued),
     )
 
 
@@ -102,6 +109,8 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
             UrlPolicy(allow_http=True, allow_private=True),
             new_secret(),
         ).endpoint
+        # A job of B's: an apply B's admin started, still running (its beat is fresh).
+        b_job = console_jobs.create(conn, b.tenant_id, "rule.apply", 2, "admin:b", clock())
     employee_id = _employee_id(b)
     entry_id = _some_entry(engine, b.tenant_id)
     assert user["id"]
@@ -116,6 +125,7 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
         "location": b_place.id,
         "mapping": b_mapping.id,
         "endpoint": b_hook.uid,
+        "job": b_job.id,
     }
     # What B's own admin would post to each route, so each attempt would change something.
     form = {
@@ -177,6 +187,7 @@ def test_another_tenants_routes_answer_404_and_change_nothing(
         f"/admin/t/{a.slug}/locations/{b_place.id}/remove",
         f"/admin/t/{a.slug}/rules/{b_rule.id}/edit",
         f"/admin/t/{a.slug}/log/{entry_id}",
+        f"/admin/t/{a.slug}/jobs/{b_job.id}",
     ):
         assert a.get(path).status_code == 404, path
     for path, data in (

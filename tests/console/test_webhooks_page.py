@@ -8,6 +8,7 @@ httpx.MockTransport (the edge)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -22,7 +23,15 @@ from roster.directory.outbound.webhook_delivery import Config, ping
 from roster.directory.outbound.webhook_signature import new_secret
 from roster.http.app import create_app
 from roster.settings import Settings
-from tests.console.conftest import Admin, Clock, browser, make_account, new_tenant, sign_in
+from tests.console.conftest import (
+    Admin,
+    Clock,
+    browser,
+    connect,
+    make_account,
+    new_tenant,
+    sign_in,
+)
 
 URL = "http://127.0.0.1:9/hooks"  # never connected to: the receivers are MockTransports
 received: list[httpx.Request] = []
@@ -193,9 +202,9 @@ def test_another_tenants_endpoints_answer_404_and_change_nothing(
     received.clear()
     a_csrf = a.csrf(f"/admin/t/{a.slug}/")
     for base in (f"/admin/t/{b.slug}/webhooks", f"/admin/t/{a.slug}/webhooks"):
-        for path in (f"{base}/{b_uid}", f"{base}/{b_uid}/remove"):
+        for path in (f"{base}/{b_uid}", f"{base}/{b_uid}/remove", f"{base}/{b_uid}/replay"):
             assert a.get(path).status_code == 404, path
-        for verb in ("disable", "enable", "remove", "test"):
+        for verb in ("disable", "enable", "remove", "test", "replay"):
             answer = a.post(f"{base}/{b_uid}/{verb}", csrf=a_csrf)
             assert answer.status_code == 404, (base, verb)
             assert URL not in answer.text
@@ -207,3 +216,47 @@ def test_another_tenants_endpoints_answer_404_and_change_nothing(
     assert received == []
     with engine.connect() as conn:
         assert webhooks.recent_attempts(conn, b.tenant_id, b_uid, 10) == []
+
+
+def test_replay_since_a_time_behind_a_confirmation(
+    admin: Admin, engine: Engine, clock: Clock
+) -> None:
+    scim = connect(engine, admin.http, admin)
+    scim.create_user("ann@example.test")
+    scim.create_user("bob@example.test")
+    policy = Config.from_settings(
+        Settings(webhook_allow_http=True, webhook_allow_private=True)
+    ).policy
+    with engine.begin() as conn:  # added after those events: it has not been sent them
+        uid = webhooks.add(
+            conn, admin.tenant_id, URL, "employee.created", policy, new_secret()
+        ).endpoint.uid
+    base = f"/admin/t/{admin.slug}/webhooks"
+    assert f"{base}/{uid}/replay" in admin.get(base).text  # each endpoint offers it
+    confirm = admin.get(f"{base}/{uid}/replay")
+    assert confirm.status_code == 200 and "same webhook-id" in confirm.text
+    assert '<label for="replay-since">Replay since' in confirm.text
+    suggested = (clock() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    assert f'value="{suggested}"' in confirm.text
+    assert _endpoints(engine, admin.tenant_id) == [(uid, "enabled", 0)]  # asking does nothing
+
+    replay = f"{base}/{uid}/replay"
+    for token in ("", "0" * 64):
+        assert admin.post(replay, {"since": suggested}, csrf=token).status_code == 403
+    bad = admin.post(replay, {"since": "yesterday"}, page=replay)
+    assert bad.status_code == 400 and "is no time" in bad.text
+    assert 'value="yesterday"' in bad.text  # as typed
+    assert _endpoints(engine, admin.tenant_id) == [(uid, "enabled", 0)]
+
+    since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    done = admin.post(replay, {"since": since}, page=replay)
+    assert done.status_code == 303
+    shown = admin.get(done.headers["location"]).text
+    assert f"2 events since {since.replace('T', ' ')}:00 UTC queued again" in shown
+    assert _endpoints(engine, admin.tenant_id) == [(uid, "enabled", 2)]  # what the CLI queues
+    assert _logged(engine, admin, "console.webhook.replay")
+    with engine.connect() as conn:
+        notes = [
+            e for e in audit.recent(conn, admin.tenant_id, limit=50) if e.path == "webhook.replayed"
+        ]
+    assert notes and "2 events" in (notes[0].detail or "")

@@ -26,6 +26,7 @@ from roster.console import (
     auth_views,
     connection_views,
     directory_views,
+    job_views,
     location_views,
     log_views,
     mail_views,
@@ -114,6 +115,7 @@ def build(
         *mail_views.routes(console),
         *webhook_views.routes(console),
         *rule_views.routes(console),
+        *job_views.routes(console),
         *log_views.routes(console),
         Mount("/static", app=StaticFiles(packages=[("roster.console", "static")]), name="static"),
     ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from roster.console.web import Console, Refused, signed_in, tenant_for
+from roster.console.web import Console, Refused, signed_in, tenant_for, utc_time
 from roster.directory.admin import tenancy
 from roster.directory.reads import console_reads
 from roster.directory.reads.console_reads import LogFilter
@@ -47,21 +46,9 @@ def _filter(request: Request) -> LogFilter:
         resource_type=q.get("resource_type") or None,
         connection_uid=q.get("connection") or None,
         request_id=q.get("request_id") or None,
-        since=_time(q.get("from"), "from"),
-        until=_time(q.get("to"), "to"),
+        since=utc_time(q.get("from"), "from"),
+        until=utc_time(q.get("to"), "to"),
     )
-
-
-def _time(text: str | None, what: str) -> datetime | None:
-    """A time of the filter form (``2026-03-01T09:30``, read as UTC; an ISO 8601 time
-    with an offset is converted to UTC), naive like the stored times."""
-    if not text:
-        return None
-    try:
-        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise Refused(400, f"{what}: {text!r} is no time (use 2026-03-01T09:30, UTC)") from None
-    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
 
 
 def _cell(value: Any) -> str:

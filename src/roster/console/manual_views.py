@@ -5,16 +5,18 @@ add` (manual_import.add_one), `roster employee import` (manual_import.import_fil
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import Any
 
 from sqlalchemy import Connection
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from roster.console import job_views
+from roster.console.jobs import Progress, Work
 from roster.console.web import (
     BASE,
     Console,
@@ -28,13 +30,13 @@ from roster.console.web import (
     tenant_for,
 )
 from roster.directory.admin import admins
-from roster.directory.journal.audit import correlated
 from roster.directory.people import employees, manual_import
 from roster.directory.people.employees import MANUAL_FIELDS, ManualEmployee
 from roster.directory.places import locations
+from roster.directory.reads.console_reads import TenantRow
 from roster.errors import Conflict, RosterError
 
-# The request waits for the import: a larger file is for `roster employee import`.
+# The file is read into the server's memory: a larger one is for `roster employee import`.
 IMPORT_MAX_BYTES = 2 * 1024 * 1024
 IMPORT_MAX_ROWS = 5000
 
@@ -64,6 +66,26 @@ def _person(values: dict[str, Any]) -> ManualEmployee:
     return ManualEmployee(
         str(values.get("email", "")), fields, tuple(as_list(values.get("location")))
     )
+
+
+def _rows(raw: bytes) -> list[manual_import.CsvRow]:
+    """The rows of an uploaded file, refused whole if it is too large or not CSV text."""
+    if len(raw) > IMPORT_MAX_BYTES:
+        raise Conflict(
+            f"the file is over {IMPORT_MAX_BYTES // 1024 // 1024} MB: "
+            "import it with `roster employee import`"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Conflict("the file is not UTF-8 text") from None
+    rows = manual_import.read_csv(io.StringIO(text, newline=""))
+    if len(rows) > IMPORT_MAX_ROWS:
+        raise Conflict(
+            f"the file has {len(rows)} rows; the console imports up to "
+            f"{IMPORT_MAX_ROWS}: use `roster employee import` for more"
+        )
+    return rows
 
 
 def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure per route, registered in one place)
@@ -217,10 +239,13 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
         raise Redirect(f"{BASE}/t/{slug}/employees?removed=1")
 
     async def import_page(request: Request) -> Response:
+        """The form; posted, the file is read and checked here (size, UTF-8, header, row
+        count), then imported in the background (job_views.py): the answer is a redirect
+        to the job's page, which shows its progress and then the report of every row."""
         me = await signed_in(console, request)
         slug = request.path_params["slug"]
         tenant = await console.db(lambda c: tenant_for(c, me.account, slug))
-        status, error, report = 200, None, None
+        status, error = 200, None
         if request.method == "POST":
             async with request.form(max_part_size=IMPORT_MAX_BYTES) as data:
                 check_csrf(me.token, data.get("csrf"))
@@ -231,42 +256,11 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
                 else:
                     raw, name = pasted.encode(), "pasted CSV"
             try:
-                if len(raw) > IMPORT_MAX_BYTES:
-                    raise Conflict(
-                        f"the file is over {IMPORT_MAX_BYTES // 1024 // 1024} MB: "
-                        "import it with `roster employee import`"
-                    )
-                try:
-                    text = raw.decode("utf-8-sig")
-                except UnicodeDecodeError:
-                    raise Conflict("the file is not UTF-8 text") from None
-                rows = manual_import.read_csv(io.StringIO(text, newline=""))
-                if len(rows) > IMPORT_MAX_ROWS:
-                    raise Conflict(
-                        f"the file has {len(rows)} rows; the console imports up to "
-                        f"{IMPORT_MAX_ROWS}: use `roster employee import` for more"
-                    )
+                rows = _rows(raw)
             except RosterError as err:
                 status, error = err.status, err.detail
             else:
-
-                def run() -> list[manual_import.RowResult]:
-                    with correlated(me.request_id):
-                        results = manual_import.import_file(
-                            console.engine, tenant.id, rows, f"console upload {name!r}"
-                        )
-                        with console.engine.begin() as c:
-                            done = sum(1 for r in results if r.employee_id)
-                            admins.log_action(
-                                c,
-                                tenant.id,
-                                me.actor,
-                                "console.employee.import",
-                                f"{name}: {done} of {len(results)} rows imported",
-                            )
-                        return results
-
-                report = await run_in_threadpool(run)
+                raise Redirect(await _start_import(me, slug, rows, name))
         return console.render(
             request,
             "employee_import.html",
@@ -276,8 +270,32 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
             title="Import employees",
             tenant=tenant,
             error=error,
-            report=report,
             columns=["email", "locations", *MANUAL_FIELDS],
+        )
+
+    async def _start_import(
+        me: SignedIn, slug: str, rows: list[manual_import.CsvRow], name: str
+    ) -> str:
+        def work(tenant: TenantRow) -> Work:
+            def run(progress: Progress) -> dict[str, Any]:
+                results = manual_import.import_file(
+                    console.engine, tenant.id, rows, f"console upload {name!r}", progress.advance
+                )
+                with console.engine.begin() as c:
+                    done = sum(1 for r in results if r.employee_id)
+                    admins.log_action(
+                        c,
+                        tenant.id,
+                        me.actor,
+                        "console.employee.import",
+                        f"{name}: {done} of {len(results)} rows imported",
+                    )
+                return {"source": name, "rows": [dataclasses.asdict(r) for r in results]}
+
+            return run
+
+        return await job_views.start(
+            console, me, slug, "employee.import", lambda _c, _t: len(rows), work
         )
 
     return [

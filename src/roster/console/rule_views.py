@@ -1,16 +1,19 @@
 """Rules: the ordered list, adding one (rulebook.add_rule, the CLI's validation), the dry
-run's diff, and apply (rule_runs.apply, batched like `roster rule apply`)."""
+run's diff, and apply (rule_runs.apply, batched like `roster rule apply`), run as a
+background job whose page shows its progress (job_views.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import Connection
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from roster.console import job_views
+from roster.console.jobs import Progress, Work
 from roster.console.web import (
     BASE,
     Console,
@@ -24,8 +27,8 @@ from roster.console.web import (
 )
 from roster.directory.admin import admins, rule_runs, rulebook
 from roster.directory.admin.rulebook import RuleSpec
-from roster.directory.journal.audit import correlated
 from roster.directory.places import locations
+from roster.directory.reads import queries
 from roster.directory.reads.console_reads import TenantRow
 from roster.errors import RosterError
 from roster.rules import roles
@@ -191,14 +194,17 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
         return console.render(request, template, ctx=me, csrf=me.csrf, title="Dry run", **data)
 
     async def apply(request: Request) -> Response:
+        """Start the apply in the background (rule_runs.apply, as `roster rule apply`) and
+        answer at once with its job's page, which shows its progress."""
         me = await signed_in(console, request)
         slug = request.path_params["slug"]
         await form(request, me.token)
-        tenant = await console.db(lambda c: tenant_for(c, me.account, slug))
 
-        def run() -> rule_runs.RunReport:
-            with correlated(me.request_id):
-                report = rule_runs.apply(console.engine, tenant.id)
+        def work(tenant: TenantRow) -> Work:
+            def run(progress: Progress) -> dict[str, Any]:
+                report = rule_runs.apply(
+                    console.engine, tenant.id, progress=lambda run: progress.set(run.processed)
+                )
                 with console.engine.begin() as c:
                     admins.log_action(
                         c,
@@ -208,18 +214,20 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
                         f"rules applied (run {report.id}): {report.processed} employees "
                         f"evaluated, {report.changed} changed",
                     )
-                return report
+                return dataclasses.asdict(report)
 
-        report = await run_in_threadpool(run)
-        return console.render(
-            request,
-            "applied.html",
-            ctx=me,
-            csrf=me.csrf,
-            title="Rules applied",
-            tenant=tenant,
-            report=report,
+            return run
+
+        url = await job_views.start(
+            console,
+            me,
+            slug,
+            "rule.apply",
+            lambda c, tenant: queries.count_employees(c, tenant.id),
+            work,
+            single=True,
         )
+        raise Redirect(url)
 
     async def edit(request: Request) -> Response:
         """Move a rule (``to``: its new position) or remove it. Either changes no one's

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from roster.console.jobs import Jobs
 from roster.directory.admin import admins
 from roster.directory.admin.admins import AccountRow
 from roster.directory.journal.audit import correlated
@@ -81,8 +82,11 @@ class Console:
         default_factory=lambda: httpx.Client(follow_redirects=False)
     )
     templates: jinja2.Environment = field(init=False)
+    # Background jobs (rule apply, CSV import) this process runs: console/jobs.py.
+    jobs: Jobs = field(init=False)
 
     def __post_init__(self) -> None:
+        self.jobs = Jobs(self.engine, self.clock)
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("roster.console", "templates"),
             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -172,6 +176,18 @@ class Console:
 
 def when(at: datetime | None) -> str:
     return "never" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def utc_time(text: str | None, what: str) -> datetime | None:
+    """A time typed in a form (``2026-03-01T09:30``, read as UTC; an ISO 8601 time with an
+    offset is converted to UTC), naive like the stored times."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Refused(400, f"{what}: {text!r} is no time (use 2026-03-01T09:30, UTC)") from None
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
 
 
 def setting_text(value: Any) -> str:

@@ -1,12 +1,14 @@
 """Webhooks and their deliveries: the tenant's endpoints (status, event types, what waits
 for each), adding one (its signing secret shown once), disabling, enabling, removing,
-a test ping, and an endpoint's recent delivery attempts. Every change is the action
-`roster webhook …` runs (directory/outbound/webhooks.py and webhook_delivery.ping), with
-the URL checked by the same policy, built from the same settings."""
+a test ping, a replay of the events since a time, and an endpoint's recent delivery
+attempts. Every change is the action `roster webhook …` runs
+(directory/outbound/webhooks.py and webhook_delivery.ping), with the URL checked by the
+same policy, built from the same settings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +18,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from roster.console.web import BASE, Console, Redirect, SignedIn, form, signed_in, tenant_for
+from roster.console.web import (
+    BASE,
+    Console,
+    Redirect,
+    Refused,
+    SignedIn,
+    form,
+    signed_in,
+    tenant_for,
+    utc_time,
+    when,
+)
 from roster.directory.admin import admins
 from roster.directory.outbound import webhooks
 from roster.directory.outbound.webhook_delivery import Config, ping
@@ -25,6 +38,7 @@ from roster.directory.reads.console_reads import TenantRow
 from roster.errors import RosterError
 
 ATTEMPTS = 50  # the newest attempts shown on an endpoint's page
+REPLAY_DEFAULT = timedelta(hours=1)  # the time the replay form suggests: an hour ago
 
 
 def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure per route, registered in one place)
@@ -216,6 +230,69 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
         key = "done" if outcome.ok else "failed"
         raise Redirect(f"{BASE}/t/{slug}/webhooks/{found}?" + urlencode({key: text}))
 
+    async def replay(request: Request) -> Response:
+        """*Replay since…*: a confirmation page with the time, then the action of
+        `roster webhook replay --since` (webhooks.replay), logged with the admin as actor."""
+        me = await signed_in(console, request)
+        slug, uid = request.path_params["slug"], request.path_params["endpoint"]
+        status, error = 200, None
+        since_text = (console.clock() - REPLAY_DEFAULT).strftime("%Y-%m-%dT%H:%M")
+        if request.method == "POST":
+            values = await form(request, me.token)
+            since_text = str(values.get("since", "")).strip()
+
+            def run(c: Connection) -> str:
+                tenant = tenant_for(c, me.account, slug)
+                found = webhooks.get(c, tenant.id, uid).uid  # a 404 before the time's check
+                since = utc_time(since_text, "since")
+                if since is None:
+                    raise Refused(400, "say since when to send the events again")
+                count = webhooks.replay(c, tenant.id, found, since)
+                detail = (
+                    f"{count} event{'' if count == 1 else 's'} since {when(since)} queued "
+                    f"again for webhook endpoint {found}"
+                )
+                admins.log_action(
+                    c,
+                    tenant.id,
+                    me.actor,
+                    "console.webhook.replay",
+                    detail,
+                    resource_type="WebhookEndpoint",
+                )
+                return detail
+
+            try:
+                detail = await console.db(run, me.request_id)
+            except Refused as err:
+                if err.status == 404:
+                    raise
+                status, error = err.status, err.message
+            except RosterError as err:
+                if err.status == 404:
+                    raise
+                status, error = err.status, err.detail
+            else:
+                raise Redirect(f"{BASE}/t/{slug}/webhooks/{uid}?" + urlencode({"done": detail}))
+
+        def read(c: Connection) -> dict[str, Any]:
+            tenant = tenant_for(c, me.account, slug)
+            return {"tenant": tenant, "endpoint": webhooks.get(c, tenant.id, uid)}
+
+        data = await console.db(read)
+        return console.render(
+            request,
+            "webhook_replay.html",
+            status,
+            ctx=me,
+            csrf=me.csrf,
+            title="Replay webhook events",
+            error=error,
+            since=since_text,
+            most=webhooks.REPLAY_MAX,
+            **data,
+        )
+
     return [
         Route("/t/{slug}/webhooks", page),
         Route("/t/{slug}/webhooks", post_add, methods=["POST"]),
@@ -223,6 +300,7 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
         Route("/t/{slug}/webhooks/{endpoint}/disable", post_disable, methods=["POST"]),
         Route("/t/{slug}/webhooks/{endpoint}/enable", post_enable, methods=["POST"]),
         Route("/t/{slug}/webhooks/{endpoint}/test", post_test, methods=["POST"]),
+        Route("/t/{slug}/webhooks/{endpoint}/replay", replay, methods=["GET", "POST"]),
         Route("/t/{slug}/webhooks/{endpoint}/remove", confirm_remove, methods=["GET"]),
         Route("/t/{slug}/webhooks/{endpoint}/remove", post_remove, methods=["POST"]),
     ]

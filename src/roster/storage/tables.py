@@ -473,6 +473,30 @@ rule_runs = Table(
     Index("ix_rule_runs_status", "tenant_id", "status"),
 )
 
+# A console action run in the background (issue 14: apply with progress): a rule apply or
+# a CSV import started from the console, run by the server process that took the request.
+# done/total are its progress; beat_at is written every second while it runs, so a job
+# whose process died is seen as stale (and marked failed) by whoever reads it next.
+console_jobs = Table(
+    "console_jobs",
+    metadata,
+    Column("pk", Integer(), primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False),
+    Column("tenant_id", Integer(), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),  # rule.apply | employee.import
+    Column("state", String(8), nullable=False),  # queued | running | done | failed
+    Column("done", Integer(), nullable=False),
+    Column("total", Integer(), nullable=False),
+    Column("summary", JSON()),  # the result, once done
+    Column("error", Text()),  # why it failed
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    Column("beat_at", DateTime(), nullable=False),
+    Column("finished_at", DateTime()),
+    UniqueConstraint("tenant_id", "id", name="uq_console_jobs_id"),
+    Index("ix_console_jobs_state", "tenant_id", "kind", "state"),
+)
+
 # Outgoing email (the onboarding email of a mobile key): written in the transaction of
 # the grant, delivered later; dedupe_key makes a second queueing of one grant a no-op.
 email_outbox = Table(
