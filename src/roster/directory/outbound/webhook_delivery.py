@@ -43,6 +43,7 @@ from roster.directory.outbound.webhook_urls import UrlPolicy, check
 from roster.errors import RosterError
 from roster.settings import Settings
 from roster.storage import events as event_store
+from roster.storage import wakeups
 from roster.storage import webhooks as store
 from roster.storage.directory_reads import write_horizon
 from roster.storage.engine import READ_ONLY
@@ -357,9 +358,15 @@ def ping(engine: Engine, client: httpx.Client, tenant_id: int, uid: str, config:
 
 class WebhookLoop:
     """Delivery in a daemon thread: a pass, then another at once while there was work,
-    else after ``poll_seconds``; until :meth:`stop`. ``roster serve`` (each worker
-    process) and ``roster worker`` run one; leases keep them from sending one delivery
-    at once."""
+    else when woken (storage/wakeups.py: a commit that wrote events — PostgreSQL's
+    NOTIFY from any process, or this process's own writes) or after ``poll_seconds``,
+    whichever comes first; until :meth:`stop`. ``roster serve`` (each worker process)
+    and ``roster worker`` run one; leases keep them from sending one delivery at once."""
+
+    # After a wake-up whose pass found nothing (on PostgreSQL a transaction still in
+    # flight can hold the events of one that has committed behind the write horizon),
+    # look again soon, backing off, before falling back to the poll interval.
+    RECHECK_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
     def __init__(
         self,
@@ -374,18 +381,29 @@ class WebhookLoop:
         self._client = client or httpx.Client(follow_redirects=False)
         self._clock = clock
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="roster-webhook")
         self._thread = threading.Thread(target=self._run, name="roster-webhooks", daemon=True)
+        self.listener: wakeups.Listener | None = None
+        if engine.dialect.name == "postgresql":
+            self.listener = wakeups.Listener(engine, self._wake, config.poll_seconds)
 
     def start(self) -> None:
+        wakeups.subscribe(self._wake)
+        if self.listener is not None:
+            self.listener.start()
         self._thread.start()
 
     def request_stop(self) -> None:
         """Stop after the batch in flight (a signal handler's part of :meth:`stop`)."""
         self._stop.set()
+        self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+        self.request_stop()
+        wakeups.unsubscribe(self._wake)
+        if self.listener is not None:
+            self.listener.stop()
         # Attempts in flight finish (or time out); a delivery still leased when the
         # process ends is sent again by another pass once its lease runs out.
         if self._thread.is_alive():
@@ -402,25 +420,34 @@ class WebhookLoop:
         while self._thread.is_alive():
             self._thread.join(0.5)
 
+    def _pass(self) -> bool:
+        """One pass; whether it found work."""
+        try:
+            report = deliver_due(
+                self._engine,
+                self._client,
+                self._config,
+                clock=self._clock,
+                pool=self._pool,
+                stopping=self._stop.is_set,
+            )
+        except Exception:
+            # The database may be restarting: the loop must outlive it.
+            log.exception("webhook pass failed; retrying in %.1f s", self._config.poll_seconds)
+            return False
+        if report.handled:
+            log.info("webhook pass: %d delivered, %d failed", report.delivered, report.failed)
+        return report.handled > 0 or report.queued > 0
+
     def _run(self) -> None:
+        woken = False
+        rechecks: list[float] = []
         while not self._stop.is_set():
-            busy = False
-            try:
-                report = deliver_due(
-                    self._engine,
-                    self._client,
-                    self._config,
-                    clock=self._clock,
-                    pool=self._pool,
-                    stopping=self._stop.is_set,
-                )
-                busy = report.handled > 0 or report.queued > 0
-                if report.handled:
-                    log.info(
-                        "webhook pass: %d delivered, %d failed", report.delivered, report.failed
-                    )
-            except Exception:
-                # The database may be restarting: the loop must outlive it.
-                log.exception("webhook pass failed; retrying in %.1f s", self._config.poll_seconds)
-            if not busy:
-                self._stop.wait(self._config.poll_seconds)
+            # Cleared before the pass: a wake-up during it makes the next wait return.
+            self._wake.clear()
+            if self._pass():
+                rechecks = []
+                continue  # there may be more: another pass at once
+            if woken:
+                rechecks = list(self.RECHECK_SECONDS)
+            woken = self._wake.wait(rechecks.pop(0) if rechecks else self._config.poll_seconds)

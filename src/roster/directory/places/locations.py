@@ -11,7 +11,8 @@ employee is in the locations an admin gave it. The primary location (Envoy's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -177,10 +178,67 @@ def relocate(
     )
 
 
+def announce(
+    conn: Connection,
+    tenant_id: int,
+    moved: Iterable[store.Moved],
+    names: Mapping[int, str],
+) -> None:
+    """``employee.location_changed`` for each employee an admin change moved (actor
+    ``admin``), in the change's transaction; ``names``: location pk -> name, read before
+    the change (a removed location keeps its name here)."""
+    moved = list(moved)
+    if not moved:
+        return
+    uids = {c.id: c.uid for c in tenancy_store.connections_of(conn, tenant_id)}
+    for m in moved:
+        primary = None
+        if m.primary_before != m.primary_after:
+            primary = (
+                names.get(m.primary_after) if m.primary_after is not None else None,
+                names.get(m.primary_before) if m.primary_before is not None else None,
+            )
+        feed.locations_moved(
+            conn,
+            tenant_id,
+            uids.get(m.connection_id) if m.connection_id is not None else None,
+            m.id,
+            m.email,
+            [names[pk] for pk in m.after if pk in names],
+            [names[pk] for pk in m.before if pk in names],
+            primary=primary,
+            actor="admin",
+        )
+
+
+def _merge(first: Iterable[store.Moved], then: Iterable[store.Moved]) -> list[store.Moved]:
+    """One move per employee of two steps of one change: before from the first step that
+    moved it, after from the last."""
+    out: dict[int, store.Moved] = {m.pk: m for m in first}
+    for m in then:
+        was = out.get(m.pk)
+        out[m.pk] = (
+            m
+            if was is None
+            else dataclasses.replace(
+                m,
+                before=was.before,
+                primary_before=was.primary_before,
+            )
+        )
+    return [out[pk] for pk in sorted(out)]
+
+
 def location_sync_changed(conn: Connection, row: ConnectionRow) -> None:
     """The on_change hook of the location_sync setting: the connection's employees move
     now, not one by one at their next update."""
     moved = relocate(conn, row.tenant_id, connection=row, at=write_time(conn, row.tenant_id))
+    announce(
+        conn,
+        row.tenant_id,
+        moved.moved,
+        {loc.pk: loc.name for loc in store.all_of(conn, row.tenant_id)},
+    )
     note(
         conn,
         row.tenant_id,
@@ -250,6 +308,8 @@ def add(
     # An exact name match assigns the primary location automatically.
     primary = store.assign_primary(conn, tenant_id, name.lower(), row.pk, at)
     joined = relocate(conn, tenant_id, location_pk=row.pk, at=at)
+    names = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
+    announce(conn, tenant_id, _merge(primary.moved, joined.moved), names)
     note(
         conn,
         tenant_id,
@@ -257,7 +317,7 @@ def add(
         "location.add",
         f"location {name!r} added (cities: {', '.join(city_keys) or '-'}; "
         f"locales: {', '.join(row.locales) or '-'}); {joined.added} synced employees joined it; "
-        f"{primary} have it as primary location",
+        f"{primary.employees} have it as primary location",
         actor="admin",
     )
     return row
@@ -284,8 +344,12 @@ def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
     access_store.touch_holders(conn, tenant_id, "location", row.pk, at)
     roles = access_store.delete_roles_at(conn, tenant_id, row.pk)
     access_store.delete_grants_of_target(conn, tenant_id, "location", row.pk)
-    members, primary = store.holders(conn, tenant_id, row.pk)
-    store.delete_location(conn, tenant_id, row.pk, at)
+    names = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
+    moved = store.delete_location(conn, tenant_id, row.pk, at)
+    members = sum(1 for m in moved if row.pk in m.before)
+    primary = sum(1 for m in moved if m.primary_before == row.pk)
+    # Manual employees' memberships go too: every member is told (actor admin).
+    announce(conn, tenant_id, moved, names)
     note(
         conn,
         tenant_id,
@@ -310,7 +374,12 @@ def map_value(conn: Connection, tenant_id: int, value: str, location: str) -> Lo
         )
     target = get(conn, tenant_id, location)
     store.put_alias(conn, tenant_id, value, target.pk)
-    count = store.assign_primary(conn, tenant_id, value_key, target.pk, write_time(conn, tenant_id))
+    assigned = store.assign_primary(
+        conn, tenant_id, value_key, target.pk, write_time(conn, tenant_id)
+    )
+    names = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
+    announce(conn, tenant_id, assigned.moved, names)
+    count = assigned.employees
     note(
         conn,
         tenant_id,
@@ -326,7 +395,9 @@ def unmap_value(conn: Connection, tenant_id: int, value: str) -> None:
     value_key = key(value)
     if value_key is None or not store.delete_alias(conn, tenant_id, value_key):
         raise NotFound(f"no mapping for {value!r}")
-    store.assign_primary(conn, tenant_id, value_key, None, write_time(conn, tenant_id))
+    assigned = store.assign_primary(conn, tenant_id, value_key, None, write_time(conn, tenant_id))
+    names = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
+    announce(conn, tenant_id, assigned.moved, names)
     note(conn, tenant_id, None, "location.unmap", f"mapping of {value!r} removed", actor="admin")
 
 
