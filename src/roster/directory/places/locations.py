@@ -141,15 +141,6 @@ def primary_location(conn: Connection, tenant_id: int, value_key: str | None) ->
     return store.alias_target(conn, tenant_id, value_key)
 
 
-def per_location_connections(conn: Connection, tenant_id: int) -> list[int]:
-    """The tenant's connections syncing per location (the others sync to all locations)."""
-    return [
-        c.id
-        for c in tenancy_store.connections_of(conn, tenant_id)
-        if options_of(c).location_sync == "per_location"
-    ]
-
-
 def relocate(
     conn: Connection,
     tenant_id: int,
@@ -157,25 +148,37 @@ def relocate(
     location_pk: int | None = None,
     connection: ConnectionRow | None = None,
     at: datetime,
+    earlier: Sequence[store.Moved] = (),
 ) -> store.Relocated:
     """Re-evaluate synced employees' memberships after an admin change, set-based: the
     statements do not grow with the employees (a location added to a tenant of thousands
     must not write thousands of rows one by one, nor one log entry each). The caller writes
     one summary entry. Narrowed to one location (added) or one connection (its
-    location_sync changed)."""
+    location_sync changed). Every employee moved — by this or by an ``earlier`` step of
+    the same change — gets one ``employee.location_changed`` (``announce``)."""
+    rows = store.all_of(conn, tenant_id)
     if connection is not None:
         per = [connection.id] if options_of(connection).location_sync == "per_location" else []
+        uids = {connection.id: connection.uid}
     else:
-        per = per_location_connections(conn, tenant_id)
-    return store.relocate(
+        connections = tenancy_store.connections_of(conn, tenant_id)
+        per = [c.id for c in connections if options_of(c).location_sync == "per_location"]
+        uids = {c.id: c.uid for c in connections}
+    relocated = store.relocate(
         conn,
         tenant_id,
-        store.all_of(conn, tenant_id),
+        rows,
         per,
         at,
         connection_id=connection.id if connection is not None else None,
         location_pk=location_pk,
     )
+    names = {loc.pk: loc.name for loc in rows}
+    moved = _merge(earlier, relocated.moved)
+    if any(m.connection_id not in uids for m in moved if m.connection_id is not None):
+        uids = None  # an earlier step moved another connection's employee: look them up
+    announce(conn, tenant_id, moved, names, uids)
+    return relocated
 
 
 def announce(
@@ -183,14 +186,17 @@ def announce(
     tenant_id: int,
     moved: Iterable[store.Moved],
     names: Mapping[int, str],
+    uids: Mapping[int, str] | None = None,
 ) -> None:
     """``employee.location_changed`` for each employee an admin change moved (actor
-    ``admin``), in the change's transaction; ``names``: location pk -> name, read before
-    the change (a removed location keeps its name here)."""
+    ``admin``), in the change's transaction. ``names``: location pk -> name, read before
+    the change (a removed location keeps its name here); ``uids``: connection pk -> id,
+    read here when not given."""
     moved = list(moved)
     if not moved:
         return
-    uids = {c.id: c.uid for c in tenancy_store.connections_of(conn, tenant_id)}
+    if uids is None:
+        uids = {c.id: c.uid for c in tenancy_store.connections_of(conn, tenant_id)}
     for m in moved:
         primary = None
         if m.primary_before != m.primary_after:
@@ -220,11 +226,7 @@ def _merge(first: Iterable[store.Moved], then: Iterable[store.Moved]) -> list[st
         out[m.pk] = (
             m
             if was is None
-            else dataclasses.replace(
-                m,
-                before=was.before,
-                primary_before=was.primary_before,
-            )
+            else dataclasses.replace(m, before=was.before, primary_before=was.primary_before)
         )
     return [out[pk] for pk in sorted(out)]
 
@@ -233,12 +235,6 @@ def location_sync_changed(conn: Connection, row: ConnectionRow) -> None:
     """The on_change hook of the location_sync setting: the connection's employees move
     now, not one by one at their next update."""
     moved = relocate(conn, row.tenant_id, connection=row, at=write_time(conn, row.tenant_id))
-    announce(
-        conn,
-        row.tenant_id,
-        moved.moved,
-        {loc.pk: loc.name for loc in store.all_of(conn, row.tenant_id)},
-    )
     note(
         conn,
         row.tenant_id,
@@ -307,9 +303,7 @@ def add(
     row = store.insert_location(conn, tenant_id, name, city_keys, sorted(set(locale_keys)), at)
     # An exact name match assigns the primary location automatically.
     primary = store.assign_primary(conn, tenant_id, name.lower(), row.pk, at)
-    joined = relocate(conn, tenant_id, location_pk=row.pk, at=at)
-    names = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
-    announce(conn, tenant_id, _merge(primary.moved, joined.moved), names)
+    joined = relocate(conn, tenant_id, location_pk=row.pk, at=at, earlier=primary.moved)
     note(
         conn,
         tenant_id,
