@@ -169,6 +169,15 @@ def page(
     return [_event(r) for r in rows]
 
 
+def any_at_or_after(conn: Connection, tenant_ids: Sequence[int], at: datetime) -> bool:
+    """Whether some tenant of ``tenant_ids`` has a committed event ordered at or after
+    ``at`` (the write horizon): one the feed and webhook queueing must still hold back."""
+    if not tenant_ids:
+        return False
+    query = select(V.id).where(V.tenant_id.in_(sorted(set(tenant_ids))), V.ordered_at >= at)
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def of_request(conn: Connection, request_id: str, tenant_id: int | None = None) -> list[Event]:
     """Every event one request or command caused, in feed order."""
     query = select(events).where(V.request_id == request_id)

@@ -157,6 +157,7 @@ def relocate(
     location_sync changed). Every employee moved — by this or by an ``earlier`` step of
     the same change — gets one ``employee.location_changed`` (``announce``)."""
     rows = store.all_of(conn, tenant_id)
+    uids: dict[int, str] | None
     if connection is not None:
         per = [connection.id] if options_of(connection).location_sync == "per_location" else []
         uids = {connection.id: connection.uid}
