@@ -1,12 +1,15 @@
 """Webhook delivery, measured end to end on this machine.
 
 ``python -m bench.webhooks [--database-url URL] [--backlog 2000] [--rate 100]
-[--seconds 20] [--poll SECONDS]``
+[--seconds 20] [--poll SECONDS] [--delivery worker|serve]``
 
 Starts everything itself, on 127.0.0.1 only: a database (a fresh SQLite file unless
 ``--database-url`` names an empty PostgreSQL database), ``roster serve`` (one process,
 delivery off), a receiver (uvicorn in this process, verifying every signature with the
-``standardwebhooks`` verifier, answering 200) and one ``roster worker``. Then:
+``standardwebhooks`` verifier, answering 200) and one ``roster worker`` — or, with
+``--delivery serve``, no worker: ``roster serve`` is restarted with delivery on after the
+backlog is made (delivery in the writing process, where SQLite's in-process wake-up
+applies; a separate worker on SQLite only polls). Then:
 
 1. **throughput**: with no worker running, ``--backlog`` users are created (one
    ``employee.created`` event each); a worker is started, and events delivered per second
@@ -116,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--poll", type=float, default=None, help="the worker's ROSTER_WEBHOOK_POLL_SECONDS"
     )
+    parser.add_argument(
+        "--delivery",
+        choices=("worker", "serve"),
+        default="worker",
+        help="deliver from a `roster worker` (default) or inside `roster serve`",
+    )
     args = parser.parse_args(argv)
 
     folder = Path(tempfile.mkdtemp(prefix="roster-bench-webhooks-"))
@@ -130,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         "ROSTER_WEBHOOK_ALLOW_HTTP": "true",
         "ROSTER_WEBHOOK_ALLOW_PRIVATE": "true",
         "ROSTER_LOG_FORMAT": "json",
+        # The load is the point: the per-connection rate limit out of its way.
+        "ROSTER_RATE_LIMIT": "1000000",
+        "ROSTER_RATE_BURST": "1000000",
     }
     if args.poll is not None:
         env["ROSTER_WEBHOOK_POLL_SECONDS"] = str(args.poll)
@@ -145,10 +157,17 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.Config(receiver, host="127.0.0.1", port=hook_port, log_level="warning")
     )
     threading.Thread(target=hook_server.run, daemon=True).start()
-    logs = (folder / "serve.log").open("wb")
-    serve = subprocess.Popen(
-        [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stderr=logs
-    )
+    logs = (folder / "serve.log").open("ab")
+
+    def start_serve(delivery: bool) -> subprocess.Popen[bytes]:
+        served_env = {**env, "ROSTER_WEBHOOK_DELIVERY": "true" if delivery else "false"}
+        return subprocess.Popen(
+            [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=served_env,
+            stderr=logs,
+        )
+
+    serve = start_serve(False)
     worker: subprocess.Popen[bytes] | None = None
     run = uuid.uuid4().hex[:6]
     headers = {"Authorization": f"Bearer {conn['token']}", "Content-Type": "application/scim+json"}
@@ -164,15 +183,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"POST /Users answered {response.status_code}: {response.text}")
         return time.perf_counter()
 
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
     try:
         wait_until(lambda: hook_server.started, 10, "the receiver")
-
-        def ready() -> bool:
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
         wait_until(ready, 30, "roster serve")
         # 1. throughput: a backlog, then one worker.
         made = time.perf_counter()
@@ -181,7 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         # The server's create rate with no delivery running: the ceiling of step 2.
         created_rate = args.backlog / (time.perf_counter() - made)
         started = time.perf_counter()
-        worker = subprocess.Popen([ROSTER, "worker"], env=env, stdout=subprocess.DEVNULL)
+        if args.delivery == "serve":
+            serve.terminate()
+            serve.wait(timeout=20)
+            serve = start_serve(True)
+            wait_until(ready, 30, "roster serve with delivery")
+        else:
+            worker = subprocess.Popen([ROSTER, "worker"], env=env, stdout=subprocess.DEVNULL)
         wait_until(lambda: len(receiver.ids) >= args.backlog, 600, "the backlog delivered")
         drained = time.perf_counter() - started
         arrivals = sorted(receiver.arrived.values())
@@ -208,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         report = {
             "database": "postgresql" if url.startswith("postgres") else "sqlite",
             "poll_seconds": float(env.get("ROSTER_WEBHOOK_POLL_SECONDS", "1")),
+            "delivery": args.delivery,
             "backlog_events": args.backlog,
             "backlog_created_per_second": round(created_rate, 1),
             "backlog_seconds_with_worker_start": round(drained, 2),

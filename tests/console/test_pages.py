@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from roster.directory.admin import rulebook
 from roster.directory.journal import audit
 from roster.directory.places import locations
+from roster.storage import events as event_store
 from tests.console.conftest import Admin, connect
 
 
@@ -73,6 +74,23 @@ def test_connection_page_and_token_regeneration_behind_a_confirmation(
     for action in ("regenerate", "deactivate", "activate"):
         assert (actor, f"console.connection.{action}") in logged
     assert admin.get(f"{base}/delete").status_code == 404
+    # The host app hears of both, as of the CLI's (docs/events.md).
+    with engine.connect() as conn:
+        found = [
+            (e.type, e.actor, e.resource_id)
+            for e in event_store.page(
+                conn,
+                admin.tenant_id,
+                after=None,
+                before=None,
+                types=["connection.deactivated", "connection.activated"],
+                limit=10,
+            )
+        ]
+    assert found == [
+        ("connection.deactivated", "admin", scim.connection_id),
+        ("connection.activated", "admin", scim.connection_id),
+    ]
 
 
 def test_employees_search_filter_and_paging(admin: Admin, engine: Engine) -> None:

@@ -185,7 +185,7 @@ def test_group_events_one_per_member(scim: Scim, api: Api) -> None:
 
 
 def test_admin_changes_are_events(engine: Engine, client: TestClient, scim: Scim, api: Api) -> None:
-    create(scim, "z", "z@corp.test")
+    synced = create(scim, "z", "z@corp.test")
     _, cursor = _feed(api)
     with engine.begin() as conn:
         employees.add_manual(
@@ -207,13 +207,21 @@ def test_admin_changes_are_events(engine: Engine, client: TestClient, scim: Scim
         "employee.deleted",
         "connection.deactivated",
         "connection.activated",
+        "employee.updated",  # the connection's employee stays, as a manual one
         "connection.deleted",
     ]
     assert {e["actor"] for e in items} == {"admin"}
     assert items[0]["data"]["source"] == {"type": "manual", "connection": None}
     assert items[1]["data"]["email"] == "temp@corp.test"
-    assert items[4]["data"]["employeesKept"] == 1
-    assert all(e["resource"]["id"] == scim.connection_id for e in items[2:])
+    kept = items[4]
+    assert kept["data"]["email"] == "z@corp.test"
+    assert kept["data"]["changedFields"] == ["source"]
+    assert kept["data"]["source"] == {"type": "manual", "connection": None}
+    assert kept["connection"] == scim.connection_id  # the deleted connection it came from
+    assert kept["resource"]["type"] == "Employee"
+    assert synced["id"] != kept["resource"]["id"]  # the employee's id, not the SCIM user's
+    assert items[5]["data"]["employeesKept"] == 1
+    assert all(e["resource"]["id"] == scim.connection_id for e in items[2:4] + items[5:])
 
 
 def test_each_resource_in_commit_order_and_types_filter(scim: Scim, api: Api) -> None:

@@ -36,6 +36,9 @@ class Receiver:
     _in_flight: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        self._arrived = threading.Condition(self._lock)
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
@@ -69,6 +72,7 @@ class Receiver:
             else:
                 with self._lock:
                     self.received.append(Received(webhook_id, parsed))
+                    self._arrived.notify_all()
                 status, answer = 200, b'{"ok":true}'
         finally:
             with self._lock:
@@ -79,6 +83,12 @@ class Receiver:
     def snapshot(self) -> list[Received]:
         with self._lock:
             return list(self.received)
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` verified deliveries have arrived (True), or ``timeout``
+        seconds have passed (False): a condition, not a sleep."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.received) >= count, timeout)
 
     def ids(self) -> set[str]:
         return {r.webhook_id for r in self.snapshot()}

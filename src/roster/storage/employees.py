@@ -289,14 +289,18 @@ def of_connection(conn: Connection, tenant_id: int, connection_id: int) -> list[
     return [employee_row(r) for r in rows]
 
 
-def make_manual(conn: Connection, tenant_id: int, connection_id: int, at: datetime) -> int:
-    """Detach every employee of a connection from it: they stay, as manual employees."""
-    result = conn.execute(
+def make_manual(
+    conn: Connection, tenant_id: int, connection_id: int, at: datetime
+) -> list[EmployeeRow]:
+    """Detach every employee of a connection from it: they stay, as manual employees
+    (returned as they are now, in pk order)."""
+    rows = conn.execute(
         update(employees)
         .where(E.tenant_id == tenant_id, E.connection_id == connection_id)
         .values(connection_id=None, resource_pk=None, updated_at=at)
+        .returning(*EMPLOYEE_COLUMNS)
     )
-    return int(result.rowcount or 0)
+    return sorted((employee_row(r) for r in rows), key=lambda e: e.pk)
 
 
 # ---- location memberships ----------------------------------------------------------------

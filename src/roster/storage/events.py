@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text
 
 from roster.storage import log as log_store
+from roster.storage import wakeups
 from roster.storage.log import LogEntry
 from roster.storage.tables import events
 
@@ -41,7 +42,9 @@ _INSERT = insert(events)
 # clock_timestamp() — the database clock now, at the flush, after every row lock the
 # change took — not now() (the transaction's start): a change that waited for another's
 # row lock orders after it. The rows go in array order (WITH ORDINALITY), so ids follow
-# the order the change collected them.
+# the order the change collected them. The ``woke`` CTE notifies the webhook loops
+# (storage/wakeups.py) in the same statement: delivered at commit, once per transaction.
+# Joined to the rows (it has one), so it runs; a volatile CTE is evaluated once.
 _PG_WRITE = text(
     "WITH logged AS ("
     " INSERT INTO log_entries (tenant_id, connection_uid, at, actor, method, path,"
@@ -52,16 +55,18 @@ _PG_WRITE = text(
     "  connection_uid text, at timestamp, actor text, method text, path text,"
     "  resource_type text, resource_id text, status int, scim_type text, detail text,"
     "  request_id text, duration_ms float8)) WITH ORDINALITY AS x"
-    " ORDER BY x.ordinality RETURNING 1)"
+    " ORDER BY x.ordinality RETURNING 1),"
+    " woke AS (SELECT pg_notify('roster_events', '') AS n)"  # wakeups.CHANNEL
     " INSERT INTO events (uid, tenant_id, connection_uid, type, resource_type, resource_id,"
     "  actor, request_id, at, ordered_at, data)"
     " SELECT uid, tenant_id, connection_uid, type, resource_type, resource_id, actor,"
     "  request_id, at, timezone('UTC', clock_timestamp()), CAST(data AS json)"
     " FROM ROWS FROM (jsonb_to_recordset(CAST(:events AS jsonb)) AS (uid text,"
     "  tenant_id int, connection_uid text, type text, resource_type text, resource_id text,"
-    "  actor text, request_id text, at timestamp, data jsonb)) WITH ORDINALITY AS x"
+    "  actor text, request_id text, at timestamp, data jsonb)) WITH ORDINALITY AS x, woke"
     " ORDER BY x.ordinality"
 )
+_PG_NOTIFY = text("SELECT pg_notify('roster_events', '')")  # wakeups.CHANNEL
 
 
 def _record(event: Event) -> dict[str, Any]:
@@ -103,15 +108,17 @@ def write(conn: Connection, entries: Sequence[LogEntry], items: Sequence[Event])
         params = _params(entries, items, sqlite=True)
         params["ordered_at"] = datetime.now(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
         conn.execute(_SQLITE_WRITE, params)
+        wakeups.signal()  # the loop's next pass waits for our commit (storage/wakeups.py)
         return
     params = _params(entries, items, sqlite=False)
-    # jsonb holds no NUL character: text that has one goes the long way (two statements).
+    # jsonb holds no NUL character: text that has one goes the long way (three statements).
     if "\\u0000" not in params["logs"] + params["events"]:
         conn.execute(_PG_WRITE, params)
         return
     log_store.insert_entries(conn, entries)
     ordered: Any = func.timezone("UTC", func.clock_timestamp())
     conn.execute(_INSERT.values(ordered_at=ordered), [_record(e) for e in items])
+    conn.execute(_PG_NOTIFY)
 
 
 def _event(r: Any) -> Event:
@@ -160,6 +167,15 @@ def page(
         query = query.where(V.type.in_(types))
     rows = conn.execute(query.order_by(V.ordered_at, V.id).limit(limit))
     return [_event(r) for r in rows]
+
+
+def any_at_or_after(conn: Connection, tenant_ids: Sequence[int], at: datetime) -> bool:
+    """Whether some tenant of ``tenant_ids`` has a committed event ordered at or after
+    ``at`` (the write horizon): one the feed and webhook queueing must still hold back."""
+    if not tenant_ids:
+        return False
+    query = select(V.id).where(V.tenant_id.in_(sorted(set(tenant_ids))), V.ordered_at >= at)
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def of_request(conn: Connection, request_id: str, tenant_id: int | None = None) -> list[Event]:

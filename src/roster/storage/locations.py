@@ -49,6 +49,44 @@ def _row(r: Any) -> LocationRow:
 _COLUMNS = (L.pk, L.id, L.name, L.cities, L.locales, L.created_at)
 
 
+# ---- employees whose locations an admin change moved --------------------------------------
+
+
+@dataclass(frozen=True)
+class Moved:
+    """An employee whose locations (memberships, or the location its primary location
+    resolves to) a set-based change moved: the host app's employee.location_changed."""
+
+    pk: int
+    id: str
+    email: str
+    connection_id: int | None
+    before: frozenset[int]  # location pks it was a member of
+    after: frozenset[int]
+    primary_before: int | None  # the location its primary location resolved to
+    primary_after: int | None
+
+
+_MOVED_COLUMNS = (E.pk, E.id, E.email, E.connection_id, E.primary_location_pk)
+# Employee pks per membership read: well under SQLite's bound-parameter limit.
+_CHUNK = 500
+
+
+def memberships(conn: Connection, tenant_id: int, pks: Sequence[int]) -> dict[int, set[int]]:
+    """The location pks each employee is a member of (a statement per 500 employees)."""
+    out: dict[int, set[int]] = {pk: set() for pk in pks}
+    ordered = sorted(out)
+    for start in range(0, len(ordered), _CHUNK):
+        rows = conn.execute(
+            select(EL.employee_pk, EL.location_pk).where(
+                EL.tenant_id == tenant_id, EL.employee_pk.in_(ordered[start : start + _CHUNK])
+            )
+        )
+        for r in rows:
+            out[r.employee_pk].add(r.location_pk)
+    return out
+
+
 def all_of(conn: Connection, tenant_id: int) -> list[LocationRow]:
     rows = conn.execute(select(*_COLUMNS).where(L.tenant_id == tenant_id).order_by(L.name_key))
     return [_row(r) for r in rows]
@@ -91,17 +129,34 @@ def insert_location(
     return LocationRow(pk, location_id, name, cities, locales, at)
 
 
-def delete_location(conn: Connection, tenant_id: int, pk: int, at: datetime) -> None:
+def delete_location(conn: Connection, tenant_id: int, pk: int, at: datetime) -> list[Moved]:
+    """Delete a location; the employees it was a location (or the primary location) of,
+    with their locations before and after."""
     bump_configuration(conn, tenant_id)
     members = select(EL.employee_pk).where(EL.tenant_id == tenant_id, EL.location_pk == pk)
     # Their rendered locations change: new updated_at, so updated_since readers see it.
-    conn.execute(
+    touched = conn.execute(
         update(employees)
         .where(E.tenant_id == tenant_id, (E.primary_location_pk == pk) | E.pk.in_(members))
         .values(updated_at=at)
-    )
+        .returning(*_MOVED_COLUMNS)
+    ).all()
+    before = memberships(conn, tenant_id, [r.pk for r in touched])
     # Memberships and aliases go by ON DELETE CASCADE; primary locations by SET NULL.
     conn.execute(delete(locations).where(L.tenant_id == tenant_id, L.pk == pk))
+    return [
+        Moved(
+            r.pk,
+            r.id,
+            r.email,
+            r.connection_id,
+            frozenset(before[r.pk]),
+            frozenset(before[r.pk] - {pk}),
+            r.primary_location_pk,
+            None if r.primary_location_pk == pk else r.primary_location_pk,
+        )
+        for r in sorted(touched, key=lambda r: r.pk)
+    ]
 
 
 def member_counts(conn: Connection, tenant_id: int) -> dict[int, int]:
@@ -113,14 +168,6 @@ def member_counts(conn: Connection, tenant_id: int) -> dict[int, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-def holders(conn: Connection, tenant_id: int, pk: int) -> tuple[int, int]:
-    """(members, employees with it as primary location) of a location."""
-    members = select(func.count()).where(EL.tenant_id == tenant_id, EL.location_pk == pk)
-    primary = select(func.count()).where(E.tenant_id == tenant_id, E.primary_location_pk == pk)
-    r = conn.execute(select(members.scalar_subquery(), primary.scalar_subquery())).one()
-    return int(r[0]), int(r[1])
-
-
 # ---- set-based re-evaluation of synced employees' memberships ---------------------------
 
 
@@ -129,6 +176,7 @@ class Relocated:
     employees: int  # synced employees whose memberships changed (each given a new updated_at)
     added: int  # memberships added
     removed: int  # memberships removed
+    moved: tuple[Moved, ...] = ()  # each of those employees, before and after
 
 
 def relocate(
@@ -143,7 +191,9 @@ def relocate(
 ) -> Relocated:
     """Bring synced employees' memberships in line with the rules, in three statements
     whatever the number of employees: touch the employees whose memberships change, delete
-    the memberships no rule gives, insert the ones missing.
+    the memberships no rule gives, insert the ones missing. Each returns its rows, and one
+    more read (per 500 moved employees) gives their locations now, so each employee's
+    move is known (``Relocated.moved``: the host app's events need before and after).
 
     ``all_locations``: every location of the tenant (their cities and locales become the SQL
     predicate); ``per_location``: the connections whose location_sync is per_location (the
@@ -212,7 +262,8 @@ def relocate(
             or_(joins.correlate(employees), leaves.correlate(employees)),
         )
         .values(updated_at=at)
-    ).rowcount
+        .returning(*_MOVED_COLUMNS)
+    ).all()
 
     e = employees.alias("e")
     kept = (
@@ -221,13 +272,15 @@ def relocate(
         .where(e.c.pk == EL.employee_pk, loc.c.pk == EL.location_pk, belongs(e, loc))
     )
     removed = conn.execute(
-        delete(employee_locations).where(
+        delete(employee_locations)
+        .where(
             EL.tenant_id == tenant_id,
             location_scope(EL.location_pk),
             EL.employee_pk.in_(select(e.c.pk).where(employee_scope(e))),
             ~kept.exists(),
         )
-    ).rowcount
+        .returning(EL.employee_pk, EL.location_pk)
+    ).all()
     wanted = (
         select(e.c.pk, loc.c.pk, e.c.tenant_id)
         .join(loc, loc.c.tenant_id == e.c.tenant_id)
@@ -242,14 +295,32 @@ def relocate(
             ),
         )
     )
-    # preserve_rowcount: SQLAlchemy reports an INSERT's rowcount only when asked (else -1
-    # on PostgreSQL).
     added = conn.execute(
         insert(employee_locations)
         .from_select(["employee_pk", "location_pk", "tenant_id"], wanted)
-        .execution_options(preserve_rowcount=True)
-    ).rowcount
-    return Relocated(int(touched or 0), int(added or 0), int(removed or 0))
+        .returning(EL.employee_pk, EL.location_pk)
+    ).all()
+    now_in = memberships(conn, tenant_id, [r.pk for r in touched])
+    gained: dict[int, set[int]] = {}
+    lost: dict[int, set[int]] = {}
+    for r in added:
+        gained.setdefault(r.employee_pk, set()).add(r.location_pk)
+    for r in removed:
+        lost.setdefault(r.employee_pk, set()).add(r.location_pk)
+    moved = tuple(
+        Moved(
+            r.pk,
+            r.id,
+            r.email,
+            r.connection_id,
+            frozenset((now_in[r.pk] - gained.get(r.pk, set())) | lost.get(r.pk, set())),
+            frozenset(now_in[r.pk]),
+            r.primary_location_pk,
+            r.primary_location_pk,
+        )
+        for r in sorted(touched, key=lambda r: r.pk)
+    )
+    return Relocated(len(touched), len(added), len(removed), moved)
 
 
 # ---- primary location (defaultLocationName) --------------------------------------------
@@ -300,17 +371,47 @@ def delete_alias(conn: Connection, tenant_id: int, value: str) -> bool:
     return bool(result.rowcount)
 
 
+@dataclass(frozen=True)
+class Assigned:
+    employees: int  # employees whose defaultLocationName is the value
+    moved: tuple[Moved, ...]  # those whose primary location now resolves elsewhere
+
+
 def assign_primary(
     conn: Connection, tenant_id: int, value_key: str, location_pk: int | None, at: datetime
-) -> int:
+) -> Assigned:
     """Point every employee whose defaultLocationName is ``value_key`` at a location (or at
-    none): set-based, for mapping changes and new locations."""
+    none): set-based, for mapping changes and new locations. The employees whose primary
+    location changes are read first (their old location) with their memberships."""
+    holders = conn.execute(
+        select(*_MOVED_COLUMNS)
+        .where(
+            E.tenant_id == tenant_id,
+            E.primary_location_key == value_key,
+            E.primary_location_pk.is_distinct_from(location_pk),
+        )
+        .order_by(E.pk)
+    ).all()
     result = conn.execute(
         update(employees)
         .where(E.tenant_id == tenant_id, E.primary_location_key == value_key)
         .values(primary_location_pk=location_pk, updated_at=at)
     )
-    return int(result.rowcount or 0)
+    held = memberships(conn, tenant_id, [r.pk for r in holders]) if holders else {}
+    moved = tuple(
+        Moved(
+            r.pk,
+            r.id,
+            r.email,
+            r.connection_id,
+            frozenset(held[r.pk]),
+            frozenset(held[r.pk]),
+            r.primary_location_pk,
+            location_pk,
+        )
+        for r in holders
+    )
+    return Assigned(int(result.rowcount or 0), moved)
 
 
 def unmapped(conn: Connection, tenant_id: int) -> list[tuple[str, int]]:

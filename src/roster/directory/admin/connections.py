@@ -45,7 +45,10 @@ def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
     in_groups = [
         e.pk for e in access_store.employees_of_connection_in_groups(conn, row.tenant_id, row.id)
     ]
-    kept = emp_store.make_manual(conn, row.tenant_id, row.id, at)
+    made_manual = emp_store.make_manual(conn, row.tenant_id, row.id, at)
+    kept = len(made_manual)
+    # The host app sees each of them change source (synced -> manual), as a link does.
+    feed.employees_made_manual(conn, row.tenant_id, row.uid, made_manual)
     emp_store.delete_connection(conn, row.tenant_id, row.id)
     # Their groups went with it: a membership change, so the rules that needed a group
     # stop granting now, not at the next `roster rule apply`.

@@ -124,6 +124,24 @@ def employee_edited(
         )
 
 
+def employees_made_manual(
+    conn: Connection, tenant_id: int, connection_uid: str, rows: Sequence[EmployeeRow]
+) -> None:
+    """Their connection was deleted: each employee stays, as a manual one.
+    ``employee.updated`` with ``changedFields`` ``["source"]`` (its data says
+    ``source.type`` ``manual``); the event's ``connection`` is the deleted connection."""
+    change = current(conn, tenant_id)
+    for row in rows:
+        change.emit(
+            "employee.updated",
+            "Employee",
+            row.id,
+            {**employee_data(row, None), "changedFields": ["source"]},
+            connection_uid=connection_uid,
+            actor="admin",
+        )
+
+
 def changed_fields(before: EmployeeRow, after: EmployeeRow) -> list[str]:
     return _changed_fields(before, after)
 
@@ -279,15 +297,38 @@ def location_changed(
 ) -> None:
     """The employee's locations changed (placement by a sync, or an admin's choice for a
     manual employee): the location names now and before, sorted."""
+    locations_moved(
+        conn, tenant_id, connection_uid, employee.id, employee.email, now_in, was_in, actor=actor
+    )
+
+
+def locations_moved(
+    conn: Connection,
+    tenant_id: int,
+    connection_uid: str | None,
+    employee_id: str,
+    email: str,
+    now_in: Sequence[str],
+    was_in: Sequence[str],
+    *,
+    primary: tuple[str | None, str | None] | None = None,
+    actor: str | None = None,
+) -> None:
+    """``employee.location_changed``: the location names now and before, sorted; with
+    ``primary`` (the location its primary location resolves to, now and before) when an
+    admin's change moved that too (a location added or removed, a mapping changed)."""
+    data: Json = {
+        "employee": {"id": employee_id, "email": email},
+        "locations": sorted(now_in),
+        "previous": sorted(was_in),
+    }
+    if primary is not None:
+        data["primaryLocation"], data["previousPrimaryLocation"] = primary
     current(conn, tenant_id).emit(
         "employee.location_changed",
         "Employee",
-        employee.id,
-        {
-            "employee": {"id": employee.id, "email": employee.email},
-            "locations": sorted(now_in),
-            "previous": sorted(was_in),
-        },
+        employee_id,
+        data,
         connection_uid=connection_uid,
         actor=actor,
     )

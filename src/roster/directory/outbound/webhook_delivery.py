@@ -43,6 +43,7 @@ from roster.directory.outbound.webhook_urls import UrlPolicy, check
 from roster.errors import RosterError
 from roster.settings import Settings
 from roster.storage import events as event_store
+from roster.storage import wakeups
 from roster.storage import webhooks as store
 from roster.storage.directory_reads import write_horizon
 from roster.storage.engine import READ_ONLY
@@ -145,12 +146,22 @@ def send(
 
 def dispatch(engine: Engine, at: datetime) -> int:
     """Queue every endpoint's new events, due at ``at``; returns how many."""
+    return _dispatch(engine, at)[0]
+
+
+def _dispatch(engine: Engine, at: datetime) -> tuple[int, bool]:
+    """Queue every endpoint's new events, due at ``at``: how many, and whether committed
+    events were held back by the write horizon (a transaction in flight that began
+    before them; PostgreSQL): the loop looks again soon rather than at its next poll,
+    since that transaction's commit may notify nobody (a read, a rollback)."""
     queued = 0
     with engine.begin() as conn:
         # On PostgreSQL events ordered before the horizon have all committed; on SQLite
         # this transaction holds the write lock, so every event written so far has.
-        before = write_horizon(conn) if conn.dialect.name == "postgresql" else utcnow()
-        for endpoint in store.lock_for_dispatch(conn):
+        postgres = conn.dialect.name == "postgresql"
+        before = write_horizon(conn) if postgres else utcnow()
+        locked = store.lock_for_dispatch(conn)
+        for endpoint in locked:
             rows = event_store.page(
                 conn,
                 endpoint.tenant_id,
@@ -179,7 +190,12 @@ def dispatch(engine: Engine, at: datetime) -> int:
                 last = rows[-1]
                 assert last.ordered_at is not None
                 store.advance_cursor(conn, endpoint.pk, last.ordered_at, last.uid)
-    return queued
+        held = (
+            postgres
+            and before is not None
+            and event_store.any_at_or_after(conn, [e.tenant_id for e in locked], before)
+        )
+    return queued, held
 
 
 # ---- delivery ---------------------------------------------------------------------------
@@ -190,6 +206,7 @@ class Report:
     queued: int = 0
     delivered: int = 0
     failed: int = 0
+    held_back: bool = False  # committed events wait behind the write horizon
     disabled: list[str] = field(default_factory=list)
 
     @property
@@ -283,7 +300,8 @@ def deliver_due(
     with engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
         if not store.any_endpoint(conn):
             return Report()
-    report = Report(queued=dispatch(engine, clock()))
+    queued, held = _dispatch(engine, clock())
+    report = Report(queued=queued, held_back=held)
     endpoints: dict[int, Endpoint | None] = {}
     batch_size = config.concurrency * 4
     while report.handled < max_deliveries and not stopping():
@@ -357,9 +375,15 @@ def ping(engine: Engine, client: httpx.Client, tenant_id: int, uid: str, config:
 
 class WebhookLoop:
     """Delivery in a daemon thread: a pass, then another at once while there was work,
-    else after ``poll_seconds``; until :meth:`stop`. ``roster serve`` (each worker
-    process) and ``roster worker`` run one; leases keep them from sending one delivery
-    at once."""
+    else when woken (storage/wakeups.py: a commit that wrote events — PostgreSQL's
+    NOTIFY from any process, or this process's own writes) or after ``poll_seconds``,
+    whichever comes first; until :meth:`stop`. ``roster serve`` (each worker process)
+    and ``roster worker`` run one; leases keep them from sending one delivery at once."""
+
+    # While committed events wait behind the write horizon (a transaction in flight
+    # began before them, and its end may notify nobody), look again after 50 ms, then
+    # twice as long each time, up to the poll interval.
+    RECHECK_SECONDS = 0.05
 
     def __init__(
         self,
@@ -374,18 +398,31 @@ class WebhookLoop:
         self._client = client or httpx.Client(follow_redirects=False)
         self._clock = clock
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        # Set while the loop has nothing to do but wait for a wake-up or its poll.
+        self.idle = threading.Event()
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="roster-webhook")
         self._thread = threading.Thread(target=self._run, name="roster-webhooks", daemon=True)
+        self.listener: wakeups.Listener | None = None
+        if engine.dialect.name == "postgresql":
+            self.listener = wakeups.Listener(engine, self._wake, config.poll_seconds)
 
     def start(self) -> None:
+        wakeups.subscribe(self._wake)
+        if self.listener is not None:
+            self.listener.start()
         self._thread.start()
 
     def request_stop(self) -> None:
         """Stop after the batch in flight (a signal handler's part of :meth:`stop`)."""
         self._stop.set()
+        self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+        self.request_stop()
+        wakeups.unsubscribe(self._wake)
+        if self.listener is not None:
+            self.listener.stop()
         # Attempts in flight finish (or time out); a delivery still leased when the
         # process ends is sent again by another pass once its lease runs out.
         if self._thread.is_alive():
@@ -402,25 +439,38 @@ class WebhookLoop:
         while self._thread.is_alive():
             self._thread.join(0.5)
 
+    def _pass(self) -> Report:
+        try:
+            report = deliver_due(
+                self._engine,
+                self._client,
+                self._config,
+                clock=self._clock,
+                pool=self._pool,
+                stopping=self._stop.is_set,
+            )
+        except Exception:
+            # The database may be restarting: the loop must outlive it.
+            log.exception("webhook pass failed; retrying in %.1f s", self._config.poll_seconds)
+            return Report()
+        if report.handled:
+            log.info("webhook pass: %d delivered, %d failed", report.delivered, report.failed)
+        return report
+
     def _run(self) -> None:
+        held = 0  # passes in a row that found events held back
         while not self._stop.is_set():
-            busy = False
-            try:
-                report = deliver_due(
-                    self._engine,
-                    self._client,
-                    self._config,
-                    clock=self._clock,
-                    pool=self._pool,
-                    stopping=self._stop.is_set,
-                )
-                busy = report.handled > 0 or report.queued > 0
-                if report.handled:
-                    log.info(
-                        "webhook pass: %d delivered, %d failed", report.delivered, report.failed
-                    )
-            except Exception:
-                # The database may be restarting: the loop must outlive it.
-                log.exception("webhook pass failed; retrying in %.1f s", self._config.poll_seconds)
-            if not busy:
-                self._stop.wait(self._config.poll_seconds)
+            # Cleared before the pass: a wake-up during it makes the next wait return.
+            self._wake.clear()
+            report = self._pass()
+            if report.handled > 0 or report.queued > 0:
+                continue  # there may be more: another pass at once
+            delay = self._config.poll_seconds
+            if report.held_back:
+                delay = min(self.RECHECK_SECONDS * 2 ** min(held, 16), delay)
+                held += 1
+            else:
+                held = 0
+                self.idle.set()
+            self._wake.wait(delay)
+            self.idle.clear()

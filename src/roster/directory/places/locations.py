@@ -11,7 +11,8 @@ employee is in the locations an admin gave it. The primary location (Envoy's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -140,15 +141,6 @@ def primary_location(conn: Connection, tenant_id: int, value_key: str | None) ->
     return store.alias_target(conn, tenant_id, value_key)
 
 
-def per_location_connections(conn: Connection, tenant_id: int) -> list[int]:
-    """The tenant's connections syncing per location (the others sync to all locations)."""
-    return [
-        c.id
-        for c in tenancy_store.connections_of(conn, tenant_id)
-        if options_of(c).location_sync == "per_location"
-    ]
-
-
 def relocate(
     conn: Connection,
     tenant_id: int,
@@ -156,25 +148,88 @@ def relocate(
     location_pk: int | None = None,
     connection: ConnectionRow | None = None,
     at: datetime,
+    earlier: Sequence[store.Moved] = (),
 ) -> store.Relocated:
     """Re-evaluate synced employees' memberships after an admin change, set-based: the
     statements do not grow with the employees (a location added to a tenant of thousands
     must not write thousands of rows one by one, nor one log entry each). The caller writes
     one summary entry. Narrowed to one location (added) or one connection (its
-    location_sync changed)."""
+    location_sync changed). Every employee moved — by this or by an ``earlier`` step of
+    the same change — gets one ``employee.location_changed`` (``announce``)."""
+    rows = store.all_of(conn, tenant_id)
+    uids: dict[int, str] | None
     if connection is not None:
         per = [connection.id] if options_of(connection).location_sync == "per_location" else []
+        uids = {connection.id: connection.uid}
     else:
-        per = per_location_connections(conn, tenant_id)
-    return store.relocate(
+        connections = tenancy_store.connections_of(conn, tenant_id)
+        per = [c.id for c in connections if options_of(c).location_sync == "per_location"]
+        uids = {c.id: c.uid for c in connections}
+    relocated = store.relocate(
         conn,
         tenant_id,
-        store.all_of(conn, tenant_id),
+        rows,
         per,
         at,
         connection_id=connection.id if connection is not None else None,
         location_pk=location_pk,
     )
+    names = {loc.pk: loc.name for loc in rows}
+    moved = _merge(earlier, relocated.moved)
+    if any(m.connection_id not in uids for m in moved if m.connection_id is not None):
+        uids = None  # an earlier step moved another connection's employee: look them up
+    announce(conn, tenant_id, moved, names, uids)
+    return relocated
+
+
+def announce(
+    conn: Connection,
+    tenant_id: int,
+    moved: Iterable[store.Moved],
+    names: Mapping[int, str],
+    uids: Mapping[int, str] | None = None,
+) -> None:
+    """``employee.location_changed`` for each employee an admin change moved (actor
+    ``admin``), in the change's transaction. ``names``: location pk -> name, read before
+    the change (a removed location keeps its name here); ``uids``: connection pk -> id,
+    read here when not given."""
+    moved = list(moved)
+    if not moved:
+        return
+    if uids is None:
+        uids = {c.id: c.uid for c in tenancy_store.connections_of(conn, tenant_id)}
+    for m in moved:
+        primary = None
+        if m.primary_before != m.primary_after:
+            primary = (
+                names.get(m.primary_after) if m.primary_after is not None else None,
+                names.get(m.primary_before) if m.primary_before is not None else None,
+            )
+        feed.locations_moved(
+            conn,
+            tenant_id,
+            uids.get(m.connection_id) if m.connection_id is not None else None,
+            m.id,
+            m.email,
+            [names[pk] for pk in m.after if pk in names],
+            [names[pk] for pk in m.before if pk in names],
+            primary=primary,
+            actor="admin",
+        )
+
+
+def _merge(first: Iterable[store.Moved], then: Iterable[store.Moved]) -> list[store.Moved]:
+    """One move per employee of two steps of one change: before from the first step that
+    moved it, after from the last."""
+    out: dict[int, store.Moved] = {m.pk: m for m in first}
+    for m in then:
+        was = out.get(m.pk)
+        out[m.pk] = (
+            m
+            if was is None
+            else dataclasses.replace(m, before=was.before, primary_before=was.primary_before)
+        )
+    return [out[pk] for pk in sorted(out)]
 
 
 def location_sync_changed(conn: Connection, row: ConnectionRow) -> None:
@@ -249,7 +304,7 @@ def add(
     row = store.insert_location(conn, tenant_id, name, city_keys, sorted(set(locale_keys)), at)
     # An exact name match assigns the primary location automatically.
     primary = store.assign_primary(conn, tenant_id, name.lower(), row.pk, at)
-    joined = relocate(conn, tenant_id, location_pk=row.pk, at=at)
+    joined = relocate(conn, tenant_id, location_pk=row.pk, at=at, earlier=primary.moved)
     note(
         conn,
         tenant_id,
@@ -257,7 +312,7 @@ def add(
         "location.add",
         f"location {name!r} added (cities: {', '.join(city_keys) or '-'}; "
         f"locales: {', '.join(row.locales) or '-'}); {joined.added} synced employees joined it; "
-        f"{primary} have it as primary location",
+        f"{primary.employees} have it as primary location",
         actor="admin",
     )
     return row
@@ -284,8 +339,12 @@ def remove(conn: Connection, tenant_id: int, name: str) -> LocationRow:
     access_store.touch_holders(conn, tenant_id, "location", row.pk, at)
     roles = access_store.delete_roles_at(conn, tenant_id, row.pk)
     access_store.delete_grants_of_target(conn, tenant_id, "location", row.pk)
-    members, primary = store.holders(conn, tenant_id, row.pk)
-    store.delete_location(conn, tenant_id, row.pk, at)
+    names = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
+    moved = store.delete_location(conn, tenant_id, row.pk, at)
+    members = sum(1 for m in moved if row.pk in m.before)
+    primary = sum(1 for m in moved if m.primary_before == row.pk)
+    # Manual employees' memberships go too: every member is told (actor admin).
+    announce(conn, tenant_id, moved, names)
     note(
         conn,
         tenant_id,
@@ -310,7 +369,12 @@ def map_value(conn: Connection, tenant_id: int, value: str, location: str) -> Lo
         )
     target = get(conn, tenant_id, location)
     store.put_alias(conn, tenant_id, value, target.pk)
-    count = store.assign_primary(conn, tenant_id, value_key, target.pk, write_time(conn, tenant_id))
+    assigned = store.assign_primary(
+        conn, tenant_id, value_key, target.pk, write_time(conn, tenant_id)
+    )
+    names = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
+    announce(conn, tenant_id, assigned.moved, names)
+    count = assigned.employees
     note(
         conn,
         tenant_id,
@@ -326,7 +390,9 @@ def unmap_value(conn: Connection, tenant_id: int, value: str) -> None:
     value_key = key(value)
     if value_key is None or not store.delete_alias(conn, tenant_id, value_key):
         raise NotFound(f"no mapping for {value!r}")
-    store.assign_primary(conn, tenant_id, value_key, None, write_time(conn, tenant_id))
+    assigned = store.assign_primary(conn, tenant_id, value_key, None, write_time(conn, tenant_id))
+    names = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
+    announce(conn, tenant_id, assigned.moved, names)
     note(conn, tenant_id, None, "location.unmap", f"mapping of {value!r} removed", actor="admin")
 
 
