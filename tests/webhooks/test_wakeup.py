@@ -148,3 +148,54 @@ def test_events_held_behind_a_read_in_flight_go_out_when_it_ends(
         assert time.monotonic() - ended < PROMPT
     finally:
         loop.stop()
+
+
+def test_only_a_tenant_with_an_enabled_endpoint_notifies(
+    engine: Engine, tenant: Scim, client: TestClient
+) -> None:
+    """PostgreSQL serialises the commits of notifying transactions: a tenant without
+    webhooks must not notify. Notifications arrive in commit order, so a marker sent
+    after the writes proves which of them notified before it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no NOTIFY")
+    other = new_connection(engine, client)
+    with engine.begin() as conn:
+        webhooks.add(
+            conn,
+            other.tenant_id,
+            "http://127.0.0.1:9/h",
+            None,
+            UrlPolicy(allow_http=True, allow_private=True),
+            new_secret(),
+        )
+    fairy = engine.raw_connection()
+    fairy.detach()  # closed for good after the test: it LISTENs
+    try:
+        pg: Any = fairy.dbapi_connection
+        pg.rollback()
+        pg.autocommit = True
+        pg.execute("LISTEN roster_events")
+
+        def heard_until_marker() -> list[str]:
+            with engine.begin() as conn:
+                conn.execute(text("SELECT pg_notify('roster_events', 'marker')"))
+            payloads: list[str] = []
+            for note in pg.notifies(timeout=PROMPT):
+                payloads.append(note.payload)
+                if note.payload == "marker":
+                    return payloads
+            raise AssertionError(f"the marker never arrived: {payloads}")
+
+        tenant.create_user("unhooked")  # no endpoint: no notification
+        assert heard_until_marker() == ["marker"]
+        other.create_user("hooked")  # an enabled endpoint: one notification
+        assert heard_until_marker() == ["", "marker"]
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE webhook_endpoints SET status = 'disabled' WHERE tenant_id = :t"),
+                {"t": other.tenant_id},
+            )
+        other.create_user("disabled")  # its endpoint disabled: none again
+        assert heard_until_marker() == ["marker"]
+    finally:
+        fairy.close()

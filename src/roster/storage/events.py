@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, text
 
 from roster.storage import log as log_store
 from roster.storage import wakeups
@@ -43,8 +43,11 @@ _INSERT = insert(events)
 # change took — not now() (the transaction's start): a change that waited for another's
 # row lock orders after it. The rows go in array order (WITH ORDINALITY), so ids follow
 # the order the change collected them. The ``woke`` CTE notifies the webhook loops
-# (storage/wakeups.py) in the same statement: delivered at commit, once per transaction.
-# Joined to the rows (it has one), so it runs; a volatile CTE is evaluated once.
+# (storage/wakeups.py) in the same statement: delivered at commit, once per transaction;
+# and only when a tenant of the events has an enabled endpoint, since PostgreSQL
+# serialises the commits of notifying transactions (its notify queue lock) and a tenant
+# without webhooks must not pay that. Counted in an InitPlan of the WHERE clause, so it
+# runs exactly once whether it notifies or not (a CTE nobody reads is never evaluated).
 _PG_WRITE = text(
     "WITH logged AS ("
     " INSERT INTO log_entries (tenant_id, connection_uid, at, actor, method, path,"
@@ -56,17 +59,24 @@ _PG_WRITE = text(
     "  resource_type text, resource_id text, status int, scim_type text, detail text,"
     "  request_id text, duration_ms float8)) WITH ORDINALITY AS x"
     " ORDER BY x.ordinality RETURNING 1),"
-    " woke AS (SELECT pg_notify('roster_events', '') AS n)"  # wakeups.CHANNEL
+    " woke AS (SELECT pg_notify('roster_events', '') AS n FROM (SELECT 1 FROM"  # CHANNEL
+    "  webhook_endpoints w WHERE w.status = 'enabled' AND w.tenant_id IN (SELECT"
+    "  CAST(e ->> 'tenant_id' AS int) FROM jsonb_array_elements(CAST(:events AS jsonb)) e)"
+    "  LIMIT 1) hooked)"
     " INSERT INTO events (uid, tenant_id, connection_uid, type, resource_type, resource_id,"
     "  actor, request_id, at, ordered_at, data)"
     " SELECT uid, tenant_id, connection_uid, type, resource_type, resource_id, actor,"
     "  request_id, at, timezone('UTC', clock_timestamp()), CAST(data AS json)"
     " FROM ROWS FROM (jsonb_to_recordset(CAST(:events AS jsonb)) AS (uid text,"
     "  tenant_id int, connection_uid text, type text, resource_type text, resource_id text,"
-    "  actor text, request_id text, at timestamp, data jsonb)) WITH ORDINALITY AS x, woke"
+    "  actor text, request_id text, at timestamp, data jsonb)) WITH ORDINALITY AS x"
+    " WHERE (SELECT count(*) FROM woke) >= 0"
     " ORDER BY x.ordinality"
 )
-_PG_NOTIFY = text("SELECT pg_notify('roster_events', '')")  # wakeups.CHANNEL
+_PG_NOTIFY = text(
+    "SELECT pg_notify('roster_events', '') FROM webhook_endpoints"  # wakeups.CHANNEL
+    " WHERE status = 'enabled' AND tenant_id IN :tenants LIMIT 1"
+).bindparams(bindparam("tenants", expanding=True))
 
 
 def _record(event: Event) -> dict[str, Any]:
@@ -118,7 +128,7 @@ def write(conn: Connection, entries: Sequence[LogEntry], items: Sequence[Event])
     log_store.insert_entries(conn, entries)
     ordered: Any = func.timezone("UTC", func.clock_timestamp())
     conn.execute(_INSERT.values(ordered_at=ordered), [_record(e) for e in items])
-    conn.execute(_PG_NOTIFY)
+    conn.execute(_PG_NOTIFY, {"tenants": sorted({e.tenant_id for e in items})})
 
 
 def _event(r: Any) -> Event:

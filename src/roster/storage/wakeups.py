@@ -1,8 +1,9 @@
 """Waking the webhook delivery loop when events commit, instead of at its next poll.
 
 * **PostgreSQL**: the statement that writes a change's events also runs
-  ``pg_notify('roster_events', '')`` (storage/events.py), so the write path gains no
-  statement. A notification is delivered when its transaction commits, and never if it
+  ``pg_notify('roster_events', '')`` (storage/events.py) when a tenant of those events
+  has an enabled endpoint, so the write path gains no statement and tenants without
+  webhooks never notify. A notification is delivered when its transaction commits, and never if it
   rolls back; identical ones of one transaction are delivered once (PostgreSQL,
   "NOTIFY"). Every process's ``Listener`` (a connection of its own, in autocommit, so it
   holds no transaction open and never holds back the write horizon) wakes its loop —
