@@ -34,10 +34,7 @@ from roster.directory.people import employees, manual_import
 from roster.directory.people.employees import MANUAL_FIELDS, ManualEmployee
 from roster.directory.places import locations
 from roster.directory.reads import queries
-from roster.directory.settings import sync_options
 from roster.errors import RosterError
-
-__all__ = ["register", "sync_options"]
 
 employee_app = typer.Typer(help="The employee directory of a tenant.", no_args_is_help=True)
 location_app = typer.Typer(help="Locations of a tenant.", no_args_is_help=True)

@@ -345,7 +345,7 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     related: list[MemberRef] = []
     skipped: list[str] = []
     if members:
-        strict = ctx.sync.strict_members
+        strict = ctx.settings.strict_members
         shown: dict[int, str] = {}
         pks = _resolve_members(
             conn,
@@ -419,7 +419,7 @@ def replace(
             conn,
             scope,
             ids,
-            strict=ctx.sync.strict_members,
+            strict=ctx.settings.strict_members,
             skipped=skipped,
             displays=member_displays(members or []),
             displays_out=shown,
@@ -480,7 +480,7 @@ def _apply_member_change(
     group_pk = group.pk
     match change.kind:
         case "add" | "replace":
-            strict = ctx.sync.strict_members
+            strict = ctx.settings.strict_members
             shown: dict[int, str] = {}
             pks = _resolve_members(
                 conn,

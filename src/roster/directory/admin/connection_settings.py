@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from roster.directory.entitlements import evaluations, group_bindings
 from roster.directory.places import locations
-from roster.directory.settings import options, sync_options
+from roster.directory.settings import options
 from roster.storage import access as access_store
 from roster.storage.tenancy import ConnectionRow
 
@@ -32,7 +32,7 @@ def configure(
 
 
 def _prefix_changed(conn: Connection, row: ConnectionRow) -> None:
-    prefix = sync_options.of(row).group_role_prefix
+    prefix = options.of(row).group_role_prefix
     mappings = access_store.mappings_of(conn, row.tenant_id, row.id)
     bound = group_bindings.of_mappings(conn, row.tenant_id, mappings)
     # The names the groups have now (a mapping follows its group's renames).

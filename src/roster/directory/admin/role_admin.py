@@ -22,7 +22,7 @@ from roster.directory.journal.clock import write_time
 from roster.directory.journal.history import note
 from roster.directory.people.employees import find as find_employee
 from roster.directory.places import locations
-from roster.directory.settings.sync_options import of as options_of
+from roster.directory.settings.options import of as options_of
 from roster.errors import Conflict, InvalidValue, NotFound
 from roster.rules import roles
 from roster.storage import access as store

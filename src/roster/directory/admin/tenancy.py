@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from roster.directory.journal import events as feed
 from roster.directory.journal.audit import Outcome, now, record
 from roster.directory.journal.change import open_change
-from roster.directory.settings import rate_limits, sync_options
+from roster.directory.settings import options, rate_limits
 from roster.directory.settings.context import ConnectionContext
 from roster.errors import AuthenticationFailed, InvalidValue, NotFound, UniquenessConflict
 from roster.scim import dialects
@@ -267,6 +267,7 @@ def authenticate(
             connection_uid=row.uid,
         )
     profile = dialects.profile_for(row.idp, row.options.get("dialect"))
+    settings = options.of(row)
     ctx = ConnectionContext(
         row.tenant_id,
         row.tenant_slug,
@@ -275,9 +276,9 @@ def authenticate(
         row.idp,
         base_url,
         profile,
-        sync_options.of(row),
+        settings,
         row.config_version,
-        rate_limits.override(row),
+        rate_limits.from_settings(settings),
     )
     if writes:
         open_change(conn, row.tenant_id, mode="scim", connection_uid=row.uid, at=at)

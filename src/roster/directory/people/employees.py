@@ -26,7 +26,7 @@ from roster.directory.people import references
 from roster.directory.places import locations
 from roster.directory.settings.config_cache import cached
 from roster.directory.settings.context import ConnectionContext
-from roster.directory.settings.sync_options import SyncOptions
+from roster.directory.settings.model import ConnectionSettings
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.storage import employees as store
 from roster.storage import field_mappings
@@ -59,7 +59,7 @@ def _describe(conn: Connection, tenant_id: int, holder: EmployeeRow) -> str:
 def _check_link(
     conn: Connection,
     ctx: ConnectionContext,
-    opts: SyncOptions,
+    opts: ConnectionSettings,
     holder: EmployeeRow,
     mapped: MappedUser,
 ) -> str:
@@ -135,8 +135,8 @@ def _shared_within(ctx: ConnectionContext, holder: EmployeeRow) -> bool:
     users one email; the IdP cannot fix that by retrying)."""
     return (
         holder.connection_id == ctx.connection_id
-        and ctx.sync.unique_identifier != "email"
-        and not ctx.sync.require_primary_email
+        and ctx.settings.unique_identifier != "email"
+        and not ctx.settings.require_primary_email
     )
 
 
@@ -154,7 +154,7 @@ def sync_user(  # noqa: C901 (create, link, keep-out and update decide on one lo
     employee has no memberships or references to compare with either. Skipping those
     reads keeps the create path (the hot one during an initial sync) short. The tenant's
     configuration comes from the process's cache (directory/settings/config_cache.py)."""
-    opts = ctx.sync
+    opts = ctx.settings
     tenant_id = ctx.tenant_id
     custom = cached(
         ("field_mappings", tenant_id, ctx.connection_uid),

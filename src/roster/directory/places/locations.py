@@ -22,7 +22,7 @@ from roster.directory.journal import events as feed
 from roster.directory.journal.clock import write_time
 from roster.directory.journal.history import note
 from roster.directory.settings.config_cache import cached
-from roster.directory.settings.sync_options import of as options_of
+from roster.directory.settings.options import of as options_of
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.storage import access as access_store
 from roster.storage import employees as emp_store
