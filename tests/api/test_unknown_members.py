@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from roster.directory.admin import connection_settings, tenancy
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.settings import options
 from tests.conftest import GROUP_SCHEMA, Scim, new_connection
 
@@ -25,9 +25,11 @@ def set_strict(engine: Engine, scim: Scim) -> None:
         connection_settings.configure(conn, row, ["strict_members=true"], [])
 
 
-def request_entry(engine: Engine, scim: Scim, method: str, actor: str = "scim") -> audit.LogEntry:
+def request_entry(
+    engine: Engine, scim: Scim, method: str, actor: str = "scim"
+) -> system_log.LogEntry:
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=50)
+        entries = system_log.recent(conn, scim.tenant_id, limit=50)
     return next(e for e in entries if e.actor == actor and e.method == method)
 
 

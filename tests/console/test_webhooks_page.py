@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from roster import console
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.outbound import webhooks
 from roster.directory.outbound.webhook_delivery import Config, ping
 from roster.directory.outbound.webhook_signature import new_secret
@@ -55,7 +55,7 @@ def _logged(engine: Engine, admin: Admin, action: str) -> bool:
     with engine.connect() as conn:
         return any(
             e.actor == f"admin:{admin.email}" and e.path == action
-            for e in audit.recent(conn, admin.tenant_id, limit=200)
+            for e in system_log.recent(conn, admin.tenant_id, limit=200)
         )
 
 

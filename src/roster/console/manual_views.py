@@ -28,7 +28,7 @@ from roster.console.web import (
     tenant_for,
 )
 from roster.directory.admin import admins
-from roster.directory.journal.audit import correlated
+from roster.directory.journal.system_log import correlated
 from roster.directory.people import employees, manual_import
 from roster.directory.people.employees import MANUAL_FIELDS, ManualEmployee
 from roster.directory.places import locations

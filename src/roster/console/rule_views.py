@@ -24,7 +24,7 @@ from roster.console.web import (
 )
 from roster.directory.admin import admins, rule_runs, rulebook
 from roster.directory.admin.rulebook import RuleSpec
-from roster.directory.journal.audit import correlated
+from roster.directory.journal.system_log import correlated
 from roster.directory.places import locations
 from roster.directory.reads.console_reads import TenantRow
 from roster.errors import RosterError

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from roster.directory.journal.audit import Outcome
+from roster.directory.journal.system_log import Outcome
 from roster.directory.settings.context import ConnectionContext
 from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, NotSupported, RosterError
 from roster.provisioning import resources as actions

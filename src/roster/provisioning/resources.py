@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from roster.directory.entitlements import group_bindings
-from roster.directory.journal import events as feed
+from roster.directory.journal import events
 from roster.directory.journal.clock import now, write_time
 from roster.directory.people import employees
 from roster.directory.settings.context import ConnectionContext
@@ -341,7 +341,7 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     warning = employees.after_write(conn, ctx, rt.name, stored, created=True)
     if rt.name == "Group":
         group_bindings.arrived(conn, ctx, stored)  # mappings and rules waiting for its name
-        feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "created", stored)
+        events.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "created", stored)
     related: list[MemberRef] = []
     skipped: list[str] = []
     if members:
@@ -428,7 +428,7 @@ def replace(
         employees.groups_changed(conn, ctx, stored.pk, None)  # old members, and the name
         if _renamed(current, stored):
             group_bindings.arrived(conn, ctx, stored)
-        feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
+        events.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         old = store.remove_all_members(conn, scope, stored.pk, at)
         new = store.add_members(conn, scope, stored.pk, pks, at, displays=shown)
         # Members are what changed between the two sets: one kept is in neither.
@@ -457,7 +457,7 @@ def _member_events(
     members: list[MemberRef],
 ) -> None:
     if members:
-        feed.members_changed(conn, ctx.tenant_id, ctx.connection_uid, kind, group, members)
+        events.members_changed(conn, ctx.tenant_id, ctx.connection_uid, kind, group, members)
 
 
 def _refuse_self(group: StoredResource, pks: list[int]) -> None:
@@ -580,7 +580,7 @@ def patch(
                 employees.groups_changed(conn, ctx, stored.pk, None)  # a rename shows
                 if _renamed(current, stored):
                     group_bindings.arrived(conn, ctx, stored)
-                feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
+                events.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         else:
             # Members only: the group's new version with its members' (the group row is
             # locked, so the version read is the one replaced).
@@ -612,9 +612,9 @@ def delete(
         # Each member's leaving first (consumers tracking memberships see them go), then
         # the group's tombstone.
         members = store.members_of(conn, ctx.scope(rt), [current.pk])[current.pk]
-        feed.members_changed(conn, ctx.tenant_id, ctx.connection_uid, "removed", current, members)
+        events.members_changed(conn, ctx.tenant_id, ctx.connection_uid, "removed", current, members)
         group_bindings.leaving(conn, ctx, current)  # what is bound to it waits again
-        feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "deleted", current)
+        events.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "deleted", current)
     store.delete_resource(conn, ctx.scope(rt), current)
     employees.operation_done(conn, ctx)
     return current

@@ -18,9 +18,9 @@ from sqlalchemy import Connection
 
 from roster.directory.admin.tenancy import get_connection
 from roster.directory.entitlements import access, evaluations
-from roster.directory.journal import events as feed
+from roster.directory.journal import events
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.storage import access as access_store
 from roster.storage import employees as emp_store
 from roster.storage.tenancy import ConnectionRow
@@ -64,7 +64,7 @@ def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
         if refs.references
         else ""
     )
-    feed.connection_changed(
+    events.connection_changed(
         conn,
         row.tenant_id,
         row.uid,

@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
-from roster.directory.journal import events as feed
-from roster.directory.journal.audit import Outcome, now, record
+from roster.directory.journal import events
 from roster.directory.journal.change import open_change
+from roster.directory.journal.system_log import Outcome, now, record
 from roster.directory.settings import options, rate_limits
 from roster.directory.settings.context import ConnectionContext
 from roster.errors import AuthenticationFailed, InvalidValue, NotFound, UniquenessConflict
@@ -206,7 +206,7 @@ def set_status(conn: Connection, connection_id: str, status: str) -> ConnectionR
     if row.status != status:
         kind = "activated" if status == "active" else "deactivated"
         data = {"name": row.name, "idp": row.idp, "status": status}
-        feed.connection_changed(conn, row.tenant_id, row.uid, kind, data)
+        events.connection_changed(conn, row.tenant_id, row.uid, kind, data)
     _admin_log(
         conn,
         row,

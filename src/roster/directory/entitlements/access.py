@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from roster.directory.entitlements import onboarding
-from roster.directory.journal import events as feed
-from roster.directory.journal.history import notes
+from roster.directory.journal import events
+from roster.directory.journal.system_log import notes
 from roster.directory.settings import options
 from roster.rules import roles as role_rules
 from roster.rules.engine import Decision, Subject, evaluate
@@ -477,7 +477,7 @@ def write(
                 at=at,
             )
         rule = plan.decision.rule
-        feed.access_changed(
+        events.access_changed(
             conn,
             tenant_id,
             connection_uid,

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from roster.directory.entitlements import access
 from roster.directory.journal.change import current
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.directory.settings.config_cache import cached
 from roster.directory.settings.context import ConnectionContext
 from roster.storage import access as store

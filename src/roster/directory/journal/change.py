@@ -44,7 +44,7 @@ from roster.storage import events as event_store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.engine import before_commit, on_end
 from roster.storage.events import Event
-from roster.storage.log import LogEntry
+from roster.storage.system_log import LogEntry
 
 __all__ = [
     "Change",

@@ -18,9 +18,9 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from roster.directory.attributes import locales
-from roster.directory.journal import events as feed
+from roster.directory.journal import events
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.directory.settings.config_cache import cached
 from roster.directory.settings.options import of as options_of
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
@@ -86,7 +86,7 @@ def place(
         return
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
     names = {loc.pk: loc.name for loc in locations}
-    feed.location_changed(
+    events.location_changed(
         conn,
         tenant_id,
         connection_uid,
@@ -348,7 +348,7 @@ def set_explicit(
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
     if wanted != have:
         named = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
-        feed.location_changed(
+        events.location_changed(
             conn,
             tenant_id,
             None,

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from roster.directory.journal.audit import Outcome, record
 from roster.directory.journal.clock import write_time
+from roster.directory.journal.system_log import Outcome, record
 from roster.directory.settings import model
 from roster.directory.settings.model import ConnectionSettings
 from roster.errors import InvalidValue
