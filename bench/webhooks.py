@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,6 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 def free_port() -> int:
-    import socket  # noqa: PLC0415
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

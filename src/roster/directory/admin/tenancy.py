@@ -21,7 +21,13 @@ from roster.directory.journal.change import open_change
 from roster.directory.journal.system_log import Outcome, now, record
 from roster.directory.settings import options, rate_limits
 from roster.directory.settings.context import ConnectionContext
-from roster.errors import AuthenticationFailed, InvalidValue, NotFound, UniquenessConflict
+from roster.errors import (
+    AmbiguousConnection,
+    AuthenticationFailed,
+    InvalidValue,
+    NotFound,
+    UniquenessConflict,
+)
 from roster.scim import dialects
 from roster.storage import tenancy as store
 from roster.storage.tenancy import ConnectionRow, TenantRow
@@ -153,18 +159,6 @@ def get_connection(conn: Connection, uid: str) -> ConnectionRow:
 MIN_ID_PREFIX = 4
 
 
-class AmbiguousConnection(InvalidValue):
-    """Several connections answer to what a person typed; ``candidates`` are they."""
-
-    def __init__(self, text: str, candidates: list[ConnectionRow]) -> None:
-        listed = "; ".join(f"{r.uid} ({r.name!r} of tenant {r.tenant_name!r})" for r in candidates)
-        super().__init__(
-            f"connection {text!r} is ambiguous: it matches {listed}. Give more of the id, "
-            "or the tenant (--tenant) to look the name up in"
-        )
-        self.candidates = candidates
-
-
 def resolve_connection(conn: Connection, text: str, tenant: str | None = None) -> ConnectionRow:
     """The connection a person means by ``text``: its id, a unique start of its id (at
     least MIN_ID_PREFIX characters, as `roster log` shows them), or its name (ignoring
@@ -183,7 +177,9 @@ def resolve_connection(conn: Connection, text: str, tenant: str | None = None) -
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise AmbiguousConnection(wanted, matches)
+        raise AmbiguousConnection(
+            wanted, [f"{r.uid} ({r.name!r} of tenant {r.tenant_name!r})" for r in matches]
+        )
     where = f" in tenant {tenant_row.name!r}" if tenant_row else ""
     hint = (
         f" (an id needs at least {MIN_ID_PREFIX} characters)"

@@ -409,7 +409,7 @@ def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> Empl
                 "updated_at": at,
             },
         )
-    store.set_locations(conn, tenant_id, employee.pk, {loc.pk for loc in chosen}, ())
+    locations.join(conn, tenant_id, employee, chosen)
     events.employee_added(conn, tenant_id, employee)
     if chosen:
         names = [loc.name for loc in chosen]

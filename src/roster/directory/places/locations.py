@@ -5,7 +5,9 @@ employee, ``place``) and on every admin change of locations or of a connection's
 ``location_sync`` (set-based, ``relocate``): with
 ``location_sync = all`` a synced employee is in every location; with ``per_location`` in
 each location listing its city (``addresses[].locality``) or its (valid) locale. A manual
-employee is in the locations an admin gave it. The primary location (Envoy's
+employee is in the locations an admin gave it (``join`` when added, ``set_explicit`` when
+edited). Every write of a membership is one of these four; nothing else in the directory
+writes them. The primary location (Envoy's
 ``defaultLocationName``) is for analytics only and grants no membership.
 """
 
@@ -336,6 +338,14 @@ def mappings(conn: Connection, tenant_id: int) -> list[tuple[str, str]]:
 
 def unmapped(conn: Connection, tenant_id: int) -> list[tuple[str, int]]:
     return store.unmapped(conn, tenant_id)
+
+
+def join(
+    conn: Connection, tenant_id: int, employee: EmployeeRow, chosen: Sequence[LocationRow]
+) -> None:
+    """A new manual employee's memberships, as an admin gave them (it has none yet; the
+    caller announces the employee and its locations together)."""
+    emp_store.set_locations(conn, tenant_id, employee.pk, {loc.pk for loc in chosen}, ())
 
 
 def set_explicit(
