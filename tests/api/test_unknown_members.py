@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from roster.directory.admin import connection_settings, tenancy
 from roster.directory.journal import system_log
-from roster.directory.settings import options
+from roster.directory.settings import registry
 from tests.conftest import GROUP_SCHEMA, Scim, new_connection
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -156,10 +156,10 @@ def test_strict_members_refuses_and_changes_nothing(
 def test_the_setting_is_listed_with_its_default(engine: Engine, scim: Scim) -> None:
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        shown = {e.name: e for e in options.effective(row)}
+        shown = {e.name: e for e in registry.effective(row)}
     assert (shown["strict_members"].value, shown["strict_members"].source) == (False, "default")
     set_strict(engine, scim)
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        shown = {e.name: e for e in options.effective(row)}
+        shown = {e.name: e for e in registry.effective(row)}
     assert (shown["strict_members"].value, shown["strict_members"].source) == (True, "override")

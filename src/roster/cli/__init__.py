@@ -36,7 +36,7 @@ from roster.directory.admin import connection_settings, tenancy
 from roster.directory.journal import system_log
 from roster.directory.journal.change import correlated
 from roster.directory.people import coverage
-from roster.directory.settings import options
+from roster.directory.settings import registry
 from roster.storage.tenancy import ConnectionRow
 
 app = typer.Typer(
@@ -241,7 +241,7 @@ def connection_list(
 def _settings_json(row: ConnectionRow) -> list[dict[str, Any]]:
     return [
         {"name": e.name, "value": e.value, "source": e.source, "summary": e.summary}
-        for e in options.effective(row)
+        for e in registry.effective(row)
     ]
 
 

@@ -22,7 +22,7 @@ from roster.directory.journal.clock import write_time
 from roster.directory.journal.system_log import note
 from roster.directory.people.employees import find as find_employee
 from roster.directory.places import locations
-from roster.directory.settings.options import of as options_of
+from roster.directory.settings.registry import of as settings_of
 from roster.errors import Conflict, InvalidValue, NotFound
 from roster.rules import roles
 from roster.storage import access as store
@@ -76,7 +76,7 @@ def map_group(
         raise InvalidValue(f"{role} is a location role: name its locations (--location)")
     if roles.scope_of(role) == "company" and places:
         raise InvalidValue(f"{role} is a company role: it takes no locations")
-    prefix = options_of(row).group_role_prefix
+    prefix = settings_of(row).group_role_prefix
     if prefix and not name.casefold().startswith(prefix.casefold()):
         raise InvalidValue(
             f"connection {row.name!r} maps only groups whose name starts with {prefix!r} "

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from roster.directory.journal import events
 from roster.directory.journal.change import open_change
 from roster.directory.journal.system_log import Outcome, now, record
-from roster.directory.settings import options, rate_limits
+from roster.directory.settings import rate_limits, registry
 from roster.directory.settings.context import ConnectionContext
 from roster.errors import (
     AmbiguousConnection,
@@ -263,7 +263,7 @@ def authenticate(
             connection_uid=row.uid,
         )
     profile = dialects.profile_for(row.idp, row.options.get("dialect"))
-    settings = options.of(row)
+    settings = registry.of(row)
     ctx = ConnectionContext(
         row.tenant_id,
         row.tenant_slug,

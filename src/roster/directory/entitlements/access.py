@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from roster.directory.entitlements import onboarding
 from roster.directory.journal import events
 from roster.directory.journal.system_log import notes
-from roster.directory.settings import options
+from roster.directory.settings import registry
 from roster.rules import roles as role_rules
 from roster.rules.engine import Decision, Subject, evaluate
 from roster.rules.model import ATTRIBUTES, Actions, Condition, Rule, attribute_name, fold
@@ -142,7 +142,7 @@ def load(
         prefixes[connection_id] = prefix
     elif mappings:
         for row in tenancy_store.connections_of(conn, tenant_id):
-            prefixes[row.id] = options.of(row).group_role_prefix
+            prefixes[row.id] = registry.of(row).group_role_prefix
     catalogue = Catalogue(rules, mappings, prefixes, rule_ids=rule_ids, group_values=values)
     if catalogue.idle and not labels:
         return catalogue

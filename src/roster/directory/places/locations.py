@@ -24,7 +24,7 @@ from roster.directory.journal import events
 from roster.directory.journal.clock import write_time
 from roster.directory.journal.system_log import note
 from roster.directory.settings.config_cache import cached
-from roster.directory.settings.options import of as options_of
+from roster.directory.settings.registry import of as settings_of
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.storage import access as access_store
 from roster.storage import employees as emp_store
@@ -147,7 +147,7 @@ def per_location_connections(conn: Connection, tenant_id: int) -> list[int]:
     return [
         c.id
         for c in tenancy_store.connections_of(conn, tenant_id)
-        if options_of(c).location_sync == "per_location"
+        if settings_of(c).location_sync == "per_location"
     ]
 
 
@@ -165,7 +165,7 @@ def relocate(
     one summary entry. Narrowed to one location (added) or one connection (its
     location_sync changed)."""
     if connection is not None:
-        per = [connection.id] if options_of(connection).location_sync == "per_location" else []
+        per = [connection.id] if settings_of(connection).location_sync == "per_location" else []
     else:
         per = per_location_connections(conn, tenant_id)
     return store.relocate(
@@ -188,7 +188,7 @@ def location_sync_changed(conn: Connection, row: ConnectionRow) -> None:
         row.tenant_id,
         row.uid,
         "location.resync",
-        f"location_sync of connection {row.name!r} is now {options_of(row).location_sync}: "
+        f"location_sync of connection {row.name!r} is now {settings_of(row).location_sync}: "
         f"{moved.employees} employees' locations changed ({moved.added} memberships added, "
         f"{moved.removed} removed)",
         actor="admin",

@@ -13,7 +13,7 @@ from roster.directory.admin import tenancy
 from roster.directory.people import coverage
 from roster.directory.places import locations
 from roster.directory.reads import read_api
-from roster.directory.settings import options
+from roster.directory.settings import registry
 from roster.errors import InvalidValue, NotFound
 from roster.storage import console_reads as reads
 from roster.storage import outbox as outbox_store
@@ -114,10 +114,10 @@ def hourly(
     return [(a, b) for a, b in buckets]
 
 
-def settings_of(row: ConnectionRow) -> list[options.Effective]:
+def settings_of(row: ConnectionRow) -> list[registry.Effective]:
     """Every per-connection setting with its value, source and meaning (as
     `roster connection show` prints them)."""
-    return options.effective(row)
+    return registry.effective(row)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from roster.directory.settings import options
+from roster.directory.settings import registry
 from roster.directory.settings.model import SERVER_DEFAULT, ConnectionSettings
 from roster.storage.tenancy import ConnectionRow
 
@@ -40,7 +40,7 @@ class Override:
 
 def override(row: ConnectionRow) -> Override:
     """Connection ``row``'s own rate and burst, if any."""
-    return from_settings(options.of(row))
+    return from_settings(registry.of(row))
 
 
 def from_settings(settings: ConnectionSettings) -> Override:
