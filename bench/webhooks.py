@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,7 +50,6 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 def free_port() -> int:
-    import socket  # noqa: PLC0415
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,8 @@ the code). ``attribute`` names the SCIM attribute or setting at fault, where one
     ├── InvalidPath                  400  invalid_path          scimType invalidPath
     ├── NoTarget                     400  no_target             scimType noTarget
     ├── InvalidValue                 400  invalid_value         scimType invalidValue
-    │   └── UnknownLocation          400  unknown_location      (a read-API filter)
+    │   ├── UnknownLocation          400  unknown_location      (a read-API filter)
+    │   └── AmbiguousConnection      400  invalid_value         (a connection named by prefix)
     ├── InvalidVersion               400  invalid_version       scimType invalidVers
     ├── Unauthorized                 401  unauthorized
     │   └── AuthenticationFailed     401  authentication_failed (a SCIM bearer token)
@@ -25,6 +26,7 @@ the code). ``attribute`` names the SCIM attribute or setting at fault, where one
     │   └── UniquenessConflict       409  uniqueness            scimType uniqueness
     ├── CursorExpired                410  cursor_expired        (the events feed)
     ├── PreconditionFailed           412  precondition_failed   (If-Match)
+    │   └── ConcurrentChange         412  precondition_failed   (another process won a write)
     ├── PayloadTooLarge              413  payload_too_large
     ├── UnsupportedMediaType         415  unsupported_media_type
     ├── TooManyRequests              429  too_many_requests     (console sign-in attempts)
@@ -39,6 +41,8 @@ Storage raises ``UniquenessConflict`` for a unique key taken by a concurrent tra
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class RosterError(Exception):
@@ -98,6 +102,18 @@ class UnknownLocation(InvalidValue):
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown location {name!r}", attribute="location")
         self.name = name
+
+
+class AmbiguousConnection(InvalidValue):
+    """Several connections answer to what a person typed (a name two tenants use, a short
+    prefix of an id); ``candidates`` describes each, so the person can pick one."""
+
+    def __init__(self, text: str, candidates: Sequence[str]) -> None:
+        super().__init__(
+            f"connection {text!r} is ambiguous: it matches {'; '.join(candidates)}. Give more "
+            "of the id, or the tenant (--tenant) to look the name up in"
+        )
+        self.candidates = tuple(candidates)
 
 
 class InvalidVersion(RosterError):
@@ -166,6 +182,10 @@ class CursorExpired(RosterError):
 class PreconditionFailed(RosterError):
     status = 412
     code = "precondition_failed"
+
+
+class ConcurrentChange(PreconditionFailed):
+    """The row changed between our read and our write (another process won)."""
 
 
 class PayloadTooLarge(RosterError):

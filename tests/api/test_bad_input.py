@@ -1,5 +1,5 @@
 """Bad input never reaches a 500 and never leaves state behind (issue 11; limits in
-scim/limits.py and directory/attributes/mapping.py, README "Limits").
+scim/limits.py and directory/attributes/employee_fields.py, README "Limits").
 
 Each input is one an adversarial run sent: before, SQLite answered some with 500 and
 PostgreSQL more (NUL in text, varchar(200) overflows), and a 300-deep extension was stored
@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.places import locations
 from roster.errors import InvalidValue
 from roster.storage.tables import employees, log_entries, resources
@@ -62,9 +62,9 @@ def counts(engine: Engine, scim: Scim) -> tuple[int, int]:
     return int(stored), int(people)
 
 
-def last_entry(engine: Engine, scim: Scim) -> audit.LogEntry:
+def last_entry(engine: Engine, scim: Scim) -> system_log.LogEntry:
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=20)
+        entries = system_log.recent(conn, scim.tenant_id, limit=20)
     return next(e for e in entries if e.actor == "scim")
 
 

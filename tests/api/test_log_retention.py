@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from roster.cli import app as cli_app
 from roster.directory.journal import retention
-from roster.directory.journal.audit import Outcome, entry
+from roster.directory.journal.system_log import Outcome, entry
 from roster.http.app import create_app
 from roster.settings import Settings
-from roster.storage.log import insert_entries
+from roster.storage.system_log import insert_entries
 from roster.storage.tables import log_entries, rate_buckets
 
 NOW = datetime.now(UTC).replace(tzinfo=None)

@@ -18,7 +18,7 @@ from roster.directory.journal.change import now
 from roster.directory.journal.read_log import ReadLog
 from roster.http.app import create_app
 from roster.settings import Settings
-from roster.storage.log import LogEntry
+from roster.storage.system_log import LogEntry
 from roster.storage.tables import log_entries
 from tests.conftest import Scim, StatementCounter, new_connection
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
-from roster.directory.journal.audit import now
+from roster.directory.journal.system_log import now
 from roster.storage.tables import memberships, resources
 from tests.conftest import Scim, StatementCounter
 

@@ -6,15 +6,15 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, func, select
 
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.storage.tables import log_entries, resources
 from tests.conftest import USER_SCHEMA, Scim, StatementCounter
 
 
-def _entries(engine: Engine, scim: Scim) -> list[audit.LogEntry]:
+def _entries(engine: Engine, scim: Scim) -> list[system_log.LogEntry]:
     with engine.connect() as conn:
         # Requests only: admin actions and the directory's own notes are separate entries.
-        entries = audit.recent(conn, scim.tenant_id, limit=100)
+        entries = system_log.recent(conn, scim.tenant_id, limit=100)
         return [e for e in entries if e.actor not in ("admin", "directory")]
 
 
@@ -70,8 +70,8 @@ def test_log_is_filterable(engine: Engine, scim: Scim) -> None:
     scim.create_user("f1")
     scim.get("/Users/nope")
     with engine.connect() as conn:
-        errors = audit.recent(conn, scim.tenant_id, outcome="error")
-        oks = audit.recent(conn, scim.tenant_id, outcome="ok", resource_type="User")
+        errors = system_log.recent(conn, scim.tenant_id, outcome="error")
+        oks = system_log.recent(conn, scim.tenant_id, outcome="ok", resource_type="User")
         total = conn.execute(
             select(func.count())
             .select_from(log_entries)

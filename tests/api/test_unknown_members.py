@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from roster.directory.admin import connection_settings, tenancy
-from roster.directory.journal import audit
-from roster.directory.settings import options
+from roster.directory.journal import system_log
+from roster.directory.settings import registry
 from tests.conftest import GROUP_SCHEMA, Scim, new_connection
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -25,9 +25,11 @@ def set_strict(engine: Engine, scim: Scim) -> None:
         connection_settings.configure(conn, row, ["strict_members=true"], [])
 
 
-def request_entry(engine: Engine, scim: Scim, method: str, actor: str = "scim") -> audit.LogEntry:
+def request_entry(
+    engine: Engine, scim: Scim, method: str, actor: str = "scim"
+) -> system_log.LogEntry:
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=50)
+        entries = system_log.recent(conn, scim.tenant_id, limit=50)
     return next(e for e in entries if e.actor == actor and e.method == method)
 
 
@@ -154,10 +156,10 @@ def test_strict_members_refuses_and_changes_nothing(
 def test_the_setting_is_listed_with_its_default(engine: Engine, scim: Scim) -> None:
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        shown = {e.name: e for e in options.effective(row)}
+        shown = {e.name: e for e in registry.effective(row)}
     assert (shown["strict_members"].value, shown["strict_members"].source) == (False, "default")
     set_strict(engine, scim)
     with engine.begin() as conn:
         row = tenancy.get_connection(conn, scim.connection_id)
-        shown = {e.name: e for e in options.effective(row)}
+        shown = {e.name: e for e in registry.effective(row)}
     assert (shown["strict_members"].value, shown["strict_members"].source) == (True, "override")

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from roster.directory.admin import connection_settings, role_admin, rulebook, tenancy
 from roster.directory.admin.rulebook import RuleSpec
 from roster.directory.entitlements import onboarding
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.people import employees
 from roster.directory.people.employees import ManualEmployee
 from roster.directory.places import locations
@@ -32,7 +32,7 @@ def _logged(engine: Engine, admin: Admin) -> list[tuple[str, str, str]]:
     with engine.connect() as conn:
         return [
             (e.actor, e.path, e.detail or "")
-            for e in audit.recent(conn, admin.tenant_id, limit=300)
+            for e in system_log.recent(conn, admin.tenant_id, limit=300)
         ]
 
 

@@ -38,8 +38,8 @@ import pytest
 from sqlalchemy import Engine
 
 from roster.directory.admin import admins, role_admin, rulebook, setup_links, tenancy
-from roster.directory.journal import audit
-from roster.directory.journal.audit import now
+from roster.directory.journal import system_log
+from roster.directory.journal.system_log import now
 from roster.directory.outbound.webhook_signature import sign
 from roster.directory.people import employees
 from roster.directory.places import locations
@@ -362,7 +362,9 @@ def test_location_role_mapping_and_manual_employee(page: Any, live: Live, engine
         assert (mapping.group_name, mapping.role) == ("Front desk", "Front desk admin")
         temp = employees.find(conn, tenant_id, "temp@acme.test")
         actions = {
-            e.path for e in audit.recent(conn, tenant_id, limit=50) if e.actor == f"admin:{email}"
+            e.path
+            for e in system_log.recent(conn, tenant_id, limit=50)
+            if e.actor == f"admin:{email}"
         }
     assert temp.fields["givenName"] == "Tess"
     assert {"console.location.add", "console.location.map", "console.role.map"} <= actions

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from roster.console.jobs import Jobs
 from roster.directory.admin import console_jobs, rulebook
 from roster.directory.admin.rulebook import RuleSpec
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.places import locations
 from roster.storage.tables import console_jobs as jobs_table
 from tests.console.conftest import Admin, Clock, connect, jobs_of
@@ -96,7 +96,7 @@ def test_apply_answers_at_once_and_the_job_reports_its_progress(
     assert "<h2>Rules applied</h2>" in done and "<strong>1</strong> changed" in done
     assert '<meta http-equiv="refresh"' not in admin.get(url).text
     with engine.connect() as conn:
-        entries = audit.recent(conn, admin.tenant_id, limit=100)
+        entries = system_log.recent(conn, admin.tenant_id, limit=100)
     applied = [e for e in entries if e.path == "console.rule.apply"]
     assert applied and applied[0].actor == f"admin:{admin.email}"
     # The work's entries share the id of the request that started it.

@@ -10,7 +10,7 @@ import re
 from sqlalchemy import Engine
 
 from roster.directory.admin import rulebook
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.places import locations
 from roster.storage import events as event_store
 from tests.console.conftest import Admin, connect
@@ -18,7 +18,7 @@ from tests.console.conftest import Admin, connect
 
 def _actors(engine: Engine, admin: Admin) -> list[tuple[str, str]]:
     with engine.connect() as conn:
-        return [(e.actor, e.path) for e in audit.recent(conn, admin.tenant_id, limit=200)]
+        return [(e.actor, e.path) for e in system_log.recent(conn, admin.tenant_id, limit=200)]
 
 
 def test_dashboard_counts_requests_errors_users_and_groups(admin: Admin, engine: Engine) -> None:

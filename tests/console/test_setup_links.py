@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from roster.cli import app as cli_app
 from roster.directory.admin import setup_links
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.errors import InvalidValue
 from roster.storage.tables import setup_links as setup_links_table
 from tests.conftest import SCIM, USER_SCHEMA
@@ -86,7 +86,7 @@ def test_a_setup_link_creates_a_connection_whose_token_works_once(
     listed = cli("setup-link", "list", "--tenant", name)
     assert listed[0]["used_at"] and listed[0]["connection"] == connections[0]["id"]
     with engine.connect() as conn:
-        entries = audit.recent(conn, tenant_id, limit=20)
+        entries = system_log.recent(conn, tenant_id, limit=20)
     assert any(e.actor.startswith("setup-link:") and e.path == "setup_link.use" for e in entries)
 
 

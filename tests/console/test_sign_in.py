@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from roster import console
 from roster.directory.admin import admins
 from roster.directory.admin.admins import hash_secret
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.settings import Settings
 from roster.storage.tables import admin_accounts, admin_sessions, connections
 from tests.console.conftest import (
@@ -78,7 +78,7 @@ def test_sign_in_sets_a_hardened_session_cookie_and_logs_the_admin(
         ids = conn.execute(select(admin_sessions.c.id_hash)).scalars().all()
     assert hash_secret(str(cookie.value)) in ids and str(cookie.value) not in ids
     with engine.connect() as conn:
-        entries = audit.recent(conn, admin.tenant_id, limit=5)
+        entries = system_log.recent(conn, admin.tenant_id, limit=5)
     assert any(e.actor == f"admin:{admin.email}" and e.path == "admin.sign_in" for e in entries)
 
     # Over https the cookie is Secure too, and always SameSite=Lax.

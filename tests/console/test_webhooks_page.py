@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from roster import console
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.outbound import webhooks
 from roster.directory.outbound.webhook_delivery import Config, ping
 from roster.directory.outbound.webhook_signature import new_secret
@@ -64,7 +64,7 @@ def _logged(engine: Engine, admin: Admin, action: str) -> bool:
     with engine.connect() as conn:
         return any(
             e.actor == f"admin:{admin.email}" and e.path == action
-            for e in audit.recent(conn, admin.tenant_id, limit=200)
+            for e in system_log.recent(conn, admin.tenant_id, limit=200)
         )
 
 
@@ -257,6 +257,8 @@ def test_replay_since_a_time_behind_a_confirmation(
     assert _logged(engine, admin, "console.webhook.replay")
     with engine.connect() as conn:
         notes = [
-            e for e in audit.recent(conn, admin.tenant_id, limit=50) if e.path == "webhook.replayed"
+            e
+            for e in system_log.recent(conn, admin.tenant_id, limit=50)
+            if e.path == "webhook.replayed"
         ]
     assert notes and "2 events" in (notes[0].detail or "")

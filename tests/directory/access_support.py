@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from roster.directory.admin import role_admin, rulebook
 from roster.directory.admin.rulebook import RuleSpec
 from roster.directory.entitlements import access
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.people.employees import find
 from roster.directory.places import locations
 from roster.storage import access as access_store
@@ -75,10 +75,10 @@ def active(engine: Engine, scim: Scim, email: str) -> set[str]:
 
 def log(
     engine: Engine, scim: Scim, path: str | None = None, actor: str | None = None
-) -> list[audit.LogEntry]:
+) -> list[system_log.LogEntry]:
     """The tenant's system log, oldest first."""
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=1000)
+        entries = system_log.recent(conn, scim.tenant_id, limit=1000)
     return [
         e
         for e in reversed(entries)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from roster.directory.admin import apikeys, connection_settings, tenancy
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from tests.conftest import USER_SCHEMA, Scim
 from tests.openapi_check import check_response
 
@@ -103,15 +103,15 @@ def configure(engine: Engine, scim: Scim, **settings: str) -> None:
         connection_settings.configure(conn, row, [f"{k}={v}" for k, v in settings.items()], [])
 
 
-def notes(engine: Engine, scim: Scim, action: str | None = None) -> list[audit.LogEntry]:
+def notes(engine: Engine, scim: Scim, action: str | None = None) -> list[system_log.LogEntry]:
     """The tenant's directory notes (actor "directory"), oldest first."""
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=500)
+        entries = system_log.recent(conn, scim.tenant_id, limit=500)
     found = [e for e in reversed(entries) if e.actor == "directory"]
     return [e for e in found if action is None or re.fullmatch(action, e.path)]
 
 
-def request_log(engine: Engine, scim: Scim) -> list[audit.LogEntry]:
+def request_log(engine: Engine, scim: Scim) -> list[system_log.LogEntry]:
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=500)
+        entries = system_log.recent(conn, scim.tenant_id, limit=500)
     return [e for e in reversed(entries) if e.actor == "scim"]

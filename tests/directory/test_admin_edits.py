@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from roster.directory.admin import rulebook
 from roster.directory.admin.rulebook import RuleSpec
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.people import employees
 from roster.directory.people.employees import ManualEmployee
 from roster.directory.places import locations
@@ -19,10 +19,10 @@ from tests.conftest import Scim
 from tests.directory.conftest import Api, create
 
 
-def notes(engine: Engine, scim: Scim, action: str) -> list[audit.LogEntry]:
+def notes(engine: Engine, scim: Scim, action: str) -> list[system_log.LogEntry]:
     """The admin's entries of ``action`` (actor "admin", as from the CLI), oldest first."""
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=500)
+        entries = system_log.recent(conn, scim.tenant_id, limit=500)
     return [e for e in reversed(entries) if e.actor == "admin" and e.path == action]
 
 

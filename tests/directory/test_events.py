@@ -17,7 +17,7 @@ from roster.directory.journal.change import current, savepoint
 from roster.directory.people import employees
 from roster.directory.people.employees import ManualEmployee
 from roster.directory.reads import feed
-from roster.storage import log as log_store
+from roster.storage import system_log as log_store
 from roster.storage.tables import events as events_table
 from tests.conftest import GROUP_SCHEMA, Scim, new_connection
 from tests.directory.access_support import add_location, add_rule

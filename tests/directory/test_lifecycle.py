@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from roster.directory.admin import tenancy
 from roster.directory.admin.connections import delete_connection
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.people import employees
 from roster.directory.people.employees import ManualEmployee
 from roster.storage.employees import EmployeeRow
@@ -145,9 +145,9 @@ def test_references_to_a_deleted_connections_employees_wait_again(
     assert eve["assistants"] == [{"value": "later@corp.test", "resolved": False, "employee": None}]
 
 
-def _admin_notes(engine: Engine, scim: Scim, action: str) -> list[audit.LogEntry]:
+def _admin_notes(engine: Engine, scim: Scim, action: str) -> list[system_log.LogEntry]:
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=500)
+        entries = system_log.recent(conn, scim.tenant_id, limit=500)
     return [e for e in reversed(entries) if e.actor == "admin" and e.path == action]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.people import employees
 from roster.directory.people.employees import ManualEmployee
 from roster.directory.places import locations
@@ -111,9 +111,9 @@ def test_a_location_added_later_takes_its_exact_primary_matches(
     assert a is not None and a["primaryLocation"]["location"]["name"] == "tokyo"
 
 
-def _admin_notes(engine: Engine, scim: Scim, action: str) -> list[audit.LogEntry]:
+def _admin_notes(engine: Engine, scim: Scim, action: str) -> list[system_log.LogEntry]:
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=500)
+        entries = system_log.recent(conn, scim.tenant_id, limit=500)
     return [e for e in reversed(entries) if e.actor == "admin" and e.path == action]
 
 

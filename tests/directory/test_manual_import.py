@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.people import employees, manual_import
 from roster.directory.people.manual_import import CsvRow, read_csv
 from roster.directory.places import locations
@@ -22,9 +22,9 @@ def _read(text: str) -> list[CsvRow]:
     return read_csv(io.StringIO(text, newline=""))
 
 
-def _admin_log(engine: Engine, scim: Scim) -> list[audit.LogEntry]:
+def _admin_log(engine: Engine, scim: Scim) -> list[system_log.LogEntry]:
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=500)
+        entries = system_log.recent(conn, scim.tenant_id, limit=500)
     return [e for e in reversed(entries) if e.actor == "admin"]
 
 

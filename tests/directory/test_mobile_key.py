@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from roster.directory.admin import rulebook
+from roster.directory.admin import rule_runs, rulebook
 from roster.directory.admin.rulebook import RuleSpec
+from roster.directory.people.employees import find
 from roster.directory.places import locations
 from roster.storage import access as access_store
 from roster.storage.tables import email_outbox
@@ -38,8 +39,6 @@ def _city(city: str) -> dict[str, Any]:
 
 def _key(engine: Engine, scim: Scim, email: str) -> Any:
     with engine.connect() as conn:
-        from roster.directory.people.employees import find  # noqa: PLC0415
-
         e = find(conn, scim.tenant_id, email)
         grants = access_store.grants_of(conn, scim.tenant_id, [e.pk])[e.pk]
     return next((g for g in grants if g.kind == "mobile_key"), None)
@@ -114,7 +113,6 @@ def test_apply_twice_queues_each_grant_once(engine: Engine, scim: Scim) -> None:
         create(scim, f"p{n}", f"p{n}@corp.test", **_city("Boston"))
     _key_rule(engine, scim)  # added after the users: nobody holds a key yet
     assert _outbox(engine, scim.tenant_id) == []
-    from roster.directory.admin import rule_runs  # noqa: PLC0415
 
     first = rule_runs.apply(engine, scim.tenant_id, batch_size=2)
     second = rule_runs.apply(engine, scim.tenant_id, batch_size=2)
@@ -137,7 +135,6 @@ def test_a_crashed_apply_resumes_and_queues_every_email_once(engine: Engine, sci
     for n in range(5):
         create(scim, f"c{n}", f"c{n}@corp.test", **_city("Boston"))
     _key_rule(engine, scim)
-    from roster.directory.admin import rule_runs  # noqa: PLC0415
 
     def crash_in_batch_two(run: Any) -> None:
         if run.batches == 2:  # batch 2's writes are done but not committed

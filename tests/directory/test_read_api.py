@@ -15,7 +15,7 @@ from roster.directory.admin import apikeys
 from roster.directory.people import employees
 from roster.directory.people.employees import ManualEmployee
 from roster.directory.places import locations
-from roster.directory.reads import queries
+from roster.directory.reads import read_api
 from roster.http import api as api_module
 from roster.http.app import create_app
 from roster.settings import Settings
@@ -228,7 +228,7 @@ def test_an_unexpected_failure_is_an_opaque_documented_500(
         raise RuntimeError("secret internals")
 
     # Inside a route's own handling, and (the document route) escaping to the app's.
-    monkeypatch.setattr(queries, "list_employees", broken)
+    monkeypatch.setattr(read_api, "list_employees", broken)
     monkeypatch.setattr(api_module, "document", broken)
     with TestClient(create_app(settings, engine), raise_server_exceptions=False) as http:
         key = api_for(engine, http, scim.tenant).key

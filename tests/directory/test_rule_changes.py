@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 
 from roster.directory.admin import rule_runs, rulebook
 from roster.directory.admin.rulebook import RuleSpec
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.people.employees import find
 from roster.directory.places import locations
 from roster.storage import access as access_store
@@ -60,7 +60,7 @@ def test_removing_the_last_rule_revokes_its_grants_only_on_apply(
         "location": ("revoked", "no rules are defined, so nothing is granted"),
     }
     with engine.connect() as conn:
-        entries = audit.recent(conn, scim.tenant_id, limit=50)
+        entries = system_log.recent(conn, scim.tenant_id, limit=50)
     said = [e.detail or "" for e in entries if e.path == "access.evaluate"]
     assert said[0].startswith("amy@corp.test: no rules are defined, so nothing is granted; ")
 

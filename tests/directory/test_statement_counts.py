@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from roster.directory.places import locations
-from roster.directory.reads import queries
+from roster.directory.reads import read_api
 from tests.conftest import Scim, StatementCounter, new_connection
 from tests.directory.conftest import ENTERPRISE, ENVOY, configure, create, user_body
 
@@ -78,7 +78,7 @@ def _heads(engine: Engine, scim: Scim) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             loc["name"]: loc["employeeCount"]
-            for loc in queries.list_locations(conn, scim.tenant_id)
+            for loc in read_api.list_locations(conn, scim.tenant_id)
         }
 
 
@@ -136,7 +136,7 @@ def test_a_manager_arriving_costs_the_same_for_3_and_30_waiting_reports(
         with count_statements() as c:
             boss = create(scim, "boss", "boss@corp.test")
         with engine.connect() as conn:  # the read side shows every report resolved
-            people, _ = queries.list_employees(conn, scim.tenant_id, limit=500)
+            people, _ = read_api.list_employees(conn, scim.tenant_id, limit=500)
         managers = [(p.get("manager") or {}).get("employee") or {} for p in people]
         assert sum(m.get("email") == "boss@corp.test" for m in managers) == reports
         assert boss["userName"] == "boss"

@@ -24,7 +24,7 @@ from typer.testing import CliRunner, Result
 
 from roster.cli import app as cli_app
 from roster.directory.admin import tenancy
-from roster.directory.journal.audit import now
+from roster.directory.journal.system_log import now
 from roster.directory.people import employees
 from roster.directory.people.employees import ManualEmployee
 from roster.directory.places import locations

@@ -8,6 +8,7 @@ deadlock in the server's log, nothing lost, and each write atomic. No timing is 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -81,7 +82,6 @@ def _run(calls: list[Callable[[httpx.Client], httpx.Response]], clients: int) ->
     local: dict[int, httpx.Client] = {}
 
     def one(call: Callable[[httpx.Client], httpx.Response]) -> int:
-        import threading  # noqa: PLC0415
 
         me = threading.get_ident()
         if me not in local:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from roster.directory.admin import apikeys, tenancy
 from roster.directory.admin.connections import delete_connection
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from tests.e2e.conftest import Server, cli_json, run_cli
 from tests.openapi_check import check_http, check_response
 
@@ -53,10 +53,10 @@ class _Live:
         client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {issued.token}"})
         return row.uid, client
 
-    def log(self) -> list[audit.LogEntry]:
+    def log(self) -> list[system_log.LogEntry]:
         """The tenant's system log, oldest first."""
         with self.engine.connect() as conn:
-            return list(reversed(audit.recent(conn, self.tenant_id, limit=500)))
+            return list(reversed(system_log.recent(conn, self.tenant_id, limit=500)))
 
     def read(self, path: str, template: str, **params: Any) -> Any:
         response = httpx.get(

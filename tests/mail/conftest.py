@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from roster.directory.admin import tenancy
 from roster.directory.entitlements import onboarding
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.people import employees
 from roster.directory.people.employees import ManualEmployee
 from roster.storage import outbox as store
@@ -130,10 +130,10 @@ def outbox(engine: Engine, tenant: Tenant) -> list[OutboxRow]:
         return store.list_emails(conn, tenant.id)
 
 
-def log(engine: Engine, tenant: Tenant, path: str) -> list[audit.LogEntry]:
+def log(engine: Engine, tenant: Tenant, path: str) -> list[system_log.LogEntry]:
     """The tenant's system-log entries for ``path`` (e.g. mail.sent), oldest first."""
     with engine.connect() as conn:
-        entries = audit.recent(conn, tenant.id, limit=500)
+        entries = system_log.recent(conn, tenant.id, limit=500)
     return [e for e in reversed(entries) if e.path == path]
 
 

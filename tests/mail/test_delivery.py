@@ -14,7 +14,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.messaging.mail import Backoff, OutgoingEmail, deliver_due
 from roster.directory.messaging.smtp import SmtpSender
 from roster.errors import MailNotConfigured
@@ -200,7 +200,7 @@ def test_serve_delivers_in_the_background_and_stops_on_shutdown(
 ) -> None:
     server = smtp_server()
     eli = add_employee(engine, tenant, "eli@corp.test")
-    assert queue(engine, tenant, eli, at=audit.now())  # due now, on the real clock
+    assert queue(engine, tenant, eli, at=system_log.now())  # due now, on the real clock
     configured = settings.model_copy(
         update={
             "smtp_host": "127.0.0.1",

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from tests.e2e.conftest import run_cli
 from tests.mail.conftest import SmtpServer, Tenant, add_employee, log, outbox, queue
 
@@ -70,7 +70,7 @@ def test_outbox_and_deliver(
 ) -> None:
     for name in ("ana", "ben"):
         employee = add_employee(engine, tenant, f"{name}@corp.test", givenName=name.title())
-        assert queue(engine, tenant, employee, at=audit.now())
+        assert queue(engine, tenant, employee, at=system_log.now())
     listed = as_json(db_url, "mail", "outbox", "--tenant", tenant.name)
     assert sorted(e["to"] for e in listed) == ["ana@corp.test", "ben@corp.test"]
     assert {e["status"] for e in listed} == {"pending"}

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from roster.directory.journal.audit import now
+from roster.directory.journal.system_log import now
 from roster.storage import outbox as store
 from tests.mail.conftest import Tenant, add_employee, queue
 from tests.scrape import value

@@ -22,7 +22,7 @@ from roster.directory.outbound.webhook_signature import new_secret, sign
 from roster.directory.outbound.webhook_urls import UrlPolicy, check
 from roster.directory.reads import feed
 from roster.errors import InvalidValue
-from roster.storage import log as log_store
+from roster.storage import system_log as log_store
 from roster.storage import webhooks as webhook_store
 from roster.storage.tables import webhook_deliveries, webhook_endpoints
 from tests.conftest import Scim, new_connection

@@ -33,10 +33,10 @@ from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
 from roster.cli.webhooks import register as register_webhook_commands
 from roster.directory.admin import connection_settings, tenancy
-from roster.directory.journal import audit
+from roster.directory.journal import system_log
 from roster.directory.journal.change import correlated
 from roster.directory.people import coverage
-from roster.directory.settings import options
+from roster.directory.settings import registry
 from roster.storage.tenancy import ConnectionRow
 
 app = typer.Typer(
@@ -241,7 +241,7 @@ def connection_list(
 def _settings_json(row: ConnectionRow) -> list[dict[str, Any]]:
     return [
         {"name": e.name, "value": e.value, "source": e.source, "summary": e.summary}
-        for e in options.effective(row)
+        for e in registry.effective(row)
     ]
 
 
@@ -422,10 +422,10 @@ def show_log(
     if resource_type is not None:
         resource_type = {"user": "User", "group": "Group"}.get(resource_type.lower(), resource_type)
 
-    def run(conn: Connection) -> list[audit.LogEntry]:
+    def run(conn: Connection) -> list[system_log.LogEntry]:
         t = tenancy.get_tenant(conn, tenant)
         uid = None if connection is None else _connection_uid(conn, connection, t.name)
-        return audit.recent(
+        return system_log.recent(
             conn,
             t.id,
             limit=limit,

@@ -18,7 +18,7 @@ from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
 from roster.directory.admin import admins, setup_links
 from roster.directory.admin.admins import AccountRow, IssuedLink
-from roster.directory.journal.audit import now
+from roster.directory.journal.system_log import now
 from roster.errors import InvalidValue
 
 admin_app = typer.Typer(

@@ -29,15 +29,12 @@ from roster.cli.support import tenant_id as _tenant_id
 from roster.directory.admin import apikeys, custom_fields
 from roster.directory.admin.connections import delete_connection
 from roster.directory.admin.tenancy import resolve_connection
-from roster.directory.attributes.mapping import DEFAULT_MAPPING, REFERENCE_MAPPING
+from roster.directory.attributes.employee_fields import DEFAULT_MAPPING, REFERENCE_MAPPING
 from roster.directory.people import employees, manual_import
 from roster.directory.people.employees import MANUAL_FIELDS, ManualEmployee
 from roster.directory.places import locations
-from roster.directory.reads import queries
-from roster.directory.settings import sync_options
+from roster.directory.reads import read_api
 from roster.errors import RosterError
-
-__all__ = ["register", "sync_options"]
 
 employee_app = typer.Typer(help="The employee directory of a tenant.", no_args_is_help=True)
 location_app = typer.Typer(help="Locations of a tenant.", no_args_is_help=True)
@@ -162,7 +159,7 @@ def employee_add(
         row = manual_import.add_one(conn, tenant_id, person, where="roster employee add")
         if isinstance(row, RosterError):
             return row  # its refusal is logged and committed
-        return queries.render_employees(conn, tenant_id, [row])[0]
+        return read_api.render_employees(conn, tenant_id, [row])[0]
 
     data = _run(as_json, run)
     if isinstance(data, RosterError):
@@ -276,14 +273,14 @@ def employee_list(
         cursor: str | None = None
         while limit is None or len(items) < limit:
             want = _LIST_PAGE if limit is None else min(_LIST_PAGE, limit - len(items))
-            page, cursor = queries.list_employees(
+            page, cursor = read_api.list_employees(
                 conn, tenant_id, **filters, cursor=cursor, limit=want
             )
             items += page
             if cursor is None:
                 return items, None
         # Cut short by --limit: say how many there are, not just that there are more.
-        return items, queries.count_employees(conn, tenant_id, **filters)
+        return items, read_api.count_employees(conn, tenant_id, **filters)
 
     data, total = _run(as_json, run)
     if total is not None:
@@ -302,7 +299,7 @@ def employee_show(
     def run(conn: Connection) -> dict[str, Any]:
         tenant_id = _tenant_id(conn, tenant)
         row = employees.find(conn, tenant_id, employee)
-        return queries.render_employees(conn, tenant_id, [row])[0]
+        return read_api.render_employees(conn, tenant_id, [row])[0]
 
     data = _run(as_json, run)
     _print(as_json, data, employee_text(data))
@@ -356,7 +353,7 @@ def location_add(
 @location_app.command("list")
 def location_list(tenant: TenantOpt, as_json: JsonFlag = False) -> None:
     """List locations, with the cities and locales they receive and their head count."""
-    data = _run(as_json, lambda c: queries.list_locations(c, _tenant_id(c, tenant)))
+    data = _run(as_json, lambda c: read_api.list_locations(c, _tenant_id(c, tenant)))
     human = "\n".join(
         f"{d['name']:<24} {d['employeeCount']:>6} employees  cities: "
         f"{', '.join(d['cities']) or '-'}  locales: {', '.join(d['locales']) or '-'}"

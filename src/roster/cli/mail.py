@@ -20,7 +20,7 @@ from roster.cli.support import show as _print
 from roster.cli.support import tenant_id as _tenant_id
 from roster.directory.admin import tenancy
 from roster.directory.entitlements import onboarding
-from roster.directory.journal.audit import now
+from roster.directory.journal.system_log import now
 from roster.directory.messaging.mail import Backoff, DeliveryReport, deliver_due
 from roster.directory.messaging.smtp import SmtpSender
 from roster.storage import outbox as outbox_store

@@ -26,7 +26,7 @@ from roster.directory.admin.rulebook import RuleSpec
 from roster.directory.entitlements.access import Change
 from roster.directory.entitlements.group_bindings import RuleGroups
 from roster.directory.places import locations
-from roster.directory.reads import queries
+from roster.directory.reads import read_api
 from roster.rules import syntax
 from roster.storage.access import AccessGroupRow, RuleRow
 from roster.storage.rule_runs import RunRow
@@ -455,7 +455,7 @@ def rule_apply(
     with _refusals(as_json), _engine() as engine, progress:
         with engine.begin() as conn:
             tenant_id = _tenant_id(conn, tenant)
-            total = queries.count_employees(conn, tenant_id)
+            total = read_api.count_employees(conn, tenant_id)
         task = progress.add_task("employees", total=total)
 
         def advance(run: RunRow) -> None:

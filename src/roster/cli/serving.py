@@ -29,7 +29,7 @@ from roster.cli.support import settings as _settings
 from roster.cli.support import show as _print
 from roster.settings import Settings
 
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"})  # noqa: S104
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"})  # noqa: S104 (compared with --host, not bound)
 # prometheus-client's own files (counter_123.db, gauge_livesum_123.db, …): the only ones a
 # restart clears from a folder the operator chose.
 _METRIC_FILE = re.compile(r"^(counter|gauge|histogram|summary)(_[a-z]+)?_\d+\.db$")
@@ -115,7 +115,7 @@ def serve(
     """Serve the SCIM API, the read API, /healthz, /readyz and /metrics."""
     import uvicorn  # noqa: PLC0415  (only `serve` pays for importing the server)
 
-    from roster.http.log_format import choose, logging_config  # noqa: PLC0415
+    from roster.http.log_format import choose, logging_config  # noqa: PLC0415 (as uvicorn)
 
     settings = _settings()
     if port_taken(host, port):

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from roster.directory.admin import console_jobs
 from roster.directory.admin.console_jobs import JobRow
-from roster.directory.journal.audit import correlated
+from roster.directory.journal.system_log import correlated
 from roster.errors import RosterError
 
 log = logging.getLogger("roster.console.jobs")

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from roster.console.web import BASE, Console, Redirect, SignedIn, form, signed_in, tenant_for
 from roster.directory.admin import admins
 from roster.directory.places import locations
-from roster.directory.reads import queries
+from roster.directory.reads import read_api
 from roster.directory.reads.console_reads import TenantRow
 from roster.errors import RosterError
 
@@ -40,7 +40,7 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
             tenant = tenant_for(c, me.account, slug)
             return {
                 "tenant": tenant,
-                "places": queries.list_locations(c, tenant.id),
+                "places": read_api.list_locations(c, tenant.id),
                 "mappings": locations.mappings(c, tenant.id),
                 "unmapped": locations.unmapped(c, tenant.id),
             }
@@ -104,7 +104,7 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
         def read(c: Connection) -> dict[str, Any]:
             tenant = tenant_for(c, me.account, slug)
             row = locations.get(c, tenant.id, wanted)
-            count = next(p for p in queries.list_locations(c, tenant.id) if p["id"] == row.id)
+            count = next(p for p in read_api.list_locations(c, tenant.id) if p["id"] == row.id)
             return {"tenant": tenant, "place": row, "members": count["employeeCount"]}
 
         data = await console.db(read)

@@ -28,7 +28,7 @@ from roster.console.web import (
 from roster.directory.admin import admins, rule_runs, rulebook
 from roster.directory.admin.rulebook import RuleSpec
 from roster.directory.places import locations
-from roster.directory.reads import queries
+from roster.directory.reads import read_api
 from roster.directory.reads.console_reads import TenantRow
 from roster.errors import RosterError
 from roster.rules import roles
@@ -223,7 +223,7 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
             me,
             slug,
             "rule.apply",
-            lambda c, tenant: queries.count_employees(c, tenant.id),
+            lambda c, tenant: read_api.count_employees(c, tenant.id),
             work,
             single=True,
         )

@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from roster.console.jobs import Jobs
 from roster.directory.admin import admins
 from roster.directory.admin.admins import AccountRow
-from roster.directory.journal.audit import correlated
+from roster.directory.journal.system_log import correlated
 from roster.directory.reads import console_reads
 from roster.directory.reads.console_reads import TenantRow
 from roster.errors import NotFound

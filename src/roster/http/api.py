@@ -22,7 +22,7 @@ from starlette.routing import Route
 from roster.directory.admin import apikeys
 from roster.directory.admission import rate_limit
 from roster.directory.admission.rate_limit import Limiter, Owner
-from roster.directory.reads import feed, queries
+from roster.directory.reads import feed, read_api
 from roster.errors import (
     InternalError,
     InvalidValue,
@@ -158,7 +158,7 @@ def routes(  # noqa: C901 (one small closure per route, registered in one place)
     def employees(conn: Connection, tenant_id: int, request: Request) -> Any:
         q = request.query_params
         try:
-            items, cursor = queries.list_employees(
+            items, cursor = read_api.list_employees(
                 conn,
                 tenant_id,
                 status=q.get("status"),
@@ -177,16 +177,16 @@ def routes(  # noqa: C901 (one small closure per route, registered in one place)
         return _page(items, cursor)
 
     def employee(conn: Connection, tenant_id: int, request: Request) -> Any:
-        return queries.get_employee(conn, tenant_id, request.path_params["employee_id"])
+        return read_api.get_employee(conn, tenant_id, request.path_params["employee_id"])
 
     def groups(conn: Connection, tenant_id: int, request: Request) -> Any:
-        items, cursor = queries.list_groups(
+        items, cursor = read_api.list_groups(
             conn, tenant_id, cursor=request.query_params.get("cursor"), limit=_limit(request)
         )
         return _page(items, cursor)
 
     def locations(conn: Connection, tenant_id: int, request: Request) -> Any:
-        return {"items": queries.list_locations(conn, tenant_id)}
+        return {"items": read_api.list_locations(conn, tenant_id)}
 
     def events(conn: Connection, tenant_id: int, request: Request) -> Any:
         q = request.query_params

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from roster.directory.journal.audit import now
+from roster.directory.journal.system_log import now
 from roster.storage import outbox, webhooks
 from roster.storage.engine import READ_ONLY
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from roster.directory.journal.audit import Outcome
+from roster.directory.journal.system_log import Outcome
 from roster.directory.settings.context import ConnectionContext
 from roster.errors import InvalidSyntax, MethodNotAllowed, NotFound, NotSupported, RosterError
 from roster.provisioning import resources as actions
@@ -89,7 +89,7 @@ def _params(op: Operation) -> tuple[list[str], list[str]]:
 
 def _dialect_params(ctx: ConnectionContext, params: Mapping[str, Any]) -> Mapping[str, Any]:
     """Search parameters with the filter text in RFC form (dialects.normalise_filter)."""
-    email = ctx.sync.unique_identifier == "email"
+    email = ctx.settings.unique_identifier == "email"
     profile = ctx.profile
     if not (email or profile.on("bare_filter_values") or profile.on("manager_shapes")):
         return params
@@ -252,7 +252,7 @@ def execute(conn: Connection, ctx: ConnectionContext, op: Operation, settings: S
             return _root_search(conn, ctx, params, settings)
         return _list(conn, ctx, rt, params, settings)
     assert rt is not None
-    if rt.name == "Group" and op.method != "GET" and not ctx.sync.group_provisioning:
+    if rt.name == "Group" and op.method != "GET" and not ctx.settings.group_provisioning:
         return _groups_off(ctx, rt, op)
     if kind == "collection":
         if op.method == "GET":

@@ -16,19 +16,17 @@ from typing import Any
 from sqlalchemy import Connection
 
 from roster.directory.entitlements import group_bindings
-from roster.directory.journal import events as feed
+from roster.directory.journal import events
 from roster.directory.journal.clock import now, write_time
 from roster.directory.people import employees
 from roster.directory.settings.context import ConnectionContext
 from roster.errors import (
     InvalidValue,
     NotFound,
-    NotModified,
-    PreconditionFailed,
     UniquenessConflict,
 )
 from roster.rules.model import fold
-from roster.scim import dialects, document
+from roster.scim import dialects, document, rendering, versioning
 from roster.scim.filter import element_matches
 from roster.scim.patch import (
     MemberChange,
@@ -64,29 +62,11 @@ class Result:
 
     @property
     def etag(self) -> str:
-        return etag(self.stored.version)
-
-
-def etag(version: int) -> str:
-    return f'W/"{version}"'
-
-
-def _iso(value: Any) -> str:
-    return f"{value.isoformat(timespec='milliseconds')}Z"
+        return versioning.etag(self.stored.version)
 
 
 def location(ctx: ConnectionContext, rt: ResourceType, resource_id: str) -> str:
-    return f"{ctx.base_url}/{rt.endpoint}/{resource_id}"
-
-
-def _member_json(ctx: ConnectionContext, ref: MemberRef, kind: str | None = None) -> Doc:
-    endpoint = "Users" if ref.resource_type == "User" else "Groups"
-    out: Doc = {"value": ref.id, "$ref": f"{ctx.base_url}/{endpoint}/{ref.id}"}
-    if ref.display:
-        # User.groups: the group's name; Group.members: the display the client sent.
-        out["display"] = ref.display
-    out["type"] = kind or ref.resource_type
-    return out
+    return rendering.location(ctx.base_url, rt, resource_id)
 
 
 def render(
@@ -96,23 +76,16 @@ def render(
     related: list[MemberRef] | None,
 ) -> Doc:
     """The full resource: members (Group) or groups (User) when ``related`` was loaded."""
-    body: Doc = {"schemas": document.schemas_of(rt, stored.doc), "id": stored.id}
-    # Core attributes first, then each extension: the order people expect to read.
-    body.update((k, v) for k, v in stored.doc.items() if not k.lower().startswith("urn:"))
-    body.update((k, v) for k, v in stored.doc.items() if k.lower().startswith("urn:"))
-    if related is not None:
-        if rt.name == "Group":
-            body["members"] = [_member_json(ctx, m) for m in related]
-        else:
-            body["groups"] = [_member_json(ctx, g, "direct") for g in related]
-    body["meta"] = {
-        "resourceType": rt.name,
-        "created": _iso(stored.created_at),
-        "lastModified": _iso(stored.updated_at),
-        "location": location(ctx, rt, stored.id),
-        "version": etag(stored.version),
-    }
-    return body
+    return rendering.resource(
+        rt,
+        ctx.base_url,
+        stored.id,
+        stored.doc,
+        created=stored.created_at,
+        last_modified=stored.updated_at,
+        version=stored.version,
+        related=related,
+    )
 
 
 def _related_name(rt: ResourceType) -> str:
@@ -141,20 +114,6 @@ def _get(
     return stored
 
 
-def _matches_etag(header: str, version: int) -> bool:
-    tags = [t.strip() for t in header.split(",")]
-    current = etag(version)
-    # Weak comparison (RFC 7232 §2.3.2): W/"3" and "3" name the same version.
-    return "*" in tags or any(t.removeprefix("W/") == current.removeprefix("W/") for t in tags)
-
-
-def check_if_match(stored: StoredResource, if_match: str | None) -> None:
-    if if_match is not None and not _matches_etag(if_match, stored.version):
-        raise PreconditionFailed(
-            f"If-Match {if_match} does not match the current version {etag(stored.version)}"
-        )
-
-
 def read(
     conn: Connection,
     ctx: ConnectionContext,
@@ -165,8 +124,7 @@ def read(
     if_none_match: str | None = None,
 ) -> Result:
     stored = _get(conn, ctx, rt, resource_id)
-    if if_none_match is not None and _matches_etag(if_none_match, stored.version):
-        raise NotModified("not modified", etag(stored.version))
+    versioning.check_if_none_match(stored.version, if_none_match)
     related = None
     if document.wants(rt, _related_name(rt), attributes, excluded):
         related = _load_related(conn, ctx.scope(rt), rt, [stored.pk])[stored.pk]
@@ -383,11 +341,11 @@ def create(conn: Connection, ctx: ConnectionContext, rt: ResourceType, body: Any
     warning = employees.after_write(conn, ctx, rt.name, stored, created=True)
     if rt.name == "Group":
         group_bindings.arrived(conn, ctx, stored)  # mappings and rules waiting for its name
-        feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "created", stored)
+        events.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "created", stored)
     related: list[MemberRef] = []
     skipped: list[str] = []
     if members:
-        strict = ctx.sync.strict_members
+        strict = ctx.settings.strict_members
         shown: dict[int, str] = {}
         pks = _resolve_members(
             conn,
@@ -445,7 +403,7 @@ def replace(
 ) -> Result:
     scope = ctx.scope(rt)
     current = _get(conn, ctx, rt, resource_id, for_update=True)
-    check_if_match(current, if_match)
+    versioning.check_if_match(current.version, if_match)
     doc, members = _prepare(rt, body)
     _settle_manager(conn, ctx, rt, current.doc, doc, current.id)
     _check_unique(conn, scope, rt, doc, current)
@@ -461,7 +419,7 @@ def replace(
             conn,
             scope,
             ids,
-            strict=ctx.sync.strict_members,
+            strict=ctx.settings.strict_members,
             skipped=skipped,
             displays=member_displays(members or []),
             displays_out=shown,
@@ -470,7 +428,7 @@ def replace(
         employees.groups_changed(conn, ctx, stored.pk, None)  # old members, and the name
         if _renamed(current, stored):
             group_bindings.arrived(conn, ctx, stored)
-        feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
+        events.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         old = store.remove_all_members(conn, scope, stored.pk, at)
         new = store.add_members(conn, scope, stored.pk, pks, at, displays=shown)
         # Members are what changed between the two sets: one kept is in neither.
@@ -499,7 +457,7 @@ def _member_events(
     members: list[MemberRef],
 ) -> None:
     if members:
-        feed.members_changed(conn, ctx.tenant_id, ctx.connection_uid, kind, group, members)
+        events.members_changed(conn, ctx.tenant_id, ctx.connection_uid, kind, group, members)
 
 
 def _refuse_self(group: StoredResource, pks: list[int]) -> None:
@@ -522,7 +480,7 @@ def _apply_member_change(
     group_pk = group.pk
     match change.kind:
         case "add" | "replace":
-            strict = ctx.sync.strict_members
+            strict = ctx.settings.strict_members
             shown: dict[int, str] = {}
             pks = _resolve_members(
                 conn,
@@ -599,7 +557,7 @@ def patch(
         current = found
     else:
         current = _get(conn, ctx, rt, resource_id, for_update=True)
-    check_if_match(current, if_match)
+    versioning.check_if_match(current.version, if_match)
     result = apply_patch(rt, current.doc, operations, _patch_options(ctx))
     result.doc.pop("password", None)  # password sync (Okta): accepted, never stored
     _settle_manager(conn, ctx, rt, current.doc, result.doc, current.id)
@@ -622,7 +580,7 @@ def patch(
                 employees.groups_changed(conn, ctx, stored.pk, None)  # a rename shows
                 if _renamed(current, stored):
                     group_bindings.arrived(conn, ctx, stored)
-                feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
+                events.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "updated", stored)
         else:
             # Members only: the group's new version with its members' (the group row is
             # locked, so the version read is the one replaced).
@@ -643,7 +601,7 @@ def delete(
     if_match: str | None,
 ) -> StoredResource:
     current = _get(conn, ctx, rt, resource_id, for_update=True)
-    check_if_match(current, if_match)
+    versioning.check_if_match(current.version, if_match)
     # The groups it belonged to (and the members it had) change too: new versions for
     # them, locked now, before any employee row (resources, then employees: the write
     # path's lock order; a member PATCH of another group locks in that order too).
@@ -654,9 +612,9 @@ def delete(
         # Each member's leaving first (consumers tracking memberships see them go), then
         # the group's tombstone.
         members = store.members_of(conn, ctx.scope(rt), [current.pk])[current.pk]
-        feed.members_changed(conn, ctx.tenant_id, ctx.connection_uid, "removed", current, members)
+        events.members_changed(conn, ctx.tenant_id, ctx.connection_uid, "removed", current, members)
         group_bindings.leaving(conn, ctx, current)  # what is bound to it waits again
-        feed.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "deleted", current)
+        events.group_changed(conn, ctx.tenant_id, ctx.connection_uid, "deleted", current)
     store.delete_resource(conn, ctx.scope(rt), current)
     employees.operation_done(conn, ctx)
     return current
@@ -675,16 +633,12 @@ def acknowledged_group(ctx: ConnectionContext, body: Any, resource_id: str | Non
     as sent, checked like any other (bad input still gets its 400), stored nowhere. The
     IdP sees success, so its push does not stall on a group the tenant chose to ignore."""
     doc, members = _prepare(GROUP, body)
-    at = _iso(now())
+    at = rendering.timestamp(now())
     group_id = resource_id or str(uuid.uuid4())
     answer: Doc = {"schemas": document.schemas_of(GROUP, doc), "id": group_id, **doc}
     answer["members"] = [m for m in members or [] if isinstance(m, dict)]
-    answer["meta"] = {
-        "resourceType": GROUP.name,
-        "created": at,
-        "lastModified": at,
-        "location": location(ctx, GROUP, group_id),
-    }
+    # No version: nothing is kept, so there is nothing to compare an If-Match with.
+    answer["meta"] = rendering.meta(GROUP, ctx.base_url, group_id, at, at)
     return answer
 
 

@@ -19,9 +19,9 @@ from sqlalchemy import Connection, Engine
 from roster.directory.admin.tenancy import authenticate, begin_write
 from roster.directory.admission import rate_limit
 from roster.directory.admission.rate_limit import Limiter, Owner
-from roster.directory.journal import audit
-from roster.directory.journal.audit import Outcome
+from roster.directory.journal import system_log
 from roster.directory.journal.read_log import ReadLog
+from roster.directory.journal.system_log import Outcome
 from roster.directory.settings.context import ConnectionContext
 from roster.errors import (
     AuthenticationFailed,
@@ -112,7 +112,7 @@ class ScimService:
             # logged in aggregate (directory/admission/rate_limit.py), not one entry each.
             detail, headers = rate_limit.refusal(wait)
             return error_reply(TooManyRequests(detail), headers)
-        with audit.correlated(req.request_id):
+        with system_log.correlated(req.request_id):
             reply, ctx = self._handle(req)
         if ctx is not None:  # authenticated: the request pays, after its transaction
             limit = ctx.rate_limit.resolve(self.limiter.default)
@@ -254,7 +254,7 @@ class ScimService:
         outcome: Outcome,
         actor: str = "scim",
     ) -> None:
-        audit.record(
+        system_log.record(
             conn,
             tenant_id=tenant_id,
             connection_uid=connection_uid,
@@ -271,7 +271,7 @@ class ScimService:
     ) -> None:
         """A read's entry: batched off the request path (directory/journal/read_log.py)."""
         self.read_log.add(
-            audit.entry(
+            system_log.entry(
                 tenant_id=tenant_id,
                 connection_uid=connection_uid,
                 actor="scim",

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 from roster.storage.employees import EMPLOYEE_COLUMNS, EmployeeRow, employee_row
-from roster.storage.log import LogEntry, entry_of
+from roster.storage.system_log import LogEntry, entry_of
 from roster.storage.tables import employee_locations, employees, log_entries, resources
 
 L = log_entries.c

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, text
 
-from roster.storage import log as log_store
+from roster.storage import system_log as log_store
 from roster.storage import wakeups
-from roster.storage.log import LogEntry
+from roster.storage.system_log import LogEntry
 from roster.storage.tables import events
 
 V = events.c

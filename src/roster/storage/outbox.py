@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from roster.storage.tables import email_outbox, email_templates
 
-O = email_outbox.c  # noqa: E741
+O = email_outbox.c  # noqa: E741 (the outbox's columns, short in the long statements below)
 M = email_templates.c
 
 PENDING = "pending"

@@ -29,7 +29,7 @@ def _statement(least: str, greatest: str, floor: str) -> TextClause:
     first = f"{greatest}(1, {least}(:want, {floor.format(':burst')}))"
     # Only this module's constant fragments are joined here; every value is a bind parameter.
     sql = (
-        "INSERT INTO rate_buckets AS b (key, tokens, at, granted) "  # noqa: S608
+        "INSERT INTO rate_buckets AS b (key, tokens, at, granted) "  # noqa: S608 (see above)
         f"VALUES (:key, :burst - {first}, :now, {first}) "
         "ON CONFLICT (key) DO UPDATE SET "
         f"tokens = {avail} - {grant}, at = {greatest}(b.at, :now), granted = {grant} "

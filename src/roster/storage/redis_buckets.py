@@ -35,7 +35,7 @@ return {granted, tostring(left)}
 class RedisBuckets:
     def __init__(self, url: str) -> None:
         # Imported here: only a deployment that sets ROSTER_REDIS_URL needs a Redis client.
-        import redis  # noqa: PLC0415
+        import redis  # noqa: PLC0415 (see above)
 
         self.client: Any = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.script: Any = self.client.register_script(_LEASE)

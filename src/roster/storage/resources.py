@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import CompoundSelect, Select
 from sqlalchemy.sql.elements import BindParameter
 
-from roster.errors import InvalidValue, PreconditionFailed, TooMany
+from roster.errors import ConcurrentChange, InvalidValue, TooMany
 from roster.scim.filter import Filter
 from roster.scim.paths import AttrRef
 from roster.scim.schema import ResourceType
@@ -65,10 +65,6 @@ class StoredResource:
     updated_at: datetime
     external_id: str | None
     display: str | None
-
-
-class ConcurrentChange(PreconditionFailed):
-    """The row changed between our read and our write (another process won)."""
 
 
 @dataclass(frozen=True)

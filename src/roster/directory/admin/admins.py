@@ -19,8 +19,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection
 
 from roster.directory.admin import tenancy
-from roster.directory.journal.audit import Outcome, entry, record, request_id
 from roster.directory.journal.change import current
+from roster.directory.journal.system_log import Outcome, entry, record, request_id
 from roster.errors import (
     InvalidLink,
     InvalidValue,

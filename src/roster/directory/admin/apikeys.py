@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from roster.directory.journal.audit import now
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note, now
 from roster.errors import NotFound, Unauthorized, UniquenessConflict
 from roster.storage import apikeys as store
 from roster.storage.apikeys import ApiKeyRow

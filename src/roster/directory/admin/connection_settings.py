@@ -1,7 +1,7 @@
 """Changing a connection's settings: the admin action behind `roster connection configure`
 and the console's settings form.
 
-``settings/options.py`` validates and stores the change and logs it; the consequences for
+``settings/registry.py`` validates and stores the change and logs it; the consequences for
 rows already there are called here, explicitly, in the same transaction: a new
 ``location_sync`` moves the connection's employees between locations now, a new
 ``group_role_prefix`` re-evaluates their roles now (not one by one at their next update).
@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from roster.directory.entitlements import evaluations, group_bindings
 from roster.directory.places import locations
-from roster.directory.settings import options, sync_options
+from roster.directory.settings import registry
 from roster.storage import access as access_store
 from roster.storage.tenancy import ConnectionRow
 
@@ -23,7 +23,7 @@ def configure(
 ) -> list[str]:
     """Apply ``key=value`` overrides and resets (all checked before any is written) and
     their consequences. Returns one line per change, each also in the system log."""
-    applied = options.apply(conn, row, sets, resets)
+    applied = registry.apply(conn, row, sets, resets)
     if "location_sync" in applied.changed:
         locations.location_sync_changed(conn, applied.row)
     if "group_role_prefix" in applied.changed:
@@ -32,7 +32,7 @@ def configure(
 
 
 def _prefix_changed(conn: Connection, row: ConnectionRow) -> None:
-    prefix = sync_options.of(row).group_role_prefix
+    prefix = registry.of(row).group_role_prefix
     mappings = access_store.mappings_of(conn, row.tenant_id, row.id)
     bound = group_bindings.of_mappings(conn, row.tenant_id, mappings)
     # The names the groups have now (a mapping follows its group's renames).

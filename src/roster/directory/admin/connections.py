@@ -18,9 +18,9 @@ from sqlalchemy import Connection
 
 from roster.directory.admin.tenancy import get_connection
 from roster.directory.entitlements import access, evaluations
-from roster.directory.journal import events as feed
+from roster.directory.journal import events
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.storage import access as access_store
 from roster.storage import employees as emp_store
 from roster.storage.tenancy import ConnectionRow
@@ -48,7 +48,7 @@ def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
     made_manual = emp_store.make_manual(conn, row.tenant_id, row.id, at)
     kept = len(made_manual)
     # The host app sees each of them change source (synced -> manual), as a link does.
-    feed.employees_made_manual(conn, row.tenant_id, row.uid, made_manual)
+    events.employees_made_manual(conn, row.tenant_id, row.uid, made_manual)
     emp_store.delete_connection(conn, row.tenant_id, row.id)
     # Their groups went with it: a membership change, so the rules that needed a group
     # stop granting now, not at the next `roster rule apply`.
@@ -67,7 +67,7 @@ def delete_connection(conn: Connection, connection_uid: str) -> Deleted:
         if refs.references
         else ""
     )
-    feed.connection_changed(
+    events.connection_changed(
         conn,
         row.tenant_id,
         row.uid,

@@ -7,11 +7,10 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from roster.directory.admin.tenancy import get_connection
-from roster.directory.attributes.mapping import check_custom_field
-from roster.directory.journal.audit import now
-from roster.directory.journal.history import note
+from roster.directory.attributes.employee_fields import check_custom_field
+from roster.directory.journal.system_log import note, now
 from roster.errors import NotFound
-from roster.storage import field_mappings as store
+from roster.storage import custom_fields as store
 
 
 def set_field(conn: Connection, connection_uid: str, field: str, path: str) -> None:

@@ -17,12 +17,12 @@ from sqlalchemy import Connection
 
 from roster.directory.admin.tenancy import get_connection
 from roster.directory.entitlements import evaluations, group_bindings
-from roster.directory.journal import events as feed
+from roster.directory.journal import events
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.directory.people.employees import find as find_employee
 from roster.directory.places import locations
-from roster.directory.settings.sync_options import of as options_of
+from roster.directory.settings.registry import of as settings_of
 from roster.errors import Conflict, InvalidValue, NotFound
 from roster.rules import roles
 from roster.storage import access as store
@@ -76,7 +76,7 @@ def map_group(
         raise InvalidValue(f"{role} is a location role: name its locations (--location)")
     if roles.scope_of(role) == "company" and places:
         raise InvalidValue(f"{role} is a company role: it takes no locations")
-    prefix = options_of(row).group_role_prefix
+    prefix = settings_of(row).group_role_prefix
     if prefix and not name.casefold().startswith(prefix.casefold()):
         raise InvalidValue(
             f"connection {row.name!r} maps only groups whose name starts with {prefix!r} "
@@ -216,7 +216,7 @@ def assign(
     emp_store.touch(conn, tenant_id, [employee.pk], at)  # the read API shows roles
     was = f" (was {row.role})" if row is not None else ""
     replaced = f"{row.role}{where} -> " if row is not None and row.role != role else ""
-    feed.role_set_by_admin(
+    events.role_set_by_admin(
         conn,
         tenant_id,
         employee,
@@ -252,7 +252,7 @@ def unassign(conn: Connection, tenant_id: int, who: str, location: str | None = 
         raise _synced_refusal(employee, row, where)
     store.delete_role(conn, tenant_id, employee.pk, scope_pk)
     emp_store.touch(conn, tenant_id, [employee.pk], at)  # the read API shows roles
-    feed.role_set_by_admin(
+    events.role_set_by_admin(
         conn, tenant_id, employee, "revoked", f"{row.role}{where}", "unassigned by hand"
     )
     note(

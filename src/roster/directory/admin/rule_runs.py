@@ -19,9 +19,8 @@ from sqlalchemy import Connection, Engine
 
 from roster.directory.admin import role_admin, rulebook
 from roster.directory.entitlements import access, evaluations
-from roster.directory.journal.audit import now
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note, now
 from roster.directory.people.employees import find as find_employee
 from roster.errors import Conflict
 from roster.rules.engine import Decision

@@ -20,9 +20,8 @@ from sqlalchemy import Connection
 from roster.directory.entitlements import group_bindings
 from roster.directory.entitlements.access import to_rule
 from roster.directory.entitlements.group_bindings import RuleGroups
-from roster.directory.journal.audit import now
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note, now
 from roster.directory.places import locations
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.rules import roles, syntax

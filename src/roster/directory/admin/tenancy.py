@@ -16,12 +16,18 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
-from roster.directory.journal import events as feed
-from roster.directory.journal.audit import Outcome, now, record
+from roster.directory.journal import events
 from roster.directory.journal.change import open_change
-from roster.directory.settings import rate_limits, sync_options
+from roster.directory.journal.system_log import Outcome, now, record
+from roster.directory.settings import rate_limits, registry
 from roster.directory.settings.context import ConnectionContext
-from roster.errors import AuthenticationFailed, InvalidValue, NotFound, UniquenessConflict
+from roster.errors import (
+    AmbiguousConnection,
+    AuthenticationFailed,
+    InvalidValue,
+    NotFound,
+    UniquenessConflict,
+)
 from roster.scim import dialects
 from roster.storage import tenancy as store
 from roster.storage.tenancy import ConnectionRow, TenantRow
@@ -153,18 +159,6 @@ def get_connection(conn: Connection, uid: str) -> ConnectionRow:
 MIN_ID_PREFIX = 4
 
 
-class AmbiguousConnection(InvalidValue):
-    """Several connections answer to what a person typed; ``candidates`` are they."""
-
-    def __init__(self, text: str, candidates: list[ConnectionRow]) -> None:
-        listed = "; ".join(f"{r.uid} ({r.name!r} of tenant {r.tenant_name!r})" for r in candidates)
-        super().__init__(
-            f"connection {text!r} is ambiguous: it matches {listed}. Give more of the id, "
-            "or the tenant (--tenant) to look the name up in"
-        )
-        self.candidates = candidates
-
-
 def resolve_connection(conn: Connection, text: str, tenant: str | None = None) -> ConnectionRow:
     """The connection a person means by ``text``: its id, a unique start of its id (at
     least MIN_ID_PREFIX characters, as `roster log` shows them), or its name (ignoring
@@ -183,7 +177,9 @@ def resolve_connection(conn: Connection, text: str, tenant: str | None = None) -
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise AmbiguousConnection(wanted, matches)
+        raise AmbiguousConnection(
+            wanted, [f"{r.uid} ({r.name!r} of tenant {r.tenant_name!r})" for r in matches]
+        )
     where = f" in tenant {tenant_row.name!r}" if tenant_row else ""
     hint = (
         f" (an id needs at least {MIN_ID_PREFIX} characters)"
@@ -206,7 +202,7 @@ def set_status(conn: Connection, connection_id: str, status: str) -> ConnectionR
     if row.status != status:
         kind = "activated" if status == "active" else "deactivated"
         data = {"name": row.name, "idp": row.idp, "status": status}
-        feed.connection_changed(conn, row.tenant_id, row.uid, kind, data)
+        events.connection_changed(conn, row.tenant_id, row.uid, kind, data)
     _admin_log(
         conn,
         row,
@@ -267,6 +263,7 @@ def authenticate(
             connection_uid=row.uid,
         )
     profile = dialects.profile_for(row.idp, row.options.get("dialect"))
+    settings = registry.of(row)
     ctx = ConnectionContext(
         row.tenant_id,
         row.tenant_slug,
@@ -275,9 +272,9 @@ def authenticate(
         row.idp,
         base_url,
         profile,
-        sync_options.of(row),
+        settings,
         row.config_version,
-        rate_limits.override(row),
+        rate_limits.from_settings(settings),
     )
     if writes:
         open_change(conn, row.tenant_id, mode="scim", connection_uid=row.uid, at=at)

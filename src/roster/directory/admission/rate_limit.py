@@ -42,12 +42,12 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
-from roster.directory.journal.audit import Outcome, entry
+from roster.directory.journal.system_log import Outcome, entry
 from roster.directory.settings.rate_limits import Limit
 from roster.storage import rate_buckets
 from roster.storage.engine import LIMITER
-from roster.storage.log import LogEntry
 from roster.storage.rate_buckets import Lease
+from roster.storage.system_log import LogEntry
 
 log = logging.getLogger("roster.rate_limit")
 

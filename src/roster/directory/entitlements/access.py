@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from roster.directory.entitlements import onboarding
-from roster.directory.journal import events as feed
-from roster.directory.journal.history import notes
+from roster.directory.journal import events
+from roster.directory.journal.system_log import notes
+from roster.directory.settings import registry
 from roster.rules import roles as role_rules
 from roster.rules.engine import Decision, Subject, evaluate
 from roster.rules.model import ATTRIBUTES, Actions, Condition, Rule, attribute_name, fold
@@ -140,10 +141,8 @@ def load(
     if connection_id is not None and prefix is not None:
         prefixes[connection_id] = prefix
     elif mappings:
-        from roster.directory.settings import sync_options  # noqa: PLC0415 (options import cycle)
-
         for row in tenancy_store.connections_of(conn, tenant_id):
-            prefixes[row.id] = sync_options.of(row).group_role_prefix
+            prefixes[row.id] = registry.of(row).group_role_prefix
     catalogue = Catalogue(rules, mappings, prefixes, rule_ids=rule_ids, group_values=values)
     if catalogue.idle and not labels:
         return catalogue
@@ -478,7 +477,7 @@ def write(
                 at=at,
             )
         rule = plan.decision.rule
-        feed.access_changed(
+        events.access_changed(
             conn,
             tenant_id,
             connection_uid,

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from roster.directory.entitlements import access
 from roster.directory.journal.change import current
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.directory.settings.config_cache import cached
 from roster.directory.settings.context import ConnectionContext
 from roster.storage import access as store
@@ -27,7 +27,7 @@ from roster.storage.tenancy import ConnectionRow
 
 def catalogue(conn: Connection, ctx: ConnectionContext) -> access.Catalogue:
     """The tenant's rules and this connection's mappings, from the process's cache."""
-    prefix = ctx.sync.group_role_prefix
+    prefix = ctx.settings.group_role_prefix
     return cached(
         # The connection's uid, never reused (an integer id may be, after a delete).
         ("access.catalogue", ctx.tenant_id, ctx.connection_uid, prefix),
@@ -72,7 +72,7 @@ def after_user_sync(
             conn,
             ctx.tenant_id,
             connection_id=ctx.connection_id,
-            prefix=ctx.sync.group_role_prefix,
+            prefix=ctx.settings.group_role_prefix,
             labels=True,
         )
     at = employee.updated_at

@@ -34,7 +34,7 @@ from sqlalchemy import Connection
 
 from roster.directory.entitlements import evaluations
 from roster.directory.entitlements.access import Catalogue, group_values
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.directory.settings.context import ConnectionContext
 from roster.rules.model import fold
 from roster.storage import group_bindings as store

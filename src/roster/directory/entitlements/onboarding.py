@@ -22,8 +22,7 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection
 
-from roster.directory.journal.audit import now
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note, now
 from roster.errors import InvalidValue
 from roster.storage import outbox as store
 from roster.storage import tenancy as tenancy_store

@@ -18,9 +18,9 @@ database transaction. The change
 * collects the SCIM users whose access must be evaluated when the operation ends.
 
 It is the only writer of the system log (besides the batched writer of read requests'
-entries, http/read_log.py), and the only writer of change events (the host app's feed,
-docs/events.md): ``emit`` collects them and the flush writes them with the log entries,
-in the same transaction as the change they describe.
+entries, directory/journal/read_log.py), and the only writer of change events (the host
+app's feed, docs/events.md): ``emit`` collects them and the flush writes them with the
+log entries, in the same transaction as the change they describe.
 
 A change is opened explicitly by the entry points (``open``); code that only receives a
 ``Connection`` finds it with ``current``, which opens an admin change lazily for
@@ -44,7 +44,7 @@ from roster.storage import events as event_store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.engine import before_commit, on_end
 from roster.storage.events import Event
-from roster.storage.log import LogEntry
+from roster.storage.system_log import LogEntry
 
 __all__ = [
     "Change",
@@ -85,7 +85,7 @@ def now() -> datetime:
 
 def _millis(at: datetime) -> datetime:
     # Truncated (never rounded up), so a write time never passes the transaction's start:
-    # the read horizon relies on it (directory/read_horizon.py).
+    # the read horizon relies on it (storage/read_api.write_horizon, directory/reads/feed.py).
     return at.replace(tzinfo=None, microsecond=at.microsecond // 1000 * 1000)
 
 

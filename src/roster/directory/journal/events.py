@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from roster.directory.attributes.mapping import DEFAULT_MAPPING
+from roster.directory.attributes.employee_fields import DEFAULT_MAPPING
 from roster.directory.journal.change import current
 from roster.storage.employees import EmployeeRow
 from roster.storage.resources import MemberRef, StoredResource

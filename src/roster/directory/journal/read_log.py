@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from roster.storage import log as log_store
+from roster.storage import system_log as log_store
 from roster.storage.engine import BACKGROUND, relax_durability
-from roster.storage.log import LogEntry
+from roster.storage.system_log import LogEntry
 
 log = logging.getLogger("roster.read_log")
 

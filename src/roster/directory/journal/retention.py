@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
-from roster.storage import log as store
+from roster.storage import system_log as store
 from roster.storage.engine import BACKGROUND
 
 log = logging.getLogger("roster.retention")

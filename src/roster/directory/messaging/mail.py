@@ -21,8 +21,8 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
-from roster.directory.journal.audit import now as clock_now
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
+from roster.directory.journal.system_log import now as clock_now
 from roster.storage import outbox as store
 from roster.storage.outbox import OutboxRow
 

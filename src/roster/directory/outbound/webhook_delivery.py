@@ -45,8 +45,8 @@ from roster.settings import Settings
 from roster.storage import events as event_store
 from roster.storage import wakeups
 from roster.storage import webhooks as store
-from roster.storage.directory_reads import write_horizon
 from roster.storage.engine import READ_ONLY
+from roster.storage.read_api import write_horizon
 from roster.storage.webhooks import Attempt, Delivery, Endpoint
 
 log = logging.getLogger("roster.webhooks")

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from roster.directory.journal.change import now
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.directory.outbound.webhook_urls import UrlPolicy, check
 from roster.directory.reads.feed import parse_types, render
 from roster.errors import InvalidValue, NotFound

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from roster.directory.attributes.mapping import primary_email
-from roster.storage import directory_reads as reads
+from roster.directory.attributes.employee_fields import primary_email
+from roster.storage import read_api as reads
 
 NO_EMAIL = "no primary email"
 NOT_AN_ADDRESS = "primary email is not an email address"

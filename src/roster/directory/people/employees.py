@@ -17,19 +17,19 @@ from typing import Any
 from sqlalchemy import Connection
 
 from roster.directory.attributes import locales
-from roster.directory.attributes.mapping import MappedUser, email_problem, map_user
+from roster.directory.attributes.employee_fields import MappedUser, email_problem, map_user
 from roster.directory.entitlements import evaluations
-from roster.directory.journal import events as feed
+from roster.directory.journal import events
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.directory.people import references
 from roster.directory.places import locations
 from roster.directory.settings.config_cache import cached
 from roster.directory.settings.context import ConnectionContext
-from roster.directory.settings.sync_options import SyncOptions
+from roster.directory.settings.model import ConnectionSettings
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
+from roster.storage import custom_fields as custom_field_store
 from roster.storage import employees as store
-from roster.storage import field_mappings
 from roster.storage.employees import EmployeeRow
 from roster.storage.integrity import unique_key
 from roster.storage.resources import StoredResource
@@ -59,7 +59,7 @@ def _describe(conn: Connection, tenant_id: int, holder: EmployeeRow) -> str:
 def _check_link(
     conn: Connection,
     ctx: ConnectionContext,
-    opts: SyncOptions,
+    opts: ConnectionSettings,
     holder: EmployeeRow,
     mapped: MappedUser,
 ) -> str:
@@ -135,8 +135,8 @@ def _shared_within(ctx: ConnectionContext, holder: EmployeeRow) -> bool:
     users one email; the IdP cannot fix that by retrying)."""
     return (
         holder.connection_id == ctx.connection_id
-        and ctx.sync.unique_identifier != "email"
-        and not ctx.sync.require_primary_email
+        and ctx.settings.unique_identifier != "email"
+        and not ctx.settings.require_primary_email
     )
 
 
@@ -154,12 +154,12 @@ def sync_user(  # noqa: C901 (create, link, keep-out and update decide on one lo
     employee has no memberships or references to compare with either. Skipping those
     reads keeps the create path (the hot one during an initial sync) short. The tenant's
     configuration comes from the process's cache (directory/settings/config_cache.py)."""
-    opts = ctx.sync
+    opts = ctx.settings
     tenant_id = ctx.tenant_id
     custom = cached(
         ("field_mappings", tenant_id, ctx.connection_uid),
         ctx.config_version,
-        lambda: field_mappings.of_connection(conn, tenant_id, ctx.connection_id),
+        lambda: custom_field_store.of_connection(conn, tenant_id, ctx.connection_id),
     )
     problem = None if opts.require_primary_email else email_problem(user.doc)
     if problem is not None:
@@ -240,7 +240,7 @@ def sync_user(  # noqa: C901 (create, link, keep-out and update decide on one lo
             employee = store.update_employee(conn, tenant_id, current.pk, values)
     before = current or holder
     _note_changes(conn, ctx, before, employee, mapped)
-    feed.employee_synced(conn, tenant_id, ctx.connection_uid, before, employee)
+    events.employee_synced(conn, tenant_id, ctx.connection_uid, before, employee)
     fresh = current is None and holder is None
     locations.place(
         conn, tenant_id, ctx.connection_uid, employee, opts.location_sync, places.rows, fresh=fresh
@@ -321,7 +321,7 @@ def remove_user(conn: Connection, ctx: ConnectionContext, user: StoredResource) 
     at = write_time(conn, ctx.tenant_id)
     references.wait_again(conn, ctx.tenant_id, ctx.connection_uid, employee, at)
     store.delete_employee(conn, ctx.tenant_id, employee.pk)
-    feed.employee_deleted(conn, ctx.tenant_id, employee, ctx.connection_uid)
+    events.employee_deleted(conn, ctx.tenant_id, employee, ctx.connection_uid)
     note(
         conn,
         ctx.tenant_id,
@@ -409,11 +409,11 @@ def add_manual(conn: Connection, tenant_id: int, person: ManualEmployee) -> Empl
                 "updated_at": at,
             },
         )
-    store.set_locations(conn, tenant_id, employee.pk, {loc.pk for loc in chosen}, ())
-    feed.employee_added(conn, tenant_id, employee)
+    locations.join(conn, tenant_id, employee, chosen)
+    events.employee_added(conn, tenant_id, employee)
     if chosen:
         names = [loc.name for loc in chosen]
-        feed.location_changed(conn, tenant_id, None, employee, names, [], actor="admin")
+        events.location_changed(conn, tenant_id, None, employee, names, [], actor="admin")
     note(
         conn,
         tenant_id,
@@ -462,8 +462,8 @@ def edit_manual(
                 "updated_at": at,
             },
         )
-    feed.employee_edited(conn, tenant_id, before, after)
-    changed = feed.changed_fields(before, after)
+    events.employee_edited(conn, tenant_id, before, after)
+    changed = events.changed_fields(before, after)
     note(
         conn,
         tenant_id,
@@ -499,7 +499,7 @@ def remove_manual(conn: Connection, tenant_id: int, id_or_email: str) -> Employe
         )
     references.wait_again(conn, tenant_id, None, employee, write_time(conn, tenant_id))
     store.delete_employee(conn, tenant_id, employee.pk)
-    feed.employee_deleted(conn, tenant_id, employee, None, actor="admin")
+    events.employee_deleted(conn, tenant_id, employee, None, actor="admin")
     note(
         conn,
         tenant_id,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from roster.directory.journal.change import savepoint
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.directory.people import employees
 from roster.directory.people.employees import MANUAL_FIELDS, EmployeeRow, ManualEmployee
 from roster.errors import InvalidValue, NotFound, RosterError, UniquenessConflict

@@ -13,8 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from roster.directory.attributes.mapping import MappedUser
-from roster.directory.journal.history import note, notes
+from roster.directory.attributes.employee_fields import MappedUser
+from roster.directory.journal.system_log import note, notes
 from roster.directory.settings.context import ConnectionContext
 from roster.scim.schema import USER
 from roster.storage import employees as store

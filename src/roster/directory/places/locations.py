@@ -5,7 +5,9 @@ employee, ``place``) and on every admin change of locations or of a connection's
 ``location_sync`` (set-based, ``relocate``): with
 ``location_sync = all`` a synced employee is in every location; with ``per_location`` in
 each location listing its city (``addresses[].locality``) or its (valid) locale. A manual
-employee is in the locations an admin gave it. The primary location (Envoy's
+employee is in the locations an admin gave it (``join`` when added, ``set_explicit`` when
+edited). Every write of a membership is one of these four; nothing else in the directory
+writes them. The primary location (Envoy's
 ``defaultLocationName``) is for analytics only and grants no membership.
 """
 
@@ -19,11 +21,11 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from roster.directory.attributes import locales
-from roster.directory.journal import events as feed
+from roster.directory.journal import events
 from roster.directory.journal.clock import write_time
-from roster.directory.journal.history import note
+from roster.directory.journal.system_log import note
 from roster.directory.settings.config_cache import cached
-from roster.directory.settings.sync_options import of as options_of
+from roster.directory.settings.registry import of as settings_of
 from roster.errors import Conflict, InvalidValue, NotFound, UniquenessConflict
 from roster.storage import access as access_store
 from roster.storage import employees as emp_store
@@ -87,7 +89,7 @@ def place(
         return
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
     names = {loc.pk: loc.name for loc in locations}
-    feed.location_changed(
+    events.location_changed(
         conn,
         tenant_id,
         connection_uid,
@@ -159,11 +161,11 @@ def relocate(
     rows = store.all_of(conn, tenant_id)
     uids: dict[int, str] | None
     if connection is not None:
-        per = [connection.id] if options_of(connection).location_sync == "per_location" else []
+        per = [connection.id] if settings_of(connection).location_sync == "per_location" else []
         uids = {connection.id: connection.uid}
     else:
         connections = tenancy_store.connections_of(conn, tenant_id)
-        per = [c.id for c in connections if options_of(c).location_sync == "per_location"]
+        per = [c.id for c in connections if settings_of(c).location_sync == "per_location"]
         uids = {c.id: c.uid for c in connections}
     relocated = store.relocate(
         conn,
@@ -205,7 +207,7 @@ def announce(
                 names.get(m.primary_after) if m.primary_after is not None else None,
                 names.get(m.primary_before) if m.primary_before is not None else None,
             )
-        feed.locations_moved(
+        events.locations_moved(
             conn,
             tenant_id,
             uids.get(m.connection_id) if m.connection_id is not None else None,
@@ -241,7 +243,7 @@ def location_sync_changed(conn: Connection, row: ConnectionRow) -> None:
         row.tenant_id,
         row.uid,
         "location.resync",
-        f"location_sync of connection {row.name!r} is now {options_of(row).location_sync}: "
+        f"location_sync of connection {row.name!r} is now {settings_of(row).location_sync}: "
         f"{moved.employees} employees' locations changed ({moved.added} memberships added, "
         f"{moved.removed} removed)",
         actor="admin",
@@ -404,6 +406,14 @@ def unmapped(conn: Connection, tenant_id: int) -> list[tuple[str, int]]:
     return store.unmapped(conn, tenant_id)
 
 
+def join(
+    conn: Connection, tenant_id: int, employee: EmployeeRow, chosen: Sequence[LocationRow]
+) -> None:
+    """A new manual employee's memberships, as an admin gave them (it has none yet; the
+    caller announces the employee and its locations together)."""
+    emp_store.set_locations(conn, tenant_id, employee.pk, {loc.pk for loc in chosen}, ())
+
+
 def set_explicit(
     conn: Connection, tenant_id: int, employee: EmployeeRow, names: Sequence[str]
 ) -> list[LocationRow]:
@@ -414,7 +424,7 @@ def set_explicit(
     emp_store.set_locations(conn, tenant_id, employee.pk, wanted - have, have - wanted)
     if wanted != have:
         named = {loc.pk: loc.name for loc in store.all_of(conn, tenant_id)}
-        feed.location_changed(
+        events.location_changed(
             conn,
             tenant_id,
             None,

@@ -12,16 +12,16 @@ from sqlalchemy import Connection
 from roster.directory.admin import tenancy
 from roster.directory.people import coverage
 from roster.directory.places import locations
-from roster.directory.reads import queries
-from roster.directory.settings import options
+from roster.directory.reads import read_api
+from roster.directory.settings import registry
 from roster.errors import InvalidValue, NotFound
 from roster.storage import console_reads as reads
-from roster.storage import log as log_store
 from roster.storage import outbox as outbox_store
+from roster.storage import system_log as log_store
 from roster.storage import tenancy as tenancy_store
 from roster.storage.console_reads import LogFilter
-from roster.storage.log import LogEntry
 from roster.storage.outbox import OutboxRow
+from roster.storage.system_log import LogEntry
 from roster.storage.tenancy import ConnectionRow, TenantRow
 
 __all__ = ["ConnectionRow", "LogEntry", "LogFilter", "OutboxRow", "TenantRow"]
@@ -114,10 +114,10 @@ def hourly(
     return [(a, b) for a, b in buckets]
 
 
-def settings_of(row: ConnectionRow) -> list[options.Effective]:
+def settings_of(row: ConnectionRow) -> list[registry.Effective]:
     """Every per-connection setting with its value, source and meaning (as
     `roster connection show` prints them)."""
-    return options.effective(row)
+    return registry.effective(row)
 
 
 @dataclass(frozen=True)
@@ -158,14 +158,14 @@ def search_employees(
     page = max(1, page)
     rows, total = reads.employee_search(conn, tenant_id, where, (page - 1) * per_page, per_page)
     pages = max(1, -(-total // per_page))
-    return EmployeePage(queries.render_employees(conn, tenant_id, rows), total, page, pages)
+    return EmployeePage(read_api.render_employees(conn, tenant_id, rows), total, page, pages)
 
 
 def groups(
     conn: Connection, tenant_id: int, cursor: str | None, limit: int = 50
 ) -> tuple[list[Json], str | None]:
     """Pushed groups with their members (as the read API lists them)."""
-    return queries.list_groups(conn, tenant_id, cursor=cursor, limit=limit)
+    return read_api.list_groups(conn, tenant_id, cursor=cursor, limit=limit)
 
 
 def connections(conn: Connection, tenant_id: int) -> list[ConnectionRow]:
@@ -173,7 +173,7 @@ def connections(conn: Connection, tenant_id: int) -> list[ConnectionRow]:
 
 
 def employee(conn: Connection, tenant_id: int, employee_id: str) -> Json:
-    return queries.get_employee(conn, tenant_id, employee_id)
+    return read_api.get_employee(conn, tenant_id, employee_id)
 
 
 def log_page(

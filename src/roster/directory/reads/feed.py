@@ -3,7 +3,7 @@
 Events are ordered by ``(ordered_at, id)``: ``ordered_at`` is the database clock when the
 change wrote them, after its row locks (directory/journal/change.py), so each resource's events
 are in commit order. A page only holds events ordered before the *write horizon* (on
-PostgreSQL the start of the oldest transaction in flight, storage/directory_reads): a
+PostgreSQL the start of the oldest transaction in flight, storage/read_api): a
 transaction still in flight writes its events after its own start, hence at or after
 the horizon, so a consumer that follows the cursor never passes an event that has yet
 to commit. On SQLite writers commit one at a time, in flush order: no horizon is needed.
@@ -24,10 +24,10 @@ from sqlalchemy import Connection
 from roster.directory.journal.events import TYPES
 from roster.errors import CursorExpired, InvalidValue
 from roster.storage import events as store
-from roster.storage import log as log_store
+from roster.storage import system_log as log_store
 from roster.storage import webhooks as webhook_store
-from roster.storage.directory_reads import write_horizon
 from roster.storage.events import Event
+from roster.storage.read_api import write_horizon
 
 Json = dict[str, Any]
 

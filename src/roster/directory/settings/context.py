@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from roster.directory.settings.model import DEFAULTS, ConnectionSettings
 from roster.directory.settings.rate_limits import Override
-from roster.directory.settings.sync_options import SyncOptions
 from roster.scim.dialects import Profile
 from roster.scim.schema import ResourceType
 from roster.storage.filtering import Scope
@@ -20,7 +20,7 @@ class ConnectionContext:
     idp: str
     base_url: str
     profile: Profile  # the IdP dialect this connection speaks (scim/dialects/)
-    sync: SyncOptions = field(default_factory=SyncOptions)  # the directory's settings
+    settings: ConnectionSettings = DEFAULTS  # its settings but the quirks (settings/model.py)
     # The tenant's configuration version: validates the process's cache of its rules,
     # mappings and locations (directory/settings/config_cache.py).
     config_version: int = 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
+
+from pydantic import TypeAdapter, ValidationError
 
 from roster.errors import InvalidValue
 from roster.scim.schema import ResourceType
@@ -169,16 +172,20 @@ def profile_for(idp: str, overrides: Mapping[str, Any] | None = None) -> Profile
 
 
 def parse_setting(name: str, text: str) -> Any:
-    """An override as typed by an admin (``true``, ``no_content``) -> its value."""
+    """An override as typed by an admin (``true``, ``on``, ``no_content``) -> its value,
+    validated by pydantic against the quirk's choices."""
     quirk = QUIRKS.get(name)
     if quirk is None:
         raise InvalidValue(f"unknown quirk {name!r}; known: {', '.join(QUIRKS)}")
-    lowered = text.strip().lower()
-    for choice in quirk.choices:
-        if lowered == str(choice).lower() or (
-            isinstance(choice, bool)
-            and lowered in (("on", "yes", "1") if choice else ("off", "no", "0"))
-        ):
-            return choice
-    allowed = ", ".join(str(c).lower() for c in quirk.choices)
-    raise InvalidValue(f"{name} takes one of {allowed}, got {text!r}")
+    try:
+        return _adapter(quirk.choices).validate_python(text.strip().lower())
+    except ValidationError:
+        allowed = ", ".join(str(c).lower() for c in quirk.choices)
+        raise InvalidValue(f"{name} takes one of {allowed}, got {text!r}") from None
+
+
+@functools.cache
+def _adapter(choices: tuple[Any, ...]) -> TypeAdapter[Any]:
+    if set(choices) == {False, True}:
+        return TypeAdapter(bool)
+    return TypeAdapter(cast(Any, Literal)[choices])

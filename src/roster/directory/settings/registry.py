@@ -2,30 +2,45 @@
 with its effective value and where that value comes from, and `configure` validates them.
 
 Settings live in ``connections.options`` (a JSON object). IdP quirk overrides sit under
-``options["dialect"]`` (scim/dialects/ owns their meaning); the directory's own settings
-are described in ``sync_options``. Both lists are read here, explicitly: nothing
-registers itself at import time. ``apply`` validates and stores a change; what a change
-means for rows already there (re-evaluating people) is the admin action's
+``options["dialect"]`` (scim/dialects/ owns their meaning); every other setting is a field
+of the pydantic model ``ConnectionSettings`` (``settings/model.py``). Both lists are read
+here, explicitly: nothing registers itself at import time. ``of`` reads a connection's
+settings; ``apply`` validates and stores a change; what a change means for rows already
+there (re-evaluating people) is the admin action's
 (``directory/admin/connection_settings.py``).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
 
-from roster.directory.journal.audit import Outcome, record
 from roster.directory.journal.clock import write_time
-from roster.directory.settings import rate_limits, sync_options
-from roster.directory.settings.spec import OptionSpec
+from roster.directory.journal.system_log import Outcome, record
+from roster.directory.settings import model
+from roster.directory.settings.model import ConnectionSettings
 from roster.errors import InvalidValue
 from roster.scim import dialects
 from roster.storage import tenancy as store
 from roster.storage.tenancy import ConnectionRow
 
 DIALECT = "dialect"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """A setting as listed and typed by admins: its meaning, choices, parser and default."""
+
+    name: str
+    summary: str
+    choices: tuple[Any, ...]  # shown to admins; ``parse`` is the real check
+    parse: Callable[[str], Any]  # admin text -> value; raises InvalidValue
+    default: Callable[[ConnectionRow], Any]
+    section: str | None = None  # options[section][name] instead of options[name]
 
 
 def _quirk_spec(quirk: dialects.Quirk) -> OptionSpec:
@@ -41,14 +56,34 @@ def _quirk_spec(quirk: dialects.Quirk) -> OptionSpec:
     )
 
 
+def _model_spec(name: str) -> OptionSpec:
+    default = model.DEFAULTS.model_dump(mode="json")[name]
+    return OptionSpec(
+        name,
+        model.summary(name),
+        model.choices(name),
+        functools.partial(model.parse, name),
+        lambda _row: default,
+    )
+
+
 REGISTRY: dict[str, OptionSpec] = {
     spec.name: spec
     for spec in (
         *(_quirk_spec(q) for q in dialects.QUIRKS.values()),
-        *sync_options.SPECS,
-        *rate_limits.SPECS,
+        *(_model_spec(name) for name in model.NAMES),
     )
 }
+
+
+def of(row: ConnectionRow) -> ConnectionSettings:
+    """Connection ``row``'s settings (the IdP quirks are its ``profile``)."""
+    return model.stored(row.options if isinstance(row.options, dict) else {})
+
+
+def load(conn: Connection, connection_uid: str) -> ConnectionSettings:
+    row = store.connection_by_uid(conn, connection_uid)
+    return of(row) if row is not None else model.DEFAULTS
 
 
 def _stored(row: ConnectionRow, spec: OptionSpec) -> tuple[bool, Any]:

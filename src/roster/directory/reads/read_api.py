@@ -15,16 +15,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from roster.directory.attributes.mapping import DEFAULT_MAPPING
+from roster.directory.attributes.employee_fields import DEFAULT_MAPPING
 from roster.directory.places import locations as location_actions
-from roster.directory.reads import access_queries
+from roster.directory.reads import read_api_access
 from roster.errors import InvalidValue, NotFound, UnknownLocation
 from roster.scim.filter import parse_datetime
-from roster.storage import directory_reads as reads
 from roster.storage import employees as emp_store
 from roster.storage import locations as loc_store
-from roster.storage.directory_reads import EmployeeFilter
+from roster.storage import read_api as reads
 from roster.storage.employees import EmployeeRow
+from roster.storage.read_api import EmployeeFilter
 
 Json = dict[str, Any]
 _FIELDS = [name for name, _, _ in DEFAULT_MAPPING if name not in ("email", "primaryLocation")]
@@ -64,7 +64,7 @@ def render_employees(conn: Connection, tenant_id: int, rows: Sequence[EmployeeRo
     )
     location_pks = [pk for s in memberships.values() for pk in s]
     location_pks += [r.primary_location_pk for r in rows if r.primary_location_pk]
-    access = access_queries.load(conn, tenant_id, pks)
+    access = read_api_access.load(conn, tenant_id, pks)
     location_pks += access.location_pks()
     names = reads.location_names(conn, tenant_id, location_pks)
     connections = reads.connection_briefs(conn, tenant_id) if any(r.synced for r in rows) else {}

@@ -1,20 +1,31 @@
-"""The system log: one entry per SCIM request or admin action (who, what, outcome, why)."""
+"""The system log: one entry per SCIM request or admin action (who, what, outcome, why),
+and ``note``s of what the directory did on its own account (links, references resolved or
+waiting, locations assigned, values flagged).
+
+Entries are collected by the change (directory/journal/change.py) and written in the
+transaction of the change they describe, next to the entry of the request that caused
+it; read requests' entries are batched (directory/journal/read_log.py). The rows are
+storage/system_log.py's.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from roster.directory.journal.change import correlated, current, now, request_id
-from roster.storage import log as store
-from roster.storage.log import LogEntry
+from roster.storage import system_log as store
+from roster.storage.system_log import LogEntry
 
 __all__ = [
     "LogEntry",
     "Outcome",
     "correlated",
     "entry",
+    "note",
+    "notes",
     "now",
     "recent",
     "record",
@@ -114,3 +125,37 @@ def recent(
         resource_id=resource_id,
         connection_uid=connection_uid,
     )
+
+
+# ---- the directory's own notes -------------------------------------------------------
+
+
+def note(
+    conn: Connection,
+    tenant_id: int,
+    connection_uid: str | None,
+    action: str,
+    detail: str,
+    employee_id: str | None = None,
+    *,
+    actor: str = "directory",
+    status: int = 200,
+) -> None:
+    current(conn, tenant_id).note(
+        action, detail, employee_id, connection_uid=connection_uid, actor=actor, status=status
+    )
+
+
+def notes(
+    conn: Connection,
+    tenant_id: int,
+    connection_uid: str | None,
+    items: Sequence[tuple[str, str, str]],
+    *,
+    actor: str = "directory",
+) -> None:
+    """Several directory notes of one change, ``(action, detail, employee_id)`` each:
+    written with the change's other entries, in one statement however many there are."""
+    change = current(conn, tenant_id)
+    for action, detail, employee_id in items:
+        change.note(action, detail, employee_id, connection_uid=connection_uid, actor=actor)

@@ -1,4 +1,4 @@
-"""A connection's attribute mapping: SCIM User document -> employee fields.
+"""Which SCIM attribute fills which employee field: a connection's attribute mapping.
 
 The default mapping is the union of what the seed integrations read (Envoy, Sequr,
 Engagedly): names, contact, job attributes of the enterprise extension, the address

@@ -3,7 +3,7 @@ access and mobile key, as the read API renders them (``/api/v1/employees``).
 
 Loaded for a whole page at once, in a fixed number of statements whatever its length:
 roles, grants, the tenant's rules and access groups (the last two only when a grant names
-them). Location names come from the page's one location read (directory/reads/queries.py).
+them). Location names come from the page's one location read (directory/reads/read_api.py).
 """
 
 from __future__ import annotations
