@@ -143,7 +143,7 @@ def deliver(
         if tenant is not None:
             with made.begin() as conn:
                 tenant_id = _tenant_id(conn, tenant)
-        backoff = Backoff(settings.mail_retry_base_seconds, settings.mail_retry_cap_seconds)
+        backoff = Backoff.from_settings(settings)
         report: DeliveryReport = deliver_due(
             made, sender, now(), tenant_id=tenant_id, backoff=backoff
         )

@@ -25,6 +25,7 @@ from roster.directory.journal.system_log import note
 from roster.directory.journal.system_log import now as clock_now
 from roster.storage import outbox as store
 from roster.storage.outbox import OutboxRow
+from roster.settings import Settings
 
 log = logging.getLogger("roster.mail")
 
@@ -57,6 +58,10 @@ class Backoff:
 
     base_seconds: float = 30.0
     cap_seconds: float = 3600.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Backoff:
+        return cls(settings.mail_retry_base_seconds, settings.mail_retry_cap_seconds)
 
     def delay(self, attempts: int) -> timedelta:
         exponent = min(max(attempts, 1) - 1, 40)  # 2^40 * base is past any cap
