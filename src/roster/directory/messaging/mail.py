@@ -23,9 +23,9 @@ from sqlalchemy import Engine
 
 from roster.directory.journal.system_log import note
 from roster.directory.journal.system_log import now as clock_now
+from roster.settings import Settings
 from roster.storage import outbox as store
 from roster.storage.outbox import OutboxRow
-from roster.settings import Settings
 
 log = logging.getLogger("roster.mail")
 
