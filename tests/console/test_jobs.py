@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from roster.console.jobs import Jobs
+from roster.console.jobs import Jobs, Progress
 from roster.directory.admin import console_jobs, rulebook
 from roster.directory.admin.rulebook import RuleSpec
 from roster.directory.journal import system_log
 from roster.directory.places import locations
+from roster.errors import InvalidValue
 from roster.storage.tables import console_jobs as jobs_table
 from tests.console.conftest import Admin, Clock, connect, jobs_of
 
@@ -166,9 +168,45 @@ def test_a_job_whose_process_died_shows_as_failed(
     assert "server process running it stopped" in failed and "resumes" in failed
     with engine.connect() as conn:
         row = console_jobs.get(conn, admin.tenant_id, job.id, clock(), frozenset())
+        logged = [
+            e
+            for e in system_log.recent(conn, admin.tenant_id, limit=50)
+            if e.path == "console.job.failed"
+        ]
     assert row.state == "failed" and row.finished_at is not None
+    # The system log says so once, with the admin who started it as actor.
+    assert [(e.actor, e.status) for e in logged] == [("admin:x", 500)]
+    assert f"rule.apply job {job.id} failed after 20 of 40" in (logged[0].detail or "")
     # ... and it no longer holds the tenant's apply: a new one starts.
     rules = f"/admin/t/{admin.slug}/rules"
     started = admin.post(f"{rules}/apply", page=rules)
     assert started.headers["location"] != url
     assert "State: <strong>done</strong>" in admin.job(started)
+
+
+def test_a_job_refused_by_its_action_fails_and_the_log_says_so(
+    admin: Admin, engine: Engine, clock: Clock
+) -> None:
+    with engine.begin() as conn:
+        job = console_jobs.create(conn, admin.tenant_id, "employee.import", 3, "admin:y", clock())
+
+    def work(progress: Progress) -> dict[str, Any]:
+        progress.advance()
+        raise InvalidValue("row 2: the location 'Mars' does not exist")
+
+    runner = Jobs(engine, clock)
+    runner.start(admin.tenant_id, job, work, "req-refused")
+    assert runner.wait(job.id, 30)
+    with engine.connect() as conn:
+        row = console_jobs.get(conn, admin.tenant_id, job.id, clock(), frozenset())
+        logged = [
+            e
+            for e in system_log.recent(conn, admin.tenant_id, limit=50)
+            if e.path == "console.job.failed"
+        ]
+    assert (row.state, row.done, row.error) == (
+        "failed",
+        1,
+        "row 2: the location 'Mars' does not exist",
+    )
+    assert [(e.actor, e.status, e.request_id) for e in logged] == [("admin:y", 400, "req-refused")]

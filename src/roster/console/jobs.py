@@ -110,6 +110,7 @@ class Jobs:
         )
         summary: dict[str, Any] | None = None
         error: str | None = None
+        error_status = 500
         try:
             # Paused: wait, and meanwhile beat as queued (the process is alive).
             while not self._go.wait(self.interval):
@@ -119,7 +120,7 @@ class Jobs:
             with correlated(request_id):
                 summary = work(progress)
         except RosterError as err:
-            error = err.detail
+            error, error_status = err.detail, err.status
         except Exception:
             log.exception("console job %s (%s) failed", job.id, job.kind)
             error = "internal error; the server log has the details"
@@ -128,17 +129,20 @@ class Jobs:
             if beat.is_alive():
                 beat.join()
             try:
-                self._write(
-                    lambda c: console_jobs.finish(
-                        c,
-                        tenant_id,
-                        job.pk,
-                        progress.done,
-                        self.clock(),
-                        summary=summary,
-                        error=error,
+                # Its failure's log entry joins the trail of the request that started it.
+                with correlated(request_id):
+                    self._write(
+                        lambda c: console_jobs.finish(
+                            c,
+                            tenant_id,
+                            job,
+                            progress.done,
+                            self.clock(),
+                            summary=summary,
+                            error=error,
+                            error_status=error_status,
+                        )
                     )
-                )
             except Exception:
                 # Left running: a reader marks it failed once its beat is stale.
                 log.exception("console job %s: its end could not be written", job.id)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from roster.directory.journal.system_log import note
 from roster.errors import NotFound
 from roster.storage import console_jobs as store
 from roster.storage.console_jobs import JobRow
@@ -48,14 +49,12 @@ def _settled(
     """``job``, marked failed first if it is stale."""
     if not job.active or job.id in live or job.beat_at >= at - STALE:
         return job
-    store.fail_stale(
-        conn,
-        tenant_id,
-        job.pk,
+    why = (
         "the server process running it stopped before it finished (last progress at "
-        f"{job.beat_at:%Y-%m-%d %H:%M:%S} UTC): {_AFTER[job.kind]}",
-        at,
+        f"{job.beat_at:%Y-%m-%d %H:%M:%S} UTC): {_AFTER[job.kind]}"
     )
+    store.fail_stale(conn, tenant_id, job.pk, why, at)
+    _failed(conn, tenant_id, job, job.done, why, 500)
     found = store.by_id(conn, tenant_id, job.id)
     assert found is not None
     return found
@@ -95,14 +94,33 @@ def touch(conn: Connection, tenant_id: int, pk: int, at: datetime) -> None:
 def finish(
     conn: Connection,
     tenant_id: int,
-    pk: int,
+    job: JobRow,
     done: int,
     at: datetime,
     *,
     summary: dict[str, Any] | None = None,
     error: str | None = None,
+    error_status: int = 500,
 ) -> None:
     """Done with ``summary``, or failed with ``error``. Written even over a stale mark: a
-    job that did finish (its process only beat too late) says what it did."""
+    job that did finish (its process only beat too late) says what it did. A failure is
+    also a system-log entry with the admin who started the job as actor (the action's own
+    entries say what it did before it stopped)."""
     state = "failed" if error is not None else "done"
-    store.finish(conn, tenant_id, pk, state, done, summary, error, at)
+    store.finish(conn, tenant_id, job.pk, state, done, summary, error, at)
+    if error is not None:
+        _failed(conn, tenant_id, job, done, error, error_status)
+
+
+def _failed(
+    conn: Connection, tenant_id: int, job: JobRow, done: int, error: str, status: int
+) -> None:
+    note(
+        conn,
+        tenant_id,
+        None,
+        "console.job.failed",
+        f"{job.kind} job {job.id} failed after {done} of {job.total}: {error}",
+        actor=job.actor,
+        status=status,
+    )
