@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roster.http.metrics import Metrics
@@ -125,20 +124,13 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        state: dict[str, Any] = {"status": 500, "request_id": str(uuid.uuid4()), "body": None}
+        # The request id is the SCIM endpoint's when its response has one (as in `roster
+        # log`); only the others get a new one, so a SCIM request draws a single uuid4.
+        state: dict[str, Any] = {"status": 500, "request_id": None, "body": None}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                state["status"] = int(message["status"])
-                headers = MutableHeaders(scope=message)
-                if "x-request-id" in headers:  # the SCIM endpoint's, as in `roster log`
-                    state["request_id"] = headers["x-request-id"]
-                else:
-                    headers["X-Request-Id"] = state["request_id"]
-                if state["status"] >= 400 and headers.get("content-type", "").startswith(
-                    "application/scim+json"
-                ):
-                    state["body"] = bytearray()
+                _started(message, state)
             elif message["type"] == "http.response.body" and state["body"] is not None:
                 body: bytearray = state["body"]
                 if len(body) < _SNIFF_LIMIT:
@@ -152,6 +144,8 @@ class AccessMiddleware:
             raise
         finally:
             seconds = time.perf_counter() - started
+            if state["request_id"] is None:  # no response started: the app raised
+                state["request_id"] = str(uuid.uuid4())
             await self._record(scope, state, seconds)
 
     async def _record(self, scope: Scope, state: dict[str, Any], seconds: float) -> None:
@@ -190,6 +184,34 @@ class AccessMiddleware:
                 "client": client[0] if client else None,
             },
         )
+
+
+def _started(message: Message, state: dict[str, Any]) -> None:
+    """Read the status, request id and content type off ``http.response.start``, adding an
+    ``X-Request-Id`` when the response has none. One pass over the raw header list: this
+    runs for every request."""
+    status = int(message["status"])
+    state["status"] = status
+    raw = message.get("headers") or []
+    if not isinstance(raw, list):  # ASGI allows any iterable: read it once
+        raw = message["headers"] = list(raw)
+    request_id = content_type = None
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered == b"x-request-id" and request_id is None:
+            request_id = value.decode("latin-1")
+        elif lowered == b"content-type" and content_type is None:
+            content_type = value
+    if request_id is None:
+        request_id = str(uuid.uuid4())
+        message["headers"] = [*raw, (b"x-request-id", request_id.encode("latin-1"))]
+    state["request_id"] = request_id
+    if (
+        status >= 400
+        and content_type is not None
+        and content_type.startswith(b"application/scim+json")
+    ):
+        state["body"] = bytearray()
 
 
 def _scim_type(body: bytes) -> str | None:

@@ -49,7 +49,7 @@ class ScimEndpoint:
             path="/" + rest,
             segments=[s for s in rest.split("/") if s],
             query=dict(request.query_params),
-            headers=dict(request.headers),
+            headers=_headers(request),
             raw=raw,
             request_id=request_id,
             started=started,
@@ -81,6 +81,15 @@ class ScimEndpoint:
                 return b"", size
             chunks.append(chunk)
         return b"".join(chunks), declared
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """The request's headers by lower-case name, the first of a repeated one winning (as
+    ``dict(request.headers)``, without its lookup of every name in the whole list)."""
+    headers: dict[str, str] = {}
+    for name, value in request.scope["headers"]:
+        headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return headers
 
 
 async def other_version(request: Request) -> Response:
