@@ -153,9 +153,8 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
 
         def read(c: Connection) -> dict[str, Any]:
             tenant = tenant_for(c, me.account, slug)
-            endpoint = webhooks.get(c, tenant.id, uid)
-            pending = dict((e.uid, p) for e, p in webhooks.listing(c, tenant.id))
-            return {"tenant": tenant, "endpoint": endpoint, "pending": pending[endpoint.uid]}
+            endpoint, pending = webhooks.with_pending(c, tenant.id, uid)
+            return {"tenant": tenant, "endpoint": endpoint, "pending": pending}
 
         data = await console.db(read)
         return console.render(
@@ -173,12 +172,11 @@ def routes(console: Console) -> list[Route]:  # noqa: C901 (one small closure pe
 
         def read(c: Connection) -> dict[str, Any]:
             tenant = tenant_for(c, me.account, slug)
-            endpoint = webhooks.get(c, tenant.id, uid)
-            pending = dict((e.uid, p) for e, p in webhooks.listing(c, tenant.id))
+            endpoint, pending = webhooks.with_pending(c, tenant.id, uid)
             return {
                 "tenant": tenant,
                 "endpoint": endpoint,
-                "pending": pending[endpoint.uid],
+                "pending": pending,
                 "attempts": webhooks.recent_attempts(c, tenant.id, endpoint.uid, ATTEMPTS),
             }
 

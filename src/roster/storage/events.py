@@ -60,9 +60,8 @@ _PG_WRITE = text(
     "  request_id text, duration_ms float8)) WITH ORDINALITY AS x"
     " ORDER BY x.ordinality RETURNING 1),"
     " woke AS (SELECT pg_notify('roster_events', '') AS n FROM (SELECT 1 FROM"  # CHANNEL
-    "  webhook_endpoints w WHERE w.status = 'enabled' AND w.tenant_id IN (SELECT"
-    "  CAST(e ->> 'tenant_id' AS int) FROM jsonb_array_elements(CAST(:events AS jsonb)) e)"
-    "  LIMIT 1) hooked)"
+    "  webhook_endpoints w WHERE w.status = 'enabled'"
+    "  AND w.tenant_id = ANY(CAST(:tenants AS int[])) LIMIT 1) hooked)"
     " INSERT INTO events (uid, tenant_id, connection_uid, type, resource_type, resource_id,"
     "  actor, request_id, at, ordered_at, data)"
     " SELECT uid, tenant_id, connection_uid, type, resource_type, resource_id, actor,"
@@ -121,14 +120,15 @@ def write(conn: Connection, entries: Sequence[LogEntry], items: Sequence[Event])
         wakeups.signal()  # the loop's next pass waits for our commit (storage/wakeups.py)
         return
     params = _params(entries, items, sqlite=False)
+    tenants = sorted({e.tenant_id for e in items})  # whose endpoints decide the NOTIFY
     # jsonb holds no NUL character: text that has one goes the long way (three statements).
     if "\\u0000" not in params["logs"] + params["events"]:
-        conn.execute(_PG_WRITE, params)
+        conn.execute(_PG_WRITE, {**params, "tenants": tenants})
         return
     log_store.insert_entries(conn, entries)
     ordered: Any = func.timezone("UTC", func.clock_timestamp())
     conn.execute(_INSERT.values(ordered_at=ordered), [_record(e) for e in items])
-    conn.execute(_PG_NOTIFY, {"tenants": sorted({e.tenant_id for e in items})})
+    conn.execute(_PG_NOTIFY, {"tenants": tenants})
 
 
 def _event(r: Any) -> Event:

@@ -387,12 +387,14 @@ def retry_now(conn: Connection, tenant_id: int, endpoint_pk: int, at: datetime) 
     )
 
 
-def pending_counts(conn: Connection, tenant_id: int) -> dict[int, int]:
-    rows = conn.execute(
-        select(D.endpoint_pk, func.count())
-        .where(D.tenant_id == tenant_id, D.status == PENDING)
-        .group_by(D.endpoint_pk)
-    )
+def pending_counts(
+    conn: Connection, tenant_id: int, endpoint_pk: int | None = None
+) -> dict[int, int]:
+    """Pending deliveries per endpoint of the tenant (of one endpoint, when given)."""
+    query = select(D.endpoint_pk, func.count()).where(D.tenant_id == tenant_id, D.status == PENDING)
+    if endpoint_pk is not None:
+        query = query.where(D.endpoint_pk == endpoint_pk)
+    rows = conn.execute(query.group_by(D.endpoint_pk))
     return {int(r[0]): int(r[1]) for r in rows}
 
 

@@ -95,6 +95,12 @@ def listing(conn: Connection, tenant_id: int) -> list[tuple[Endpoint, int]]:
     return [(e, counts.get(e.pk, 0)) for e in store.endpoints(conn, tenant_id)]
 
 
+def with_pending(conn: Connection, tenant_id: int, uid: str) -> tuple[Endpoint, int]:
+    """The tenant's endpoint ``uid`` and how many deliveries wait for it."""
+    endpoint = get(conn, tenant_id, uid)
+    return endpoint, store.pending_counts(conn, tenant_id, endpoint.pk).get(endpoint.pk, 0)
+
+
 def remove(conn: Connection, tenant_id: int, uid: str) -> Endpoint:
     endpoint = get(conn, tenant_id, uid)
     store.remove_endpoint(conn, tenant_id, endpoint.pk)
